@@ -1,0 +1,6 @@
+"""Sales: vocabulary, quality rules and reconciliation against the branch sources."""
+
+from almacen.domains.sales.quality import sales_lines_rules, sales_rules
+from almacen.domains.sales.vocabulary import APPROVED, CHANNELS, PAYMENT_TYPES, STATUSES
+
+__all__ = ["APPROVED", "CHANNELS", "PAYMENT_TYPES", "STATUSES", "sales_lines_rules", "sales_rules"]

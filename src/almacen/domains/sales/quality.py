@@ -1,0 +1,35 @@
+"""Quality rules for conformed branch sales and sales lines."""
+
+from __future__ import annotations
+
+from almacen.domains.sales.vocabulary import CHANNELS, PAYMENT_TYPES, STATUSES
+from almacen.quality import Allowed, NotFuture, NotNull, Range, References, Rule, Typed, Unique, ValidText
+
+
+def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
+    """A sale header: typed, complete, in vocabulary, not from the future, once per batch."""
+    return [
+        Typed(("sale_id", "sold_at", "updated_at", "total")),
+        NotNull(("sale_id", "sold_at", "updated_at", "status", "channel", "payment_type", "total")),
+        ValidText(("customer_id",)),
+        Allowed("status", STATUSES),
+        Allowed("channel", CHANNELS),
+        Allowed("payment_type", PAYMENT_TYPES),
+        Range("total", at_least=0),
+        NotFuture("sold_at", future_tolerance_minutes),
+        NotFuture("updated_at", future_tolerance_minutes),
+        Unique(("_batch_id", "sale_id")),
+    ]
+
+
+def sales_lines_rules() -> list[Rule]:
+    """A line: typed, positive quantity, non-negative price, known product, its sale accepted, once per batch."""
+    return [
+        Typed(("sale_id", "line_no", "quantity", "unit_price", "amount")),
+        NotNull(("sale_id", "line_no", "quantity", "unit_price", "amount")),
+        Range("quantity", above=0),
+        Range("unit_price", at_least=0),
+        References(("product_id",), "silver.products", ("product_id",), shown="coalesce(sku, product_id::VARCHAR)"),
+        References(("_batch_id", "sale_id"), "accepted_sales", ("_batch_id", "sale_id"), shown="sale_id"),
+        Unique(("_batch_id", "sale_id", "line_no")),
+    ]

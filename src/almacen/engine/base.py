@@ -1,0 +1,35 @@
+"""The compute contract the models run through: register tables, run SQL, get Arrow back.
+
+Models are DuckDB-dialect SQL files; an engine for another dialect transpiles them (sqlglot)
+and the models stay untouched. Engines differ only in the class that implements this.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+
+class Engine(Protocol):
+    """A SQL engine over Arrow data.
+
+    Guarantees: `query` returns the whole result as Arrow and leaves no open result behind;
+    a failing statement raises with the engine's message and changes nothing registered.
+    Table names are `layer.name`, as in the lake (see DATA-MODEL.md).
+    """
+
+    DIALECT: str
+
+    def register(self, name: str, data: pa.Table | pads.Dataset | pa.RecordBatchReader) -> None:
+        """Make `data` queryable as `name` (`layer.name` or a bare name) until replaced."""
+
+    def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
+        """Run one SELECT (named `$params`) and return its rows."""
+
+    def stream(self, sql: str, params: dict[str, object] | None = None) -> pa.RecordBatchReader:
+        """Run one SELECT and return its rows as a stream of batches, for results too big to hold."""
+
+    def close(self) -> None:
+        """Release the engine's resources."""

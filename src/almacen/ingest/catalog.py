@@ -1,0 +1,42 @@
+"""The product catalog (head-office ERP): read whole each run into bronze.products and silver.products."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from almacen.config import ConfigError, Settings, resolve_url
+from almacen.engine import Engine
+from almacen.lake import Lake
+from almacen.sources import SourceError, read_sql
+
+PRODUCTS = pa.schema([("product_id", pa.int64()), ("sku", pa.string()), ("name", pa.string()),
+                      ("category", pa.string()), ("price", pa.decimal128(18, 2))])
+
+
+def load_catalog(settings: Settings, lake: Lake, engine: Engine) -> pa.Table:
+    """Refresh silver.products from the catalog source and register it; keep the last good copy if
+    the source is down, and fail only when there has never been one."""
+    try:
+        if settings.catalog is None:
+            raise ConfigError("no [catalog] in the config: lines cannot be checked against products")
+        url = resolve_url(settings.catalog.url, settings.catalog.password_env, "catalog")
+        products = read_sql(url, settings.catalog.query, "catalog").select(PRODUCTS.names)
+        products = _typed(products)
+        previous = lake.read("silver.products")
+        if previous is None or not previous.equals(products):
+            lake.overwrite("silver.products", products)
+    except (SourceError, ConfigError, KeyError) as exc:
+        products = lake.read("silver.products")
+        if products is None:
+            raise SourceError(f"product catalog unavailable and none loaded before: {exc}") from exc
+    engine.register("silver.products", products)
+    return products
+
+
+def _typed(products: pa.Table) -> pa.Table:
+    """Cast to the declared product schema (prices via text so float sources stay exact)."""
+    price = products["price"]
+    if pa.types.is_floating(price.type):
+        price = price.cast(pa.string())
+    products = products.set_column(products.schema.get_field_index("price"), "price", price)
+    return products.cast(PRODUCTS)

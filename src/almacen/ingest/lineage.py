@@ -1,0 +1,57 @@
+"""Lineage columns and the canonical bronze types every reader's output is brought to.
+
+Readers disagree on types (ConnectorX gives NUMERIC as decimal(38,10), SQLite gives REAL floats):
+bronze stores one flavour per kind so branches on different databases share a table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+BRONZE_DECIMAL = pa.decimal128(38, 10)
+LINEAGE = ("branch_id", "_cutoff", "_batch_id", "_source", "_ingested_at")
+
+
+def batch_id(branch_id: str, hour: datetime) -> str:
+    """`branch:<id>:<hour>`, e.g. `branch:palermo:2026-11-23T14` (the hour the cut starts, UTC)."""
+    return f"branch:{branch_id}:{hour:%Y-%m-%dT%H}"
+
+
+def normalise(table: pa.Table) -> pa.Table:
+    """Integers to int64, decimals and floats to decimal(38,10) (floats via their shortest text, exact),
+    timestamps to naive microseconds, text to plain strings."""
+    columns = []
+    for col, field in zip(table.columns, table.schema):
+        t = field.type
+        if pa.types.is_integer(t):
+            col = pc.cast(col, pa.int64())
+        elif pa.types.is_floating(t):
+            col = pc.cast(pc.cast(col, pa.string()), BRONZE_DECIMAL)
+        elif pa.types.is_decimal(t):
+            col = pc.cast(col, BRONZE_DECIMAL)
+        elif pa.types.is_timestamp(t):
+            col = pc.cast(col, pa.timestamp("us", tz=t.tz))
+        elif pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            col = pc.cast(col, pa.string())
+        elif pa.types.is_null(t):
+            col = pc.cast(col, pa.string())
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
+def add_lineage(table: pa.Table, branch_id: str, hour: datetime, source: str, ingested_at: datetime) -> pa.Table:
+    """Tag a (branch, hour) slice with where it came from and which cut it belongs to."""
+    n = table.num_rows
+    ts = pa.timestamp("us", tz="UTC")
+    for name, value, typ in (
+        ("branch_id", branch_id, pa.string()),
+        ("_cutoff", hour + timedelta(hours=1), ts),
+        ("_batch_id", batch_id(branch_id, hour), pa.string()),
+        ("_source", source, pa.string()),
+        ("_ingested_at", ingested_at, ts),
+    ):
+        table = table.append_column(name, pa.array([value] * n, typ))
+    return table

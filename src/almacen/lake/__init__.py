@@ -1,0 +1,5 @@
+"""Delta Lake tables by layer: bronze, silver, gold, quarantine and _system."""
+
+from almacen.lake.tables import LAYERS, Lake, SchemaChangeError, concat
+
+__all__ = ["LAYERS", "Lake", "SchemaChangeError", "concat"]

@@ -1,0 +1,132 @@
+"""Delta tables of the lake: where each lives, and the few ways almacen writes them.
+
+Writes go through delta-rs by path (cheaper than reusing a DeltaTable, see FINDINGS.md).
+Every write either commits whole or leaves the table as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+LAYERS = ("bronze", "silver", "gold", "quarantine", "_system")
+
+
+class SchemaChangeError(ValueError):
+    """A batch's column changed type against its table: refused rather than cast."""
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lake root (local folder or object-store URI) holding one Delta table per `layer/name`."""
+
+    root: str
+    storage_options: dict[str, str] | None = field(default=None, hash=False)
+
+    def path(self, table: str) -> str:
+        """`silver.sales` -> `<root>/silver/sales`."""
+        layer, _, name = table.partition(".")
+        if layer not in LAYERS or not name:
+            raise ValueError(f"table {table!r} is not layer.name with a layer among {LAYERS}")
+        if "://" in self.root:
+            return f"{self.root.rstrip('/')}/{layer}/{name}"
+        return str(Path(self.root).resolve() / layer / name)
+
+    def table(self, table: str) -> DeltaTable | None:
+        """The Delta table, or None when nothing was ever written to it."""
+        try:
+            return DeltaTable(self.path(table), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def exists(self, table: str) -> bool:
+        return self.table(table) is not None
+
+    def dataset(self, table: str) -> pads.Dataset | None:
+        """A lazily read Arrow dataset of the table's current version (None if absent)."""
+        dt = self.table(table)
+        return None if dt is None else dt.to_pyarrow_dataset()
+
+    def read(self, table: str, columns: list[str] | None = None) -> pa.Table | None:
+        dt = self.table(table)
+        return None if dt is None else dt.to_pyarrow_table(columns=columns)
+
+    def transaction_version(self, table: str, app_id: str) -> int | None:
+        """The last source position committed with `app_id`, as the lake records it."""
+        dt = self.table(table)
+        return None if dt is None else dt.transaction_version(app_id)
+
+    def append(self, table: str, data: pa.Table | pa.RecordBatchReader, *, txn: tuple[str, int] | None = None,
+               partition_by: list[str] | None = None, configuration: dict[str, str] | None = None) -> None:
+        """Add rows in one commit, recording `txn` (app id, version) in the same commit."""
+        self._write(table, data, mode="append", txn=txn, partition_by=partition_by, configuration=configuration)
+
+    def replace(self, table: str, data: pa.Table | pa.RecordBatchReader, predicate: str, *,
+                txn: tuple[str, int] | None = None, partition_by: list[str] | None = None) -> None:
+        """Replace exactly the rows matching `predicate` with `data`, in one commit.
+
+        delta-rs refuses data outside the predicate, which guards against replacing the wrong slice.
+        """
+        if self.table(table) is None:
+            self._write(table, data, mode="append", txn=txn, partition_by=partition_by)
+        else:
+            self._write(table, data, mode="overwrite", predicate=predicate, txn=txn)
+
+    def overwrite(self, table: str, data: pa.Table | pa.RecordBatchReader, *,
+                  partition_by: list[str] | None = None) -> None:
+        """Replace the whole table (a new version; time travel keeps the old one until vacuum)."""
+        self._write(table, data, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
+
+    def _write(self, table: str, data, *, mode: str, txn=None, predicate: str | None = None,
+               partition_by=None, configuration=None, schema_mode: str | None = None) -> None:
+        existing = self.table(table) if schema_mode is None else None
+        if existing is not None:
+            data, schema_mode = _conform_to(table, existing, data)
+        props = CommitProperties(app_transactions=[Transaction(*txn)]) if txn else None
+        write_deltalake(
+            self.path(table), data, mode=mode, predicate=predicate, partition_by=partition_by,
+            configuration=configuration, schema_mode=schema_mode, commit_properties=props,
+            storage_options=self.storage_options,
+        )
+
+
+def _conform_to(table: str, existing: DeltaTable, data) -> tuple[pa.Table | pa.RecordBatchReader, str | None]:
+    """Check a batch against the table: new columns are added (explicitly), changed types refused."""
+    current = pa.schema(existing.schema())
+    incoming = data.schema
+    changed = [
+        f"{f.name} ({current.field(f.name).type} -> {f.type})"
+        for f in incoming
+        if f.name in current.names and not _same_type(current.field(f.name).type, f.type)
+    ]
+    if changed:
+        raise SchemaChangeError(f"{table}: column type changed at the source: {', '.join(changed)}; batch refused")
+    added = [f.name for f in incoming if f.name not in current.names]
+    missing = [f for f in current if f.name not in incoming.names]
+    if missing and isinstance(data, pa.Table):
+        for f in missing:
+            data = data.append_column(f, pa.nulls(data.num_rows, f.type))
+        data = data.select(current.names + added)
+    return data, ("merge" if added else None)
+
+
+def _same_type(a: pa.DataType, b: pa.DataType) -> bool:
+    """Delta stores strings and timestamps in one flavour; compare what survives a round trip."""
+    def norm(t: pa.DataType) -> pa.DataType:
+        if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            return pa.string()
+        if pa.types.is_timestamp(t):
+            return pa.timestamp("us", tz="UTC" if t.tz else None)
+        return t
+    return norm(a) == norm(b)
+
+
+def concat(tables: Iterable[pa.Table]) -> pa.Table:
+    """Concatenate tables that may differ only in column order or missing columns."""
+    return pa.concat_tables(list(tables), promote_options="default")

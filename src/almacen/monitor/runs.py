@@ -1,0 +1,53 @@
+"""Run records in `_system.runs`: one row per job and slice, with counts in, out and quarantined."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+
+from almacen.lake import Lake
+
+RUNS = "_system.runs"
+_TS = pa.timestamp("us", tz="UTC")
+SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("job", pa.string()), ("branch_id", pa.string()),
+    ("window_start", _TS), ("window_end", _TS), ("rows_read", pa.int64()), ("rows_written", pa.int64()),
+    ("rows_quarantined", pa.int64()), ("started_at", _TS), ("finished_at", _TS),
+    ("status", pa.string()), ("error", pa.string()),
+])
+
+
+@dataclass
+class RunRecord:
+    """What one job did to one slice; `status` is ok or failed, `error` says why it failed."""
+
+    job: str
+    branch_id: str | None
+    window_start: datetime
+    window_end: datetime
+    started_at: datetime
+    finished_at: datetime | None = None
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_quarantined: int = 0
+    status: str = "ok"
+    error: str | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def duration_s(self) -> float:
+        return ((self.finished_at or self.started_at) - self.started_at).total_seconds()
+
+
+def record_runs(lake: Lake, records: list[RunRecord]) -> None:
+    """Append run records in one commit (after the data they describe is committed)."""
+    if records:
+        lake.append(RUNS, pa.Table.from_pylist([asdict(r) for r in records], schema=SCHEMA))
+
+
+def read_runs(lake: Lake) -> pa.Table:
+    """All run records (an empty table when nothing ran yet)."""
+    return lake.read(RUNS) or SCHEMA.empty_table()

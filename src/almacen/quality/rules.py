@@ -1,0 +1,136 @@
+"""Declarative row rules: each renders a SQL condition a good row meets, and the reason when it does not.
+
+A rule is data (which columns, which bounds); `gate.split` evaluates all of a table's rules in one
+DuckDB pass and names the first rule each row fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Check:
+    """One evaluable condition: `rule` names it, `passes` is SQL true for good rows, `reason` SQL text."""
+
+    rule: str
+    passes: str
+    reason: str
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class NotNull:
+    columns: tuple[str, ...]
+
+    def checks(self) -> list[Check]:
+        return [Check(f"not_null:{c}", f"{_q(c)} IS NOT NULL", _lit(f"{c} is null")) for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Typed:
+    """The source value converted to the column's type (a failed conversion leaves it null)."""
+
+    columns: tuple[str, ...]
+
+    def checks(self) -> list[Check]:
+        return [Check(f"type:{c}", f"NOT list_contains(_untyped, {_lit(c)})",
+                      _lit(f"{c} could not be read as its declared type (see _raw)")) for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    column: str
+    values: tuple[str, ...]
+
+    def checks(self) -> list[Check]:
+        values = ", ".join(_lit(v) for v in self.values)
+        return [Check(f"allowed:{self.column}", f"{_q(self.column)} IN ({values})",
+                      _lit(f"{self.column} = '") + f" || coalesce({_q(self.column)}::VARCHAR, 'null') || "
+                      + _lit(f"' is not one of {', '.join(self.values)}"))]
+
+
+@dataclass(frozen=True)
+class Range:
+    """`column` within bounds; `above` is exclusive (quantity > 0), `at_least` inclusive (price >= 0)."""
+
+    column: str
+    above: float | None = None
+    at_least: float | None = None
+
+    def checks(self) -> list[Check]:
+        col = _q(self.column)
+        if self.above is not None:
+            cond, text = f"{col} > {self.above}", f"> {self.above:g}"
+        else:
+            cond, text = f"{col} >= {self.at_least}", f">= {self.at_least:g}"
+        return [Check(f"range:{self.column}", f"{col} IS NULL OR {cond}",
+                      _lit(f"{self.column} = ") + f" || {col}::VARCHAR || " + _lit(f" is not {text}"))]
+
+
+@dataclass(frozen=True)
+class References:
+    """`columns` exist together in `table`'s `ref_columns` (a registered table); `shown` is the SQL the reason quotes."""
+
+    columns: tuple[str, ...]
+    table: str
+    ref_columns: tuple[str, ...]
+    shown: str | None = None
+
+    def checks(self) -> list[Check]:
+        cols = ", ".join(_q(c) for c in self.columns)
+        refs = ", ".join(_q(c) for c in self.ref_columns)
+        shown = self.shown or _q(self.columns[-1])
+        return [Check(f"references:{','.join(self.columns)}",
+                      f"({cols}) IN (SELECT ({refs}) FROM {self.table})",
+                      _lit(f"{' '.join(self.columns[-1:])} = ") + f" || coalesce(({shown})::VARCHAR, 'null') || "
+                      + _lit(f" not found in {self.table}"))]
+
+
+@dataclass(frozen=True)
+class Unique:
+    """One row per key in the batch: the first stays, later copies are quarantined."""
+
+    columns: tuple[str, ...]
+
+    def checks(self) -> list[Check]:
+        key = ", ".join(_q(c) for c in self.columns)
+        shown = " || ', ' || ".join(f"coalesce({_q(c)}::VARCHAR, 'null')" for c in self.columns)
+        return [Check(f"unique:{','.join(self.columns)}",
+                      f"row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1",
+                      _lit(f"duplicate key ({', '.join(self.columns)}) = (") + f" || {shown} || ')'")]
+
+
+@dataclass(frozen=True)
+class NotFuture:
+    """A timestamp no later than now plus a tolerance for clock skew; `$now` is bound at evaluation."""
+
+    column: str
+    tolerance_minutes: int = 5
+
+    def checks(self) -> list[Check]:
+        col = _q(self.column)
+        return [Check(f"not_future:{self.column}",
+                      f"{col} IS NULL OR {col} <= $now + INTERVAL {int(self.tolerance_minutes)} MINUTE",
+                      _lit(f"{self.column} = ") + f" || strftime({col}, '%Y-%m-%d %H:%M:%S') || " + _lit(" is in the future"))]
+
+
+@dataclass(frozen=True)
+class ValidText:
+    """Text that arrived as valid UTF-8 (undecodable bytes were replaced by U+FFFD on read)."""
+
+    columns: tuple[str, ...]
+
+    def checks(self) -> list[Check]:
+        return [Check(f"utf8:{c}", f"{_q(c)} IS NULL OR NOT contains({_q(c)}, chr(65533))",
+                      _lit(f"{c} is not valid UTF-8 text")) for c in self.columns]
+
+
+Rule = NotNull | Typed | Allowed | Range | References | Unique | NotFuture | ValidText
