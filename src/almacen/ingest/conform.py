@@ -45,7 +45,7 @@ def conform_sql(table: SourceTable, source: str) -> str:
         untyped.append(f"CASE WHEN {expr} IS NOT NULL AND TRY_CAST({expr} AS {TYPES[col]}) IS NULL THEN '{col}' END")
     lineage = ", ".join(f"b.{c}" for c in LINEAGE)
     inner = (f"SELECT {lineage}, {', '.join(selects)}, "
-             f"list_filter([{', '.join(untyped)}], x -> x IS NOT NULL) AS _untyped, to_json(b) AS _row_json "
+             f"list_filter([{', '.join(untyped)}], lambda x: x IS NOT NULL) AS _untyped, to_json(b) AS _row_json "
              f"FROM {source} b")
     if table.role == "sales":
         anonymous = "" if "customer_id" in mapped else ", NULL::VARCHAR AS customer_id"

@@ -25,7 +25,7 @@ from almacen.ingest.lineage import add_lineage, batch_id, normalise
 from almacen.lake import Lake, SchemaChangeError, concat
 from almacen.lake.tables import _same_type
 from almacen.monitor import RunRecord, record_runs
-from almacen.quality import split
+from almacen.quality import Split, split
 from almacen.security import pseudonymise
 from almacen.sources import read_window, safe_source
 
@@ -136,9 +136,11 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
         _replace(lake, f"bronze.pos_{table_name}", rows, in_batches)
         table = settings.schemas()[schema_name].tables[table_name]
         by_role[table.role].append(conform(engine, table, rows, f"bronze_{table_name}"))
-    sales = _pseudonymise(concat(by_role["sales"]), settings.key())
     now = datetime.now(timezone.utc)
-    sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes), name="batch_sales", now=now)
+    sales_split = split(engine, concat(by_role["sales"]), sales_rules(settings.future_tolerance_minutes),
+                        name="batch_sales", now=now)
+    sales_split = Split(_pseudonymise(sales_split.passed, settings.key()),
+                        _pseudonymise(sales_split.quarantined, settings.key()))
     engine.register("accepted_sales", sales_split.passed.select(["_batch_id", "sale_id"]))
     lines = concat(by_role["sales_lines"])
     lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now)
@@ -167,8 +169,6 @@ def _by_source_table(slices: list[_Slice]) -> dict[tuple[str, str], pa.Table]:
 
 def _replace(lake: Lake, table: str, rows: pa.Table, predicate: str) -> None:
     """Replace the batches' slice of `table` (an empty result still clears what a previous run wrote)."""
-    if rows.num_rows == 0 and not lake.exists(table):
-        return
     lake.replace(table, rows, predicate)
 
 

@@ -83,6 +83,8 @@ class References:
     table: str
     ref_columns: tuple[str, ...]
     shown: str | None = None
+    missing: str | None = None
+    """what the reason says after the value (default: `not found in <table>`)"""
 
     def checks(self) -> list[Check]:
         cols = ", ".join(_q(c) for c in self.columns)
@@ -90,8 +92,8 @@ class References:
         shown = self.shown or _q(self.columns[-1])
         return [Check(f"references:{','.join(self.columns)}",
                       f"({cols}) IN (SELECT ({refs}) FROM {self.table})",
-                      _lit(f"{' '.join(self.columns[-1:])} = ") + f" || coalesce(({shown})::VARCHAR, 'null') || "
-                      + _lit(f" not found in {self.table}"))]
+                      _lit(f"{self.columns[-1]} = ") + f" || coalesce(({shown})::VARCHAR, 'null') || "
+                      + _lit(" " + (self.missing or f"not found in {self.table}")))]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ def sales_lines_rules() -> list[Rule]:
         NotNull(("sale_id", "line_no", "quantity", "unit_price", "amount")),
         Range("quantity", above=0),
         Range("unit_price", at_least=0),
-        References(("product_id",), "silver.products", ("product_id",), shown="coalesce(sku, product_id::VARCHAR)"),
-        References(("_batch_id", "sale_id"), "accepted_sales", ("_batch_id", "sale_id"), shown="sale_id"),
+        References(("product_id",), "silver.products", ("product_id",), shown="coalesce(sku, product_id::VARCHAR)",
+                   missing="is not in the product catalog"),
+        References(("_batch_id", "sale_id"), "accepted_sales", ("_batch_id", "sale_id"),
+                   missing="has no accepted header in this batch (the sale itself was quarantined or is missing)"),
         Unique(("_batch_id", "sale_id", "line_no")),
     ]

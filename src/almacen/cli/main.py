@@ -1,0 +1,174 @@
+"""The `almacen` command: simulate, extract, build, reconcile, demo.
+
+Every failure a user can cause (bad config, unreachable branch, missing table) ends in one red
+line naming what and where, and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from almacen.cli import report
+from almacen.config import load_config
+
+app = typer.Typer(help="almacen: a commerce data platform. Branch sales into a governed lakehouse.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="almacen.toml (default $ALMACEN_CONFIG or ./almacen.toml)")]
+BranchOpt = Annotated[list[str] | None, typer.Option("--branch", "-b", help="only this branch (repeatable)")]
+
+
+def friendly(fn):
+    """Turn expected failures into one line on stderr and exit code 1."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (ValueError, LookupError, RuntimeError, OSError) as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def parse_hour(text: str) -> datetime:
+    """`2026-11-23T14` (UTC unless an offset is given) -> the start of that hour, in UTC."""
+    try:
+        value = datetime.fromisoformat(text if len(text) > 13 else text + ":00")
+    except ValueError:
+        raise ValueError(f"--hour/--since/--until: {text!r} is not an hour like 2026-11-23T14") from None
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(minute=0, second=0, microsecond=0)
+
+
+def hours_between(start: datetime, end: datetime) -> list[datetime]:
+    out = []
+    while start < end:
+        out.append(start)
+        start += timedelta(hours=1)
+    return out
+
+
+def progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+@app.command()
+@friendly
+def extract(
+    hour: Annotated[str | None, typer.Option(help="one hour, e.g. 2026-11-23T14 (UTC)")] = None,
+    since: Annotated[str | None, typer.Option(help="first hour of a range")] = None,
+    until: Annotated[str | None, typer.Option(help="end of a range (exclusive; default: the last complete hour)")] = None,
+    catch_up: Annotated[bool, typer.Option("--catch-up", help="only the (branch, hour) slices not yet extracted")] = False,
+    branch: BranchOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Pull each branch's POS rows for the given hours into bronze, through quality into silver."""
+    from almacen.ingest import extract_slices, missed_slices
+
+    settings = load_config(config)
+    last_complete = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    end = parse_hour(until) if until else last_complete
+    if catch_up:
+        slices = missed_slices(settings, parse_hour(since) if since else None, end, branch)
+    elif hour:
+        h = parse_hour(hour)
+        slices = [(b, h) for b in (branch or [b.id for b in settings.branches if b.enabled])]
+    elif since:
+        slices = [(b, h) for h in hours_between(parse_hour(since), end)
+                  for b in (branch or [b.id for b in settings.branches if b.enabled])]
+    else:
+        raise ValueError("say which hours: --hour, --since/--until or --catch-up")
+    if not slices:
+        console.print("nothing to extract: every (branch, hour) slice is already loaded")
+        return
+    with progress() as bar:
+        task = bar.add_task("extracting", total=len(slices))
+        records = extract_slices(settings, slices, on_progress=lambda n: bar.advance(task, n))
+    report.runs(console, records)
+    failed = [r for r in records if r.status != "ok"]
+    if failed:
+        for r in failed:
+            err.print(f"[red]failed:[/] {r.branch_id} {r.window_start:%Y-%m-%dT%H}: {r.error}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def build(config: ConfigOpt = None) -> None:
+    """Rebuild the silver and gold models from the lake."""
+    from almacen.models import build as build_models
+
+    settings = load_config(config)
+    counts = build_models(settings)
+    report.counts(console, counts, settings)
+
+
+@app.command()
+@friendly
+def reconcile(
+    hour: Annotated[str | None, typer.Option(help="one hour (UTC), e.g. 2026-11-23T14")] = None,
+    day: Annotated[str | None, typer.Option(help="a whole UTC day, e.g. 2026-11-23")] = None,
+    branch: BranchOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Compare count and sum per branch and hour, source against gold + quarantine; exact match required."""
+    from almacen.domains.sales import reconcile as run
+
+    settings = load_config(config)
+    if hour:
+        start = parse_hour(hour)
+        end = start + timedelta(hours=1)
+    elif day:
+        start = datetime.combine(date.fromisoformat(day), datetime.min.time(), timezone.utc)
+        end = start + timedelta(days=1)
+    else:
+        raise ValueError("say what to reconcile: --hour or --day")
+    result = run(settings, start, end, branch)
+    report.reconciliation(console, result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def simulate(
+    day: Annotated[str, typer.Option(help="the business day to simulate, e.g. 2026-11-23")],
+    until: Annotated[str | None, typer.Option(help="apply events up to this hour only (UTC)")] = None,
+    seed: int = 7,
+    scale: float = 1.0,
+    bad_rows: Annotated[float, typer.Option(help="share of sales with one defect")] = 0.002,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a simulated day of sales into every branch's POS database."""
+    from almacen.simulate import simulate_chain
+
+    settings = load_config(config)
+    summary = simulate_chain(settings, date.fromisoformat(day), until=parse_hour(until) if until else None,
+                             seed=seed, scale=scale, bad_rows=bad_rows)
+    console.print(summary)
+
+
+@app.command()
+@friendly
+def demo(
+    folder: Annotated[Path, typer.Option(help="where the demo's databases and lake go")] = Path("demo"),
+    branches: int = 5,
+    day: Annotated[str, typer.Option(help="the day to simulate")] = "2026-11-23",
+    scale: float = 1.0,
+) -> None:
+    """Simulate a retail chain's day, extract it hour by hour, build gold, reconcile, and summarise."""
+    from almacen.cli.demo import run_demo
+
+    run_demo(console, folder, branches, date.fromisoformat(day), scale)

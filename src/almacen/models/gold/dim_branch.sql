@@ -1,0 +1,2 @@
+-- Branches as configured.
+SELECT id AS branch_id, name, city, province FROM config.branches

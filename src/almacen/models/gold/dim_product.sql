@@ -1,0 +1,2 @@
+-- Products from the head-office catalog.
+SELECT product_id, sku, name, category, price FROM silver.products
