@@ -137,10 +137,11 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
         table = settings.schemas()[schema_name].tables[table_name]
         by_role[table.role].append(conform(engine, table, rows, f"bronze_{table_name}"))
     now = datetime.now(timezone.utc)
-    sales_split = split(engine, concat(by_role["sales"]), sales_rules(settings.future_tolerance_minutes),
+    sales = _with_known_versions(lake, engine, concat(by_role["sales"]), in_batches)
+    sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes),
                         name="batch_sales", now=now)
-    sales_split = Split(_pseudonymise(sales_split.passed, settings.key()),
-                        _pseudonymise(sales_split.quarantined, settings.key()))
+    sales_split = Split(_pseudonymise(sales_split.passed.drop_columns(["_known_updated_at"]), settings.key()),
+                        _pseudonymise(sales_split.quarantined.drop_columns(["_known_updated_at"]), settings.key()))
     engine.register("accepted_sales", sales_split.passed.select(["_batch_id", "sale_id"]))
     lines = concat(by_role["sales_lines"])
     lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now)
@@ -156,6 +157,21 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
     for s in slices:
         s.run.rows_written = written.get(s.batch_id, 0)
         s.run.rows_quarantined = quarantined.get(s.batch_id, 0)
+
+
+def _with_known_versions(lake: Lake, engine: Engine, sales: pa.Table, in_batches: str) -> pa.Table:
+    """Add `_known_updated_at`: the latest version of each sale loaded by other batches, if any."""
+    known = lake.dataset("silver.sales_versions")
+    engine.register("batch_sales_raw", sales)
+    if known is None:
+        return engine.query("SELECT *, NULL::TIMESTAMPTZ AS _known_updated_at FROM batch_sales_raw")
+    engine.register("silver.sales_versions", known)
+    return engine.query(f"""
+        SELECT b.*, k.updated_at AS _known_updated_at FROM batch_sales_raw b LEFT JOIN (
+            SELECT branch_id, sale_id, max(updated_at) AS updated_at FROM silver.sales_versions
+            WHERE NOT ({in_batches}) AND (branch_id, sale_id) IN (SELECT (branch_id, sale_id) FROM batch_sales_raw)
+            GROUP BY ALL
+        ) k ON k.branch_id = b.branch_id AND k.sale_id = b.sale_id""")
 
 
 def _by_source_table(slices: list[_Slice]) -> dict[tuple[str, str], pa.Table]:

@@ -135,4 +135,19 @@ class ValidText:
                       _lit(f"{c} is not valid UTF-8 text")) for c in self.columns]
 
 
-Rule = NotNull | Typed | Allowed | Range | References | Unique | NotFuture | ValidText
+@dataclass(frozen=True)
+class NotBefore:
+    """`column` is not earlier than `bound` (e.g. a cursor that must never go backwards); null bound passes."""
+
+    column: str
+    bound: str
+    what: str = "the value already loaded"
+
+    def checks(self) -> list[Check]:
+        col, bound = _q(self.column), _q(self.bound)
+        return [Check(f"not_before:{self.column}", f"{bound} IS NULL OR {col} >= {bound}",
+                      _lit(f"{self.column} = ") + f" || strftime({col}, '%Y-%m-%d %H:%M:%S') || "
+                      + _lit(f" went backwards: earlier than {self.what} (") + f" || strftime({bound}, '%Y-%m-%d %H:%M:%S') || ')'")]
+
+
+Rule = NotBefore | NotNull | Typed | Allowed | Range | References | Unique | NotFuture | ValidText

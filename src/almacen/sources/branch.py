@@ -67,11 +67,39 @@ def _read(url: str, sql: str) -> pa.Table:
     backend = _CX_BACKENDS.get(u.get_backend_name())
     if backend is not None:
         try:
-            return cx.read_sql(_cx_url(u, backend), sql, return_type="arrow")
+            table = cx.read_sql(_cx_url(u, backend), sql, return_type="arrow")
+            return _sqlite_declared_types(u, table) if backend == "sqlite" else table
         except Exception as exc:
             if "utf-8" not in str(exc).lower() and "utf8" not in str(exc).lower():
                 raise
     return pa.Table.from_batches(list(_read_sqlalchemy(url, sql)))
+
+
+def _sqlite_declared_types(u: URL, table: pa.Table) -> pa.Table:
+    """SQLite types values, not columns: 1200.00 in a NUMERIC column comes back as an integer, and an
+    empty result as text. Bring numeric columns to decimal and empty results to their declared types."""
+    import sqlite3
+
+    con = sqlite3.connect(Path(u.database).resolve())
+    try:
+        declared = {}
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            for row in con.execute(f'PRAGMA table_info("{name}")'):
+                declared.setdefault(row[1], row[2].upper())
+    finally:
+        con.close()
+    columns = []
+    for col, field in zip(table.columns, table.schema):
+        kind = declared.get(field.name, "")
+        numeric = any(k in kind for k in ("NUMERIC", "DECIMAL", "REAL", "FLOAT", "DOUBLE"))
+        if numeric and (pa.types.is_integer(field.type) or table.num_rows == 0):
+            col = col.cast(pa.decimal128(38, 10))
+        elif table.num_rows == 0 and "INT" in kind:
+            col = col.cast(pa.int64())
+        elif table.num_rows == 0 and any(k in kind for k in ("DATE", "TIME")):
+            col = col.cast(pa.timestamp("us"))
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
 
 
 def _cx_url(u: URL, backend: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from almacen.domains.sales.vocabulary import CHANNELS, PAYMENT_TYPES, STATUSES
-from almacen.quality import Allowed, NotFuture, NotNull, Range, References, Rule, Typed, Unique, ValidText
+from almacen.quality import Allowed, NotBefore, NotFuture, NotNull, Range, References, Rule, Typed, Unique, ValidText
 
 
 def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
@@ -18,6 +18,7 @@ def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
         Range("total", at_least=0),
         NotFuture("sold_at", future_tolerance_minutes),
         NotFuture("updated_at", future_tolerance_minutes),
+        NotBefore("updated_at", "_known_updated_at", "a version of this sale already loaded"),
         Unique(("_batch_id", "sale_id")),
     ]
 
