@@ -99,6 +99,10 @@ class Lake:
 def _conform_to(table: str, existing: DeltaTable, data) -> tuple[pa.Table | pa.RecordBatchReader, str | None]:
     """Check a batch against the table: new columns are added (explicitly), changed types refused."""
     current = pa.schema(existing.schema())
+    if isinstance(data, pa.Table) and any(pa.types.is_null(f.type) for f in data.schema):
+        # an all-null (often empty) column carries no type of its own: it takes the table's
+        data = data.cast(pa.schema([current.field(f.name) if pa.types.is_null(f.type) and f.name in current.names
+                                    else f for f in data.schema]))
     incoming = data.schema
     changed = [
         f"{f.name} ({current.field(f.name).type} -> {f.type})"
