@@ -60,11 +60,12 @@ def test_a_cursor_that_goes_backwards_is_quarantined():
         "updated_at = 2026-11-23 13:30:00 went backwards: earlier than the loaded version (2026-11-23 14:05:00)"]
 
 
-def test_text_that_was_not_utf8_is_quarantined():
-    batch = pa.table({"name": ["Nuñez", "N\ufffd\ufffdez", None]})
+def test_text_that_was_not_utf8_is_quarantined_naming_the_source_columns():
+    batch = pa.table({"sale_id": ["1", "2"], "_bad_text": pa.array([[], ["cliente_nombre"]], pa.list_(pa.string()))})
     with DuckDBEngine() as engine:
-        result = split(engine, batch, [ValidText(("name",))])
-    assert result.quarantined["_rule"].to_pylist() == ["utf8:name"]
+        result = split(engine, batch, [ValidText()])
+    assert result.quarantined.select(["sale_id", "_reason"]).to_pylist() == [
+        {"sale_id": "2", "_reason": "cliente_nombre not valid UTF-8 text at the source (see _raw)"}]
 
 
 def test_lines_need_a_known_product_and_an_accepted_sale():
@@ -73,6 +74,7 @@ def test_lines_need_a_known_product_and_an_accepted_sale():
         "product_id": pa.array([10, 99, 10], pa.int64()), "sku": [None, None, None],
         "quantity": [Decimal("1.000")] * 3, "unit_price": [Decimal("5.00")] * 3, "amount": [Decimal("5.00")] * 3,
         "_untyped": pa.array([[], [], []], pa.list_(pa.string())),
+        "_bad_text": pa.array([[], [], []], pa.list_(pa.string())),
     })
     with DuckDBEngine() as engine:
         engine.register("silver.products", pa.table({"product_id": pa.array([10], pa.int64())}))

@@ -33,8 +33,10 @@ def _source_expr(table: SourceTable, column: str) -> str:
     return expr
 
 
-def conform_sql(table: SourceTable, source: str) -> str:
-    """SELECT turning bronze rows of `source` into the role's conformed columns plus lineage."""
+def conform_sql(table: SourceTable, source: str, text_columns: list[str] = ()) -> str:
+    """SELECT turning bronze rows of `source` into the role's conformed columns plus lineage.
+
+    `_bad_text` lists the source text columns that held bytes that were not UTF-8 (read as U+FFFD)."""
     mapped = [c for c in CONFORMED_COLUMNS[table.role] if c in table.columns]
     selects, untyped = [], []
     for col in CONFORMED_COLUMNS[table.role]:
@@ -44,9 +46,11 @@ def conform_sql(table: SourceTable, source: str) -> str:
         selects.append(f"TRY_CAST({expr} AS {TYPES[col]}) AS {col}")
         untyped.append(f"CASE WHEN {expr} IS NOT NULL AND TRY_CAST({expr} AS {TYPES[col]}) IS NULL THEN '{col}' END")
     lineage = ", ".join(f"b.{c}" for c in LINEAGE)
+    bad_text = [f"""CASE WHEN contains(b."{c}", chr(65533)) THEN '{c}' END""" for c in text_columns]
     inner = (f"SELECT {lineage}, {', '.join(selects)}, "
-             f"list_filter([{', '.join(untyped)}], lambda x: x IS NOT NULL) AS _untyped, to_json(b) AS _row_json "
-             f"FROM {source} b")
+             f"list_filter([{', '.join(untyped)}], lambda x: x IS NOT NULL) AS _untyped, "
+             f"list_filter([{', '.join(bad_text)}]::VARCHAR[], lambda x: x IS NOT NULL) AS _bad_text, "
+             f"to_json(b) AS _row_json FROM {source} b")
     if table.role == "sales":
         anonymous = "" if "customer_id" in mapped else ", NULL::VARCHAR AS customer_id"
         return f"SELECT c.*{anonymous} FROM ({inner}) c"
@@ -62,7 +66,8 @@ def conform_sql(table: SourceTable, source: str) -> str:
 def conform(engine: Engine, table: SourceTable, bronze: pa.Table, name: str) -> pa.Table:
     """Conformed rows of one bronze slice; `_raw` keeps the source row where a value did not convert."""
     engine.register(name, bronze)
+    text = [f.name for f in bronze.schema if pa.types.is_string(f.type) and f.name not in LINEAGE]
     return engine.query(
-        f"SELECT * EXCLUDE (_row_json), CASE WHEN len(_untyped) > 0 THEN _row_json END AS _raw "
-        f"FROM ({conform_sql(table, name)})"
+        f"SELECT * EXCLUDE (_row_json), CASE WHEN len(_untyped) + len(_bad_text) > 0 THEN _row_json END AS _raw "
+        f"FROM ({conform_sql(table, name, text)})"
     )

@@ -145,11 +145,11 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
     engine.register("accepted_sales", sales_split.passed.select(["_batch_id", "sale_id"]))
     lines = concat(by_role["sales_lines"])
     lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now)
-    _replace(lake, "silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_raw"]), in_batches)
-    _replace(lake, "silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_raw"]), in_batches)
+    _replace(lake, "silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
+    _replace(lake, "silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
     for table, quarantined in (("quarantine.sales", sales_split.quarantined),
                                ("quarantine.sales_lines", lines_split.quarantined)):
-        quarantined = quarantined.drop_columns(["_untyped"]).append_column(
+        quarantined = quarantined.drop_columns(["_untyped", "_bad_text"]).append_column(
             "_quarantined_at", pa.array([now] * quarantined.num_rows, pa.timestamp("us", tz="UTC")))
         _replace(lake, table, quarantined, in_batches)
     written = _count_by_batch(sales_split.passed, lines_split.passed)

@@ -126,13 +126,12 @@ class NotFuture:
 
 @dataclass(frozen=True)
 class ValidText:
-    """Text that arrived as valid UTF-8 (undecodable bytes were replaced by U+FFFD on read)."""
-
-    columns: tuple[str, ...]
+    """Text that arrived as valid UTF-8: readers replace undecodable bytes by U+FFFD, and the conform
+    step lists the source columns where that happened in `_bad_text`."""
 
     def checks(self) -> list[Check]:
-        return [Check(f"utf8:{c}", f"{_q(c)} IS NULL OR NOT contains({_q(c)}, chr(65533))",
-                      _lit(f"{c} is not valid UTF-8 text")) for c in self.columns]
+        return [Check("utf8", "len(_bad_text) = 0",
+                      "array_to_string(_bad_text, ', ') || ' not valid UTF-8 text at the source (see _raw)'")]
 
 
 @dataclass(frozen=True)

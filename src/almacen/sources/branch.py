@@ -72,12 +72,13 @@ def _read(url: str, sql: str) -> pa.Table:
         except Exception as exc:
             if "utf-8" not in str(exc).lower() and "utf8" not in str(exc).lower():
                 raise
-    return pa.Table.from_batches(list(_read_sqlalchemy(url, sql)))
+    table = pa.Table.from_batches(list(_read_sqlalchemy(url, sql)))
+    return _sqlite_declared_types(u, table) if u.get_backend_name() == "sqlite" else table
 
 
 def _sqlite_declared_types(u: URL, table: pa.Table) -> pa.Table:
     """SQLite types values, not columns: 1200.00 in a NUMERIC column comes back as an integer, and an
-    empty result as text. Bring numeric columns to decimal and empty results to their declared types."""
+    empty result (or one read row by row) as text. Bring columns to their declared types."""
     import sqlite3
 
     con = sqlite3.connect(Path(u.database).resolve())
@@ -92,11 +93,12 @@ def _sqlite_declared_types(u: URL, table: pa.Table) -> pa.Table:
     for col, field in zip(table.columns, table.schema):
         kind = declared.get(field.name, "")
         numeric = any(k in kind for k in ("NUMERIC", "DECIMAL", "REAL", "FLOAT", "DOUBLE"))
-        if numeric and (pa.types.is_integer(field.type) or table.num_rows == 0):
+        untyped = pa.types.is_string(field.type) or pa.types.is_null(field.type)
+        if numeric and (pa.types.is_integer(field.type) or untyped):
             col = col.cast(pa.decimal128(38, 10))
-        elif table.num_rows == 0 and "INT" in kind:
+        elif untyped and "INT" in kind:
             col = col.cast(pa.int64())
-        elif table.num_rows == 0 and any(k in kind for k in ("DATE", "TIME")):
+        elif untyped and any(k in kind for k in ("DATE", "TIME")):
             col = col.cast(pa.timestamp("us"))
         columns.append(col)
     return pa.table(columns, names=table.column_names)

@@ -11,7 +11,7 @@ def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
     return [
         Typed(("sale_id", "sold_at", "updated_at", "total")),
         NotNull(("sale_id", "sold_at", "updated_at", "status", "channel", "payment_type", "total")),
-        ValidText(("customer_id",)),
+        ValidText(),
         Allowed("status", STATUSES),
         Allowed("channel", CHANNELS),
         Allowed("payment_type", PAYMENT_TYPES),
@@ -27,6 +27,7 @@ def sales_lines_rules() -> list[Rule]:
     """A line: typed, positive quantity, non-negative price, known product, its sale accepted, once per batch."""
     return [
         Typed(("sale_id", "line_no", "quantity", "unit_price", "amount")),
+        ValidText(),
         NotNull(("sale_id", "line_no", "quantity", "unit_price", "amount")),
         Range("quantity", above=0),
         Range("unit_price", at_least=0),
