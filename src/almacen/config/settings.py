@@ -6,6 +6,7 @@ Secrets never live in the file: a branch names the variable that holds its passw
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from importlib import resources
@@ -171,6 +172,7 @@ class Settings(BaseSettings):
         raise ConfigError("ALMACEN_PSEUDONYM_KEY is not set: customer identities cannot be pseudonymised without it")
 
 
+@functools.cache
 def builtin_pos_schemas() -> dict[str, PosSchema]:
     """The POS schemas almacen ships a mapping for (src/almacen/sources/pos_schemas/*.toml)."""
     folder = resources.files("almacen.sources") / "pos_schemas"

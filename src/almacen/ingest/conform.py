@@ -50,7 +50,7 @@ def conform_sql(table: SourceTable, source: str, text_columns: list[str] = ()) -
     inner = (f"SELECT {lineage}, {', '.join(selects)}, "
              f"list_filter([{', '.join(untyped)}], lambda x: x IS NOT NULL) AS _untyped, "
              f"list_filter([{', '.join(bad_text)}]::VARCHAR[], lambda x: x IS NOT NULL) AS _bad_text, "
-             f"to_json(b) AS _row_json FROM {source} b")
+             f"b AS _row_json FROM {source} b")
     if table.role == "sales":
         anonymous = "" if "customer_id" in mapped else ", NULL::VARCHAR AS customer_id"
         return f"SELECT c.*{anonymous} FROM ({inner}) c"
@@ -68,6 +68,6 @@ def conform(engine: Engine, table: SourceTable, bronze: pa.Table, name: str) -> 
     engine.register(name, bronze)
     text = [f.name for f in bronze.schema if pa.types.is_string(f.type) and f.name not in LINEAGE]
     return engine.query(
-        f"SELECT * EXCLUDE (_row_json), CASE WHEN len(_untyped) + len(_bad_text) > 0 THEN _row_json END AS _raw "
+        f"SELECT * EXCLUDE (_row_json), CASE WHEN len(_untyped) + len(_bad_text) > 0 THEN to_json(_row_json) END AS _raw "
         f"FROM ({conform_sql(table, name, text)})"
     )
