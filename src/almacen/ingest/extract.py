@@ -2,8 +2,8 @@
 
 A (branch, hour) slice is the unit of work and of idempotency: its rows carry
 `_batch_id = branch:<id>:<hour>` and a re-run replaces exactly that slice in every table it
-touches, so nothing is ever duplicated. Branches are read in parallel; the slices of a group of
-hours are then committed together (one commit per table, FINDINGS.md: commits cost ~40 ms each).
+touches, so nothing is ever duplicated. Slices are read in parallel and committed in groups
+(one commit per table, FINDINGS.md: commits cost ~40 ms each).
 The run records are written last: a slice without an `ok` run is "missed" and catch-up redoes it.
 """
 
@@ -22,15 +22,14 @@ from almacen.engine import DuckDBEngine, Engine
 from almacen.ingest.catalog import load_catalog
 from almacen.ingest.conform import conform
 from almacen.ingest.lineage import add_lineage, batch_id, normalise
-from almacen.lake import Lake, SchemaChangeError, concat
-from almacen.lake.tables import _same_type
+from almacen.lake import Lake, SchemaChangeError, concat, same_type
+
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import Split, split
 from almacen.security import pseudonymise
 from almacen.sources import read_window, safe_source
 
 JOB = "extract"
-HOURS_PER_COMMIT = 24
 
 
 @dataclass
@@ -59,29 +58,33 @@ def extract(settings: Settings, hours: Iterable[datetime], branch_ids: Sequence[
 
 def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
                    on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
-    """Extract exactly these (branch id, hour) slices, committing up to a day of hours at a time."""
+    """Extract exactly these (branch id, hour) slices, in hour order.
+
+    Slices are read `max_workers` at a time and committed together once `commit_rows` rows are
+    pending, so memory stays bounded by that setting however long the range, and commits stay few.
+    """
     settings.key()  # fail before reading anything when customers cannot be pseudonymised
-    by_hour: dict[datetime, list[Branch]] = {}
-    for branch_id, hour in slices:
-        by_hour.setdefault(_hour(hour), []).append(settings.branch(branch_id))
-    hours = sorted(by_hour)
+    pairs = sorted(((settings.branch(b), _hour(h)) for b, h in slices), key=lambda p: (p[1], p[0].id))
     lake = Lake(settings.lake)
     records: list[RunRecord] = []
-    with DuckDBEngine() as engine:
+    pending: list[_Slice] = []
+    with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
         load_catalog(settings, lake, engine)
-        for i in range(0, len(hours), HOURS_PER_COMMIT):
-            group = [(b, h) for h in hours[i:i + HOURS_PER_COMMIT] for b in by_hour[h]]
-            records += _extract_group(settings, lake, engine, group)
-            if on_progress:
-                on_progress(len(group))
+        for i in range(0, len(pairs), settings.max_workers):
+            chunk = [_Slice(b, h, RunRecord(JOB, b.id, h, h + timedelta(hours=1), _now()))
+                     for b, h in pairs[i:i + settings.max_workers]]
+            list(pool.map(lambda s: _read_slice(settings, s), chunk))
+            pending += chunk
+            if sum(s.run.rows_read for s in pending) >= settings.commit_rows or i + len(chunk) >= len(pairs):
+                records += _flush(settings, lake, engine, pending)
+                if on_progress:
+                    on_progress(len(pending))
+                pending = []
     return records
 
 
-def _extract_group(settings: Settings, lake: Lake, engine: Engine,
-                   pairs: list[tuple[Branch, datetime]]) -> list[RunRecord]:
-    slices = [_Slice(b, h, RunRecord(JOB, b.id, h, h + timedelta(hours=1), _now())) for b, h in pairs]
-    with ThreadPoolExecutor(settings.max_workers) as pool:
-        list(pool.map(lambda s: _read_slice(settings, s), slices))
+def _flush(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]) -> list[RunRecord]:
+    """Commit the good slices read so far (one commit per table), then their run records."""
     _check_schemas(lake, slices)
     ok = [s for s in slices if s.run.status == "ok"]
     if ok:
@@ -119,7 +122,7 @@ def _check_schemas(lake: Lake, slices: list[_Slice]) -> None:
                 existing = lake.table(table)
                 expected[table] = pa.schema(existing.schema()) if existing else rows.schema
             changed = [f"{f.name} ({expected[table].field(f.name).type} -> {f.type})" for f in rows.schema
-                       if f.name in expected[table].names and not _same_type(expected[table].field(f.name).type, f.type)]
+                       if f.name in expected[table].names and not same_type(expected[table].field(f.name).type, f.type)]
             if changed:
                 _fail(s, SchemaChangeError(
                     f"branch {s.branch.id}: table {name} changed column type at the source: {', '.join(changed)}; "

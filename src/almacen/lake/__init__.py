@@ -1,5 +1,5 @@
 """Delta Lake tables by layer: bronze, silver, gold, quarantine and _system."""
 
-from almacen.lake.tables import LAYERS, Lake, SchemaChangeError, concat
+from almacen.lake.tables import LAYERS, Lake, SchemaChangeError, concat, same_type
 
-__all__ = ["LAYERS", "Lake", "SchemaChangeError", "concat"]
+__all__ = ["LAYERS", "Lake", "SchemaChangeError", "concat", "same_type"]

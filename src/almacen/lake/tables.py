@@ -107,7 +107,7 @@ def _conform_to(table: str, existing: DeltaTable, data) -> tuple[pa.Table | pa.R
     changed = [
         f"{f.name} ({current.field(f.name).type} -> {f.type})"
         for f in incoming
-        if f.name in current.names and not _same_type(current.field(f.name).type, f.type)
+        if f.name in current.names and not same_type(current.field(f.name).type, f.type)
     ]
     if changed:
         raise SchemaChangeError(f"{table}: column type changed at the source: {', '.join(changed)}; batch refused")
@@ -120,7 +120,7 @@ def _conform_to(table: str, existing: DeltaTable, data) -> tuple[pa.Table | pa.R
     return data, ("merge" if added else None)
 
 
-def _same_type(a: pa.DataType, b: pa.DataType) -> bool:
+def same_type(a: pa.DataType, b: pa.DataType) -> bool:
     """Delta stores strings and timestamps in one flavour; compare what survives a round trip."""
     def norm(t: pa.DataType) -> pa.DataType:
         if pa.types.is_large_string(t) or pa.types.is_string_view(t):
