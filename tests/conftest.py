@@ -1,0 +1,75 @@
+"""Shared fixtures: the real PostgreSQL and MariaDB from scripts/services.
+
+A test that needs a service skips when it is missing, except under CI=true, where it fails:
+CI must never pass by skipping what it was meant to test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+SERVICES = {
+    "postgres": ("ALMACEN_TEST_POSTGRES_URL", "postgresql://almacen:almacen@127.0.0.1:55432/almacen", "postgresql+psycopg"),
+    "mariadb": ("ALMACEN_TEST_MARIADB_URL", "mysql://almacen:almacen@127.0.0.1:53306/almacen", "mysql+pymysql"),
+}
+
+
+def _admin_url(service: str) -> str:
+    env, default, driver = SERVICES[service]
+    url = make_url(os.environ.get(env, default)).set(drivername=driver)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as con:
+            con.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - any failure means the service is not there
+        message = f"{service} is not reachable at {url.render_as_string()} ({type(exc).__name__}): run `scripts/services up`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    return _admin_url("postgres")
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    return _admin_url("mariadb")
+
+
+def _fresh_database(admin: str, service: str) -> Iterator[str]:
+    """A new empty database, yielded as a plain URL (`postgresql://…` / `mysql://…`), dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.execute(sa.text(f"CREATE DATABASE {name}"))
+    plain = "postgresql" if service == "postgres" else "mysql"
+    try:
+        yield make_url(admin).set(drivername=plain, database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as con:
+            if service == "postgres":
+                con.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                con.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        engine.dispose()
+
+
+@pytest.fixture
+def fresh_postgres_db(postgres_url: str) -> Iterator[str]:
+    yield from _fresh_database(postgres_url, "postgres")
+
+
+@pytest.fixture
+def fresh_mariadb_db(mariadb_url: str) -> Iterator[str]:
+    yield from _fresh_database(mariadb_url, "mariadb")
