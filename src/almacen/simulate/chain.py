@@ -1,0 +1,114 @@
+"""Run the simulated chain forward in time, writing into every branch's POS database.
+
+`simulate_chain(settings, day, until=...)` applies, in time order, every event of the day's plan
+(sale created, status changed) before `until` that the database has not seen yet, so calling it
+hour by hour plays the day as the branches lived it, and calling it twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+
+from almacen.config import Settings, resolve_url
+from almacen.simulate import pos
+from almacen.simulate.catalog import Product, build_catalog
+from almacen.simulate.customers import build_customers
+from almacen.simulate.plan import DEFECTS, Sale, plan_day
+from almacen.sources import connect
+
+
+@dataclass
+class BranchSummary:
+    sales: int = 0
+    lines: int = 0
+    updates: int = 0
+    defects: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class SimulationSummary:
+    """What this call wrote, per branch."""
+
+    day: date
+    until: datetime
+    branches: dict[str, BranchSummary] = field(default_factory=dict)
+
+    def __rich__(self) -> str:
+        parts = [f"{b}: {s.sales:,} sales, {s.lines:,} lines, {s.updates:,} status updates" for b, s in self.branches.items()]
+        return f"simulated {self.day} until {self.until:%Y-%m-%d %H:%M} UTC\n  " + "\n  ".join(parts)
+
+
+def simulate_chain(settings: Settings, day: date, *, until: datetime | None = None, seed: int = 7,
+                   scale: float = 1.0, bad_rows: float = 0.002, n_products: int = 2000) -> SimulationSummary:
+    """Write `day`'s sales (and their status updates) up to `until` into the catalog and every enabled branch."""
+    end = _naive_utc(until) if until else datetime.combine(day + timedelta(days=1), datetime.min.time())
+    products = build_catalog(seed, n_products)
+    if settings.catalog is not None:
+        write_catalog(resolve_url(settings.catalog.url, settings.catalog.password_env, "catalog"), products)
+    customers = build_customers(seed)
+    summary = SimulationSummary(day, end)
+    for branch in (b for b in settings.branches if b.enabled):
+        schema = branch.pos_schema
+        defects = DEFECTS if schema == "tickets" else tuple(d if d != "duplicate_line" else "null_payment" for d in DEFECTS)
+        plan = plan_day(branch.id, day, products, customers, seed=seed, scale=scale, bad_rows=bad_rows,
+                        fractional=schema == "tickets", defects=defects)
+        url = resolve_url(branch.url, branch.password_env, f"branch {branch.id}")
+        summary.branches[branch.id] = _apply(url, schema, day, plan, end)
+    return summary
+
+
+def _apply(url: str, schema: str, day: date, plan: list[Sale], until: datetime) -> BranchSummary:
+    """Apply the plan's events in [already applied, until) in one transaction."""
+    md = pos.metadata(schema)
+    engine = connect(url)
+    summary = BranchSummary()
+    try:
+        md.create_all(engine)
+        applied = md.tables["_sim_applied"]
+        with engine.begin() as con:
+            since = con.execute(sa.select(applied.c.until).where(applied.c.day == day.isoformat())).scalar()
+            since = since or datetime.combine(day, datetime.min.time())
+            if until <= since:
+                return summary
+            new = [s for s in plan if since <= s.sold_at < until]
+            pos.insert_sales(con, md, schema, new)
+            updates = sorted(((at, status, s) for s in plan for at, status in s.updates if since <= at < until),
+                             key=lambda u: (u[0], u[2].sale_id))
+            for at, status, sale in updates:
+                pos.update_status(con, md, schema, sale, at, status)
+            con.execute(applied.delete().where(applied.c.day == day.isoformat()))
+            con.execute(applied.insert().values(day=day.isoformat(), until=until))
+        summary.sales, summary.updates = len(new), len(updates)
+        summary.lines = sum(len(s.lines) for s in new)
+        for s in new:
+            if s.defect:
+                summary.defects[s.defect] = summary.defects.get(s.defect, 0) + 1
+        return summary
+    finally:
+        engine.dispose()
+
+
+def write_catalog(url: str, products: list[Product]) -> None:
+    """The ERP's `articulos` table, replaced whole (idempotent)."""
+    md = sa.MetaData()
+    t = sa.Table("articulos", md, sa.Column("id_articulo", sa.Integer, primary_key=True, autoincrement=False),
+                 sa.Column("sku", sa.String(16), unique=True), sa.Column("descripcion", sa.String(120)),
+                 sa.Column("rubro", sa.String(40)), sa.Column("precio_lista", sa.Numeric(12, 2, asdecimal=True)))
+    engine = connect(url)
+    try:
+        md.create_all(engine)
+        with engine.begin() as con:
+            if con.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() == len(products):
+                return
+            con.execute(t.delete())
+            con.execute(t.insert(), [{"id_articulo": p.product_id, "sku": p.sku, "descripcion": p.name,
+                                      "rubro": p.category, "precio_lista": p.price} for p in products])
+    finally:
+        engine.dispose()
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
