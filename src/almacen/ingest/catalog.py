@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pyarrow as pa
 
 from almacen.config import ConfigError, Settings, resolve_url
@@ -20,23 +21,16 @@ def load_catalog(settings: Settings, lake: Lake, engine: Engine) -> pa.Table:
         if settings.catalog is None:
             raise ConfigError("no [catalog] in the config: lines cannot be checked against products")
         url = resolve_url(settings.catalog.url, settings.catalog.password_env, "catalog")
-        products = read_sql(url, settings.catalog.query, "catalog").select(PRODUCTS.names)
-        products = _typed(products)
+        engine.register("catalog_source", read_sql(url, settings.catalog.query, "catalog"))
+        products = engine.query(  # DuckDB rounds floats and wide decimals to cents exactly
+            "SELECT product_id::BIGINT AS product_id, sku::VARCHAR AS sku, name::VARCHAR AS name, "
+            "category::VARCHAR AS category, price::DECIMAL(18,2) AS price FROM catalog_source").cast(PRODUCTS)
         previous = lake.read("silver.products")
         if previous is None or not previous.equals(products):
             lake.overwrite("silver.products", products)
-    except (SourceError, ConfigError, KeyError) as exc:
+    except (SourceError, ConfigError, duckdb.BinderException) as exc:
         products = lake.read("silver.products")
         if products is None:
             raise SourceError(f"product catalog unavailable and none loaded before: {exc}") from exc
     engine.register("silver.products", products)
     return products
-
-
-def _typed(products: pa.Table) -> pa.Table:
-    """Cast to the declared product schema (prices via text so float sources stay exact)."""
-    price = products["price"]
-    if pa.types.is_floating(price.type):
-        price = price.cast(pa.string())
-    products = products.set_column(products.schema.get_field_index("price"), "price", price)
-    return products.cast(PRODUCTS)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -49,13 +50,22 @@ class Lake:
         return self.table(table) is not None
 
     def dataset(self, table: str) -> pads.Dataset | None:
-        """A lazily read Arrow dataset of the table's current version (None if absent)."""
+        """A lazily read Arrow dataset of the table's current version (None if absent).
+
+        Local tables are read through pyarrow's own filesystem: deltalake 1.6's Python filesystem
+        handler leaves threads behind that abort the interpreter at exit ("terminate called…").
+        """
         dt = self.table(table)
-        return None if dt is None else dt.to_pyarrow_dataset()
+        if dt is None:
+            return None
+        if "://" in self.root:
+            return dt.to_pyarrow_dataset()
+        return dt.to_pyarrow_dataset(filesystem=pafs.SubTreeFileSystem(self.path(table), pafs.LocalFileSystem()))
 
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table | None:
-        dt = self.table(table)
-        return None if dt is None else dt.to_pyarrow_table(columns=columns)
+        """The whole table (or some columns) in memory, through `dataset`."""
+        data = self.dataset(table)
+        return None if data is None else data.to_table(columns=columns)
 
     def transaction_version(self, table: str, app_id: str) -> int | None:
         """The last source position committed with `app_id`, as the lake records it."""

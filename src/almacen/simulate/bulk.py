@@ -21,7 +21,7 @@ def bulk_sales(url: str, schema: str, n_lines: int, start: datetime, hours: int,
     Sales come from the day plans (no defects, no status updates), their times spread evenly over the hours.
     """
     md = pos.metadata(schema)
-    products, customers = build_catalog(seed), build_customers(seed, 500)
+    products, customers = list(build_catalog(seed)), list(build_customers(seed, 500))
     engine = connect(url)
     md.create_all(engine)
     written, day = 0, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,7 +36,8 @@ class Product:
     """how often it sells, relative to others"""
 
 
-def build_catalog(seed: int = 7, n_products: int = 2000) -> list[Product]:
+@functools.cache
+def build_catalog(seed: int = 7, n_products: int = 2000) -> tuple[Product, ...]:
     """A deterministic catalog: same seed, same products."""
     rng = random.Random(f"catalog:{seed}")
     products: list[Product] = []
@@ -45,4 +47,4 @@ def build_catalog(seed: int = 7, n_products: int = 2000) -> list[Product]:
             price = Decimal(round(rng.uniform(low, high) / 10) * 10).quantize(Decimal("0.01"))
             name = f"{rng.choice(nouns)} {rng.choice(BRANDS)} {rng.choice(('x1', '500 g', '1 kg', '1 l', '2 l', 'pack x6', 'grande', 'chico'))}"
             products.append(Product(pid, f"7790{pid:08d}", name, category, price, popularity * rng.uniform(0.2, 1.8)))
-    return products[:n_products]
+    return tuple(products[:n_products])

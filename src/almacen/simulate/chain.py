@@ -7,6 +7,7 @@ hour by hour plays the day as the branches lived it, and calling it twice change
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -48,19 +49,25 @@ def simulate_chain(settings: Settings, day: date, *, until: datetime | None = No
     products = build_catalog(seed, n_products)
     if settings.catalog is not None:
         write_catalog(resolve_url(settings.catalog.url, settings.catalog.password_env, "catalog"), products)
-    customers = build_customers(seed)
     summary = SimulationSummary(day, end)
     for branch in (b for b in settings.branches if b.enabled):
         schema = branch.pos_schema
         defects = DEFECTS if schema == "tickets" else tuple(d if d != "duplicate_line" else "null_payment" for d in DEFECTS)
-        plan = plan_day(branch.id, day, products, customers, seed=seed, scale=scale, bad_rows=bad_rows,
-                        fractional=schema == "tickets", defects=defects)
+        plan = _plan(branch.id, day, seed, scale, bad_rows, n_products, schema == "tickets", defects)
         url = resolve_url(branch.url, branch.password_env, f"branch {branch.id}")
         summary.branches[branch.id] = _apply(url, schema, day, plan, end)
     return summary
 
 
-def _apply(url: str, schema: str, day: date, plan: list[Sale], until: datetime) -> BranchSummary:
+@functools.lru_cache(maxsize=64)
+def _plan(branch_id: str, day: date, seed: int, scale: float, bad_rows: float, n_products: int, fractional: bool,
+          defects: tuple[str, ...]) -> tuple[Sale, ...]:
+    """The day's plan, built once per process (the demo asks for it every simulated hour)."""
+    return tuple(plan_day(branch_id, day, list(build_catalog(seed, n_products)), list(build_customers(seed)), seed=seed,
+                          scale=scale, bad_rows=bad_rows, fractional=fractional, defects=defects))
+
+
+def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: datetime) -> BranchSummary:
     """Apply the plan's events in [already applied, until) in one transaction."""
     md = pos.metadata(schema)
     engine = connect(url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from faker import Faker
@@ -15,7 +16,8 @@ class Customer:
     phone: str
 
 
-def build_customers(seed: int = 7, n: int = 3000) -> list[Customer]:
+@functools.cache
+def build_customers(seed: int = 7, n: int = 3000) -> tuple[Customer, ...]:
     """A deterministic customer base."""
     fake = Faker("es_AR")
     fake.seed_instance(seed)
@@ -25,4 +27,4 @@ def build_customers(seed: int = 7, n: int = 3000) -> list[Customer]:
         dni = str(fake.random_int(20_000_000, 45_999_999))
         user = f"{first}.{last}".lower().replace(" ", "")
         out.append(Customer(dni, f"{first} {last}", f"{user}{i}@{fake.free_email_domain()}", fake.phone_number()))
-    return out
+    return tuple(out)

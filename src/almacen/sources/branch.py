@@ -70,7 +70,10 @@ def _read(url: str, sql: str) -> pa.Table:
             table = cx.read_sql(_cx_url(u, backend), sql, return_type="arrow")
             return _sqlite_declared_types(u, table) if backend == "sqlite" else table
         except Exception as exc:
-            if "utf-8" not in str(exc).lower() and "utf8" not in str(exc).lower():
+            # ConnectorX types a SQLite column by its first value and fails when a NUMERIC column
+            # mixes integers and reals; SQLite sources, and text that is not UTF-8, go row by row.
+            text = str(exc).lower()
+            if backend != "sqlite" and "utf-8" not in text and "utf8" not in text:
                 raise
     table = pa.Table.from_batches(list(_read_sqlalchemy(url, sql)))
     return _sqlite_declared_types(u, table) if u.get_backend_name() == "sqlite" else table
