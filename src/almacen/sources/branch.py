@@ -65,6 +65,8 @@ def read_sql(url: str, sql: str, where: str) -> pa.Table:
 def _read(url: str, sql: str) -> pa.Table:
     u = make_url(url)
     backend = _CX_BACKENDS.get(u.get_backend_name())
+    if backend == "sqlite" and not Path(u.database or "").is_file():
+        raise FileNotFoundError(f"database file {u.database} does not exist")
     if backend is not None:
         try:
             table = cx.read_sql(_cx_url(u, backend), sql, return_type="arrow")
@@ -154,6 +156,8 @@ def connect(url: str) -> sa.Engine:
 def _cause(exc: Exception) -> str:
     """Name the likely cause in words a user can act on, then the driver's own text."""
     text = " ".join(str(exc).split())
+    if isinstance(exc, FileNotFoundError):
+        return f"database file missing ({text})"
     low = text.lower()
     causes = [
         (("connection refused", "could not connect", "can't connect", "timed out", "name or service not known",
