@@ -63,3 +63,29 @@ class Chain:
 def chain(tmp_path: Path) -> Chain:
     """Two SQLite branches, one per POS schema (palermo: ventas, cordoba_centro: tickets), nothing simulated yet."""
     return Chain(load_config(demo_config(tmp_path, branches=2)))
+
+
+@dataclass
+class LivedDay:
+    """A day lived hour by hour (simulate an hour, extract it), 8 hours past midnight, then gold built."""
+
+    chain: Chain
+    defects: dict[str, dict[str, int]]
+    """defects the simulator wrote, by branch and kind"""
+
+
+@pytest.fixture(scope="session")
+def lived_day(tmp_path_factory) -> LivedDay:
+    from almacen.models import build
+
+    chain = Chain(load_config(demo_config(tmp_path_factory.mktemp("lived"), branches=2)))
+    defects: dict[str, dict[str, int]] = {}
+    for hour in range(32):
+        summary = chain.simulate(until_hour=hour + 1, bad_rows=0.03)
+        for branch, s in summary.branches.items():
+            for kind, n in s.defects.items():
+                defects.setdefault(branch, {}).setdefault(kind, 0)
+                defects[branch][kind] += n
+        chain.extract(hour)
+    build(chain.settings)
+    return LivedDay(chain, defects)

@@ -7,7 +7,10 @@ from almacen.quality import Allowed, NotBefore, NotFuture, NotNull, Range, Refer
 
 
 def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
-    """A sale header: typed, complete, in vocabulary, not from the future, once per batch."""
+    """A sale header: typed, complete, in vocabulary, not from the future, once per batch.
+
+    The header total may be negative (a return is a sale with a negative total); its lines are checked.
+    """
     return [
         Typed(("sale_id", "sold_at", "updated_at", "total")),
         NotNull(("sale_id", "sold_at", "updated_at", "status", "channel", "payment_type", "total")),
@@ -15,7 +18,6 @@ def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
         Allowed("status", STATUSES),
         Allowed("channel", CHANNELS),
         Allowed("payment_type", PAYMENT_TYPES),
-        Range("total", at_least=0),
         NotFuture("sold_at", future_tolerance_minutes),
         NotFuture("updated_at", future_tolerance_minutes),
         NotBefore("updated_at", "_known_updated_at", "a version of this sale already loaded"),
