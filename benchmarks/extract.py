@@ -1,0 +1,201 @@
+"""Extraction speed: almacen vs Spark JDBC local[2] vs a bare ConnectorX read, on the same PostgreSQL tables.
+
+Prints one JSON document. Each contender runs in its own process, timed from process start to its
+last commit (or, for the bare read, to the Arrow table in memory), with peak RSS of the whole process
+tree (Spark's JVM included) sampled every 20 ms.
+
+  (a) backfill: one branch holding N sales lines over 100 hours, extracted whole;
+  (b) hourly:   one busy hour (~20,000 lines) from each of 5 branches, as the hourly job runs it.
+
+Needs `scripts/services up` and `pip install -e '.[bench]'`. Usage:
+  python benchmarks/extract.py [--lines 2000000] [--skip-spark]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from almacen.simulate import build_catalog, bulk_sales, write_catalog
+
+PG = os.environ.get("ALMACEN_TEST_POSTGRES_URL", "postgresql://almacen:almacen@127.0.0.1:55432/almacen")
+JDBC_JAR = "/usr/share/java/postgresql.jar"
+START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+BACKFILL_HOURS = 100
+BUSY_HOUR = START + timedelta(hours=1)
+
+
+def fresh_db(name: str) -> str:
+    admin = sa.create_engine(make_url(PG).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        con.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return make_url(PG).set(database=name).render_as_string(hide_password=False)
+
+
+def prepare(lines: int) -> dict:
+    """The backfill branch (N lines over 100 h) and 5 hourly branches (3 h of ~20k lines/h each)."""
+    backfill = fresh_db("bench_backfill")
+    t = time.perf_counter()
+    written = bulk_sales(backfill, "ventas", lines, START.replace(tzinfo=None), BACKFILL_HOURS)
+    write_catalog(backfill, list(build_catalog()))
+    hourly = []
+    for i in range(5):
+        url = fresh_db(f"bench_hour_{i}")
+        bulk_sales(url, "ventas", 60_000, START.replace(tzinfo=None), 3, seed=100 + i, branch_id=f"b{i}")
+        hourly.append(url)
+    write_catalog(hourly[0], list(build_catalog()))
+    engine = sa.create_engine(make_url(hourly[0]).set(drivername="postgresql+psycopg"))
+    with engine.connect() as con:
+        busy = con.execute(sa.text("SELECT count(*) FROM ventas_items i JOIN ventas v USING (id_venta) "
+                                   "WHERE v.actualizado >= :a AND v.actualizado < :b"),
+                           {"a": BUSY_HOUR.replace(tzinfo=None), "b": (BUSY_HOUR + timedelta(hours=1)).replace(tzinfo=None)}
+                           ).scalar_one()
+    engine.dispose()
+    return {"backfill": backfill, "backfill_lines": written, "hourly": hourly, "busy_hour_lines_per_branch": busy,
+            "prepare_s": round(time.perf_counter() - t, 1)}
+
+
+def config(folder: Path, urls: list[str]) -> Path:
+    """An almacen.toml for these branches (password from the environment, as in production)."""
+    catalog = make_url(urls[0])._replace(password=None).render_as_string(hide_password=False)
+    lines = [f'lake = "{folder / "lake"}"', "demo = true", "[catalog]", f'url = "{catalog}"', 'password_env = "BENCH_PW"']
+    for i, url in enumerate(urls):
+        lines += ["[[branches]]", f'id = "b{i}"', f'name = "B{i}"', 'city = "CABA"', 'province = "CABA"',
+                  f'url = "{make_url(url)._replace(password=None).render_as_string(hide_password=False)}"', 'password_env = "BENCH_PW"',
+                  'pos_schema = "ventas"']
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "almacen.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def measure(cmd: list[str], env: dict | None = None) -> dict:
+    """Wall time and peak RSS (process tree) of a command; its last stdout line is its JSON result."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - t
+    out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
+    result = json.loads(out.strip().splitlines()[-1]) if out.strip().startswith("{") or out.strip().endswith("}") else {}
+    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20), **result}
+
+
+def almacen_cmd(cfg: Path, *args: str) -> list[str]:
+    code = textwrap.dedent(f"""
+        import json, sys
+        from datetime import datetime
+        from almacen.config import load_config
+        from almacen.ingest import extract
+        settings = load_config({str(cfg)!r})
+        hours = [datetime.fromisoformat(h) for h in {list(args)!r}]
+        records = extract(settings, hours)
+        assert all(r.status == "ok" for r in records), [r.error for r in records if r.error]
+        print(json.dumps({{"rows": sum(r.rows_read for r in records)}}))
+    """)
+    return [sys.executable, "-c", code]
+
+
+def connectorx_cmd(url: str) -> list[str]:
+    code = textwrap.dedent(f"""
+        import json, connectorx as cx
+        url = {url!r}
+        lines = cx.read_sql(url, "SELECT * FROM ventas_items", return_type="arrow", partition_on="id_venta", partition_num=2)
+        sales = cx.read_sql(url, "SELECT * FROM ventas", return_type="arrow", partition_on="id_venta", partition_num=2)
+        print(json.dumps({{"rows": lines.num_rows + sales.num_rows}}))
+    """)
+    return [sys.executable, "-c", code]
+
+
+def spark_cmd(urls: list[str], out: Path, hour: datetime | None) -> list[str]:
+    """Spark JDBC local[2]: read the tables (partitioned by id for a backfill), write Parquet."""
+    jdbc = [(f"jdbc:postgresql://{make_url(u).host}:{make_url(u).port}/{make_url(u).database}") for u in urls]
+    code = textwrap.dedent(f"""
+        import json
+        from pyspark.sql import SparkSession
+        spark = (SparkSession.builder.master("local[2]").appName("bench")
+                 .config("spark.jars", {JDBC_JAR!r}).config("spark.driver.host", "127.0.0.1")
+                 .config("spark.ui.enabled", "false").getOrCreate())
+        rows = 0
+        hour = {hour.strftime('%Y-%m-%d %H:%M:%S') if hour else None!r}
+        for i, url in enumerate({jdbc!r}):
+            for table, q in (("ventas", "SELECT * FROM ventas v"),
+                             ("ventas_items", "SELECT i.*, v.actualizado FROM ventas_items i JOIN ventas v USING (id_venta)")):
+                reader = spark.read.format("jdbc").option("url", url).option("user", "almacen").option("password", "almacen")
+                if hour:
+                    q += f" WHERE v.actualizado >= '{{hour}}' AND v.actualizado < TIMESTAMP '{{hour}}' + INTERVAL '1 hour'"
+                    df = reader.option("query", q).load()
+                else:
+                    bounds = reader.option("query", "SELECT min(id_venta) lo, max(id_venta) hi FROM ventas").load().first()
+                    df = (reader.option("dbtable", f"({{q}}) t").option("partitionColumn", "id_venta")
+                          .option("lowerBound", bounds.lo).option("upperBound", bounds.hi + 1).option("numPartitions", 2).load())
+                df.write.mode("overwrite").parquet({str(out)!r} + f"/b{{i}}/{{table}}")
+                rows += spark.read.parquet({str(out)!r} + f"/b{{i}}/{{table}}").count()
+        print(json.dumps({{"rows": rows}}))
+    """)
+    return [sys.executable, "-c", code]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--skip-spark", action="store_true")
+    args = ap.parse_args()
+    env = {"BENCH_PW": make_url(PG).password or "", "SPARK_LOCAL_IP": "127.0.0.1"}
+    data = prepare(args.lines)
+    work = Path(tempfile.mkdtemp(prefix="almacen-bench-"))
+    report: dict = {"machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
+                    "data": {k: v for k, v in data.items() if k not in ("backfill", "hourly")}}
+    try:
+        backfill_hours = [(START + timedelta(hours=h)).isoformat() for h in range(BACKFILL_HOURS)]
+        a = {"almacen": measure(almacen_cmd(config(work / "a", [data["backfill"]]), *backfill_hours), env),
+             "connectorx_bare": measure(connectorx_cmd(data["backfill"]))}
+        if not args.skip_spark:
+            a["spark_jdbc_local2"] = measure(spark_cmd([data["backfill"]], work / "spark_a", None), env)
+        b = {"almacen": measure(almacen_cmd(config(work / "b", data["hourly"]), BUSY_HOUR.isoformat()), env)}
+        if not args.skip_spark:
+            b["spark_jdbc_local2"] = measure(spark_cmd(data["hourly"], work / "spark_b", BUSY_HOUR), env)
+        for case in (a, b):
+            for r in case.values():
+                r["rows_per_s"] = round(r["rows"] / r["wall_s"]) if r.get("rows") else None
+        report["a_backfill"], report["b_hourly_5_branches"] = a, b
+        report["targets"] = {
+            "a_rows_per_s>=800k": a["almacen"]["rows_per_s"] >= 800_000,
+            "a_peak_rss<600MB": a["almacen"]["peak_rss_mb"] < 600,
+            "b_10x_faster_than_spark": (b["spark_jdbc_local2"]["wall_s"] / b["almacen"]["wall_s"] >= 10)
+            if "spark_jdbc_local2" in b else None,
+        }
+        if "spark_jdbc_local2" in b:
+            report["ratios"] = {"a_spark_over_almacen_wall": round(a["spark_jdbc_local2"]["wall_s"] / a["almacen"]["wall_s"], 2),
+                                "b_spark_over_almacen_wall": round(b["spark_jdbc_local2"]["wall_s"] / b["almacen"]["wall_s"], 2)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
