@@ -99,13 +99,17 @@ def _sqlite_declared_types(u: URL, table: pa.Table) -> pa.Table:
         kind = declared.get(field.name, "")
         numeric = any(k in kind for k in ("NUMERIC", "DECIMAL", "REAL", "FLOAT", "DOUBLE"))
         untyped = pa.types.is_string(field.type) or pa.types.is_null(field.type)
+        target = None
         if numeric and (pa.types.is_integer(field.type) or untyped):
-            col = col.cast(pa.decimal128(38, 10))
+            target = pa.decimal128(38, 10)
         elif untyped and "INT" in kind:
-            col = col.cast(pa.int64())
+            target = pa.int64()
         elif untyped and any(k in kind for k in ("DATE", "TIME")):
-            col = col.cast(pa.timestamp("us"))
-        columns.append(col)
+            target = pa.timestamp("us")
+        try:
+            columns.append(col.cast(target) if target else col)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            columns.append(col)  # values that are not of the declared type: the schema check reports it
     return pa.table(columns, names=table.column_names)
 
 
@@ -126,8 +130,12 @@ def _read_sqlalchemy(url: str, sql: str) -> Iterator[pa.RecordBatch]:
         try:
             cur = con.execute(sql)
             names = [d[0] for d in cur.description]
+            empty = True
             while rows := cur.fetchmany(_CHUNK):
-                yield pa.RecordBatch.from_pylist([dict(zip(names, r)) for r in rows])
+                empty = False
+                yield pa.RecordBatch.from_arrays([_column(values) for values in zip(*rows)], names=names)
+            if empty:
+                yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
         finally:
             con.close()
         return
@@ -136,10 +144,22 @@ def _read_sqlalchemy(url: str, sql: str) -> Iterator[pa.RecordBatch]:
         with engine.connect() as con:
             result = con.execution_options(stream_results=True).execute(sa.text(sql))
             names = list(result.keys())
+            empty = True
             while rows := result.fetchmany(_CHUNK):
-                yield pa.RecordBatch.from_pylist([dict(zip(names, r)) for r in rows])
+                empty = False
+                yield pa.RecordBatch.from_arrays([_column(values) for values in zip(*rows)], names=names)
+            if empty:
+                yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
     finally:
         engine.dispose()
+
+
+def _column(values: tuple) -> pa.Array:
+    """A column as SQLite gave it; values of mixed kinds (a column's type changed) become text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def _driver_url(u: URL) -> URL:
