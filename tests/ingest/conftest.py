@@ -89,3 +89,9 @@ def lived_day(tmp_path_factory) -> LivedDay:
         chain.extract(hour)
     build(chain.settings)
     return LivedDay(chain, defects)
+
+
+@pytest.fixture
+def make_chain():
+    """Build a Chain around any settings (for chains on PostgreSQL and MariaDB)."""
+    return Chain

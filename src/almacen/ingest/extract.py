@@ -28,7 +28,7 @@ from almacen.lake import Lake, SchemaChangeError, concat, same_type
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import Split, split
 from almacen.security import pseudonymise
-from almacen.sources import read_window, safe_source
+from almacen.sources import probe, read_window, safe_source
 
 JOB = "extract"
 READ_WINDOW_HOURS = 24
@@ -130,6 +130,7 @@ def _read_range(settings: Settings, branch: Branch, hours: list[datetime]) -> li
     where = f"branch {branch.id}"
     try:
         url = resolve_url(branch.url, branch.password_env, where)
+        probe(url, where)
         source = safe_source(url)
         for name, table in settings.schemas()[branch.pos_schema].tables.items():
             rows = normalise(read_window(url, name, table, hours[0], hours[-1] + timedelta(hours=1), where))

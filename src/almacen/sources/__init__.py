@@ -1,5 +1,5 @@
 """Connectors: branch point-of-sale databases (and, later, streams and file exports)."""
 
-from almacen.sources.branch import SourceError, connect, read_sql, read_window, render_query, safe_source
+from almacen.sources.branch import SourceError, connect, probe, read_sql, read_window, render_query, safe_source
 
-__all__ = ["SourceError", "connect", "read_sql", "read_window", "render_query", "safe_source"]
+__all__ = ["SourceError", "connect", "probe", "read_sql", "read_window", "render_query", "safe_source"]

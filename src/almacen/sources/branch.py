@@ -168,6 +168,24 @@ def _driver_url(u: URL) -> URL:
     return u.set(drivername=drivers.get(u.drivername, u.drivername))
 
 
+def probe(url: str, where: str) -> None:
+    """Open and close one connection, so an unreachable server or refused login is named at once
+    (ConnectorX's pool retries for 30 s and then reports only a timeout)."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if not Path(u.database or "").is_file():
+            raise SourceError(f"{where}: cannot read from {safe_source(url)}: database file missing ({u.database})")
+        return
+    engine = sa.create_engine(_driver_url(u), connect_args={"connect_timeout": 10}, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # noqa: BLE001 - classified into words below
+        raise SourceError(f"{where}: cannot connect to {safe_source(url)}: {_cause(exc)}") from exc
+    finally:
+        engine.dispose()
+
+
 def connect(url: str) -> sa.Engine:
     """A SQLAlchemy engine for a branch URL (plain scheme gets almacen's driver)."""
     return sa.create_engine(_driver_url(make_url(url)))
@@ -180,9 +198,10 @@ def _cause(exc: Exception) -> str:
         return f"database file missing ({text})"
     low = text.lower()
     causes = [
+        (("password authentication failed", "access denied", "authentication failed", "role", "no password supplied"),
+         "wrong credentials"),
         (("connection refused", "could not connect", "can't connect", "timed out", "name or service not known",
           "failed to lookup", "unable to open database", "no route to host"), "host unreachable"),
-        (("password authentication failed", "access denied", "authentication failed"), "wrong credentials"),
         (("no such table", "doesn't exist", "does not exist", "relation", "unknown table"), "missing table"),
         (("no such column", "unknown column", "column"), "missing column"),
     ]
