@@ -145,13 +145,14 @@ def spark_cmd(urls: list[str], out: Path, hour: datetime | None) -> list[str]:
         for i, url in enumerate({jdbc!r}):
             for table, q in (("ventas", "SELECT * FROM ventas v"),
                              ("ventas_items", "SELECT i.*, v.actualizado FROM ventas_items i JOIN ventas v USING (id_venta)")):
-                reader = spark.read.format("jdbc").option("url", url).option("user", "almacen").option("password", "almacen")
+                reader = lambda: (spark.read.format("jdbc").option("url", url).option("driver", "org.postgresql.Driver")
+                                  .option("user", "almacen").option("password", "almacen"))
                 if hour:
                     q += f" WHERE v.actualizado >= '{{hour}}' AND v.actualizado < TIMESTAMP '{{hour}}' + INTERVAL '1 hour'"
-                    df = reader.option("query", q).load()
+                    df = reader().option("query", q).load()
                 else:
-                    bounds = reader.option("query", "SELECT min(id_venta) lo, max(id_venta) hi FROM ventas").load().first()
-                    df = (reader.option("dbtable", f"({{q}}) t").option("partitionColumn", "id_venta")
+                    bounds = reader().option("query", "SELECT min(id_venta) lo, max(id_venta) hi FROM ventas").load().first()
+                    df = (reader().option("dbtable", f"({{q}}) t").option("partitionColumn", "id_venta")
                           .option("lowerBound", bounds.lo).option("upperBound", bounds.hi + 1).option("numPartitions", 2).load())
                 df.write.mode("overwrite").parquet({str(out)!r} + f"/b{{i}}/{{table}}")
                 rows += spark.read.parquet({str(out)!r} + f"/b{{i}}/{{table}}").count()

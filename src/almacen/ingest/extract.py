@@ -31,7 +31,8 @@ from almacen.security import pseudonymise
 from almacen.sources import probe, read_window, safe_source
 
 JOB = "extract"
-READ_WINDOW_HOURS = 24
+FIRST_WINDOW_HOURS = 4
+MAX_WINDOW_HOURS = 24
 
 
 @dataclass
@@ -62,10 +63,11 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
                    on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
     """Extract exactly these (branch id, hour) slices, in hour order.
 
-    A day of hours at a time, each branch's hours are read as a few contiguous ranges in parallel
+    A window of hours at a time, each branch's hours are read as a few contiguous ranges in parallel
     (one query per table and range, not per hour: connections cost more than rows) and split back
-    into hourly slices. Slices are committed together once `commit_rows` rows are pending, so memory
-    stays bounded by a day of one branch or that setting, however long the range.
+    into hourly slices. Windows are sized from the rows per hour seen so far to read about
+    `commit_rows` rows, and slices are committed together once that many are pending: memory stays
+    bounded by that setting, however long the range.
     """
     settings.key()  # fail before reading anything when customers cannot be pseudonymised
     wanted: dict[str, set[datetime]] = {}
@@ -77,12 +79,17 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     pending: list[_Slice] = []
     with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
         load_catalog(settings, lake, engine)
-        for i in range(0, len(hours), READ_WINDOW_HOURS):
-            window = set(hours[i:i + READ_WINDOW_HOURS])
+        i, window_hours = 0, FIRST_WINDOW_HOURS
+        while i < len(hours):
+            window = set(hours[i:i + window_hours])
+            i += window_hours
             ranges = _ranges(settings, {b: sorted(hs & window) for b, hs in wanted.items() if hs & window})
-            for read in pool.map(lambda r: _read_range(settings, *r), ranges):
-                pending += read
-            if sum(s.run.rows_read for s in pending) >= settings.commit_rows or i + READ_WINDOW_HOURS >= len(hours):
+            read = [s for part in pool.map(lambda r: _read_range(settings, *r), ranges) for s in part]
+            pending += read
+            # size the next window so that it reads about commit_rows rows
+            per_hour = sum(s.run.rows_read for s in read) / len(window)
+            window_hours = max(1, min(MAX_WINDOW_HOURS, int(settings.commit_rows / max(per_hour, 1.0))))
+            if sum(s.run.rows_read for s in pending) >= settings.commit_rows or i >= len(hours):
                 records += _flush(settings, lake, engine, pending)
                 if on_progress:
                     on_progress(len(pending))
