@@ -129,13 +129,7 @@ def _read_sqlalchemy(url: str, sql: str) -> Iterator[pa.RecordBatch]:
         con.text_factory = lambda b: b.decode("utf-8", errors="replace")
         try:
             cur = con.execute(sql)
-            names = [d[0] for d in cur.description]
-            empty = True
-            while rows := cur.fetchmany(_CHUNK):
-                empty = False
-                yield pa.RecordBatch.from_arrays([_column(values) for values in zip(*rows)], names=names)
-            if empty:
-                yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
+            yield from _batches([d[0] for d in cur.description], cur.fetchmany)
         finally:
             con.close()
         return
@@ -143,15 +137,19 @@ def _read_sqlalchemy(url: str, sql: str) -> Iterator[pa.RecordBatch]:
     try:
         with engine.connect() as con:
             result = con.execution_options(stream_results=True).execute(sa.text(sql))
-            names = list(result.keys())
-            empty = True
-            while rows := result.fetchmany(_CHUNK):
-                empty = False
-                yield pa.RecordBatch.from_arrays([_column(values) for values in zip(*rows)], names=names)
-            if empty:
-                yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
+            yield from _batches(list(result.keys()), result.fetchmany)
     finally:
         engine.dispose()
+
+
+def _batches(names: list[str], fetchmany) -> Iterator[pa.RecordBatch]:
+    """Arrow batches from a DB-API style cursor; an empty result is one empty batch of text columns."""
+    empty = True
+    while rows := fetchmany(_CHUNK):
+        empty = False
+        yield pa.RecordBatch.from_arrays([_column(values) for values in zip(*rows)], names=names)
+    if empty:
+        yield pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
 
 
 def _column(values: tuple) -> pa.Array:
