@@ -25,6 +25,9 @@ class Engine(Protocol):
     def register(self, name: str, data: pa.Table | pads.Dataset | pa.RecordBatchReader) -> None:
         """Make `data` queryable as `name` (`layer.name` or a bare name) until replaced."""
 
+    def forget(self, name: str) -> None:
+        """Drop what `register` made queryable as `name`, releasing the engine's hold on its data."""
+
     def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
         """Run one SELECT (named `$params`) and return its rows."""
 

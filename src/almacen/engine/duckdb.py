@@ -35,6 +35,14 @@ class DuckDBEngine:
             target = f'"{schema}"."{table}"' if schema else f'"{table}"'
             self._run(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM "{source}"')
 
+    def forget(self, name: str) -> None:
+        schema, _, table = name.rpartition(".")
+        source = f"__{schema}__{table}" if schema else f"__{table}"
+        target = f'"{schema}"."{table}"' if schema else f'"{table}"'
+        with self._lock:
+            self._run(f"DROP VIEW IF EXISTS {target}")
+            self._con.unregister(source)
+
     def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
         with self._lock:
             return self._con.sql(sql, params=params).to_arrow_table()

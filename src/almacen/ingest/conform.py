@@ -67,7 +67,10 @@ def conform(engine: Engine, table: SourceTable, bronze: pa.Table, name: str) -> 
     """Conformed rows of one bronze slice; `_raw` keeps the source row where a value did not convert."""
     engine.register(name, bronze)
     text = [f.name for f in bronze.schema if pa.types.is_string(f.type) and f.name not in LINEAGE]
-    return engine.query(
-        f"SELECT * EXCLUDE (_row_json), CASE WHEN len(_untyped) + len(_bad_text) > 0 THEN to_json(_row_json) END AS _raw "
-        f"FROM ({conform_sql(table, name, text)})"
-    )
+    try:
+        return engine.query(
+            f"SELECT * EXCLUDE (_row_json), CASE WHEN len(_untyped) + len(_bad_text) > 0 THEN to_json(_row_json) END AS _raw "
+            f"FROM ({conform_sql(table, name, text)})"
+        )
+    finally:
+        engine.forget(name)

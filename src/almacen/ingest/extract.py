@@ -77,7 +77,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     lake = Lake(settings.lake)
     records: list[RunRecord] = []
     pending: list[_Slice] = []
-    with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
+    with DuckDBEngine(memory_limit="256MB") as engine, ThreadPoolExecutor(settings.max_workers) as pool:
         load_catalog(settings, lake, engine)
         i, window_hours = 0, FIRST_WINDOW_HOURS
         while i < len(hours):
@@ -191,6 +191,7 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
     engine.register("accepted_sales", sales_split.passed.select(["_batch_id", "sale_id"]))
     lines = concat(by_role["sales_lines"])
     lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now)
+    engine.forget("accepted_sales")
     _replace(lake, "silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
     _replace(lake, "silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
     for table, quarantined in (("quarantine.sales", sales_split.quarantined),
@@ -209,15 +210,18 @@ def _with_known_versions(lake: Lake, engine: Engine, sales: pa.Table, in_batches
     """Add `_known_updated_at`: the latest version of each sale loaded by other batches, if any."""
     known = lake.dataset("silver.sales_versions")
     engine.register("batch_sales_raw", sales)
-    if known is None:
-        return engine.query("SELECT *, NULL::TIMESTAMPTZ AS _known_updated_at FROM batch_sales_raw")
-    engine.register("silver.sales_versions", known)
-    return engine.query(f"""
-        SELECT b.*, k.updated_at AS _known_updated_at FROM batch_sales_raw b LEFT JOIN (
-            SELECT branch_id, sale_id, max(updated_at) AS updated_at FROM silver.sales_versions
-            WHERE NOT ({in_batches}) AND (branch_id, sale_id) IN (SELECT (branch_id, sale_id) FROM batch_sales_raw)
-            GROUP BY ALL
-        ) k ON k.branch_id = b.branch_id AND k.sale_id = b.sale_id""")
+    try:
+        if known is None:
+            return engine.query("SELECT *, NULL::TIMESTAMPTZ AS _known_updated_at FROM batch_sales_raw")
+        engine.register("silver.sales_versions", known)
+        return engine.query(f"""
+            SELECT b.*, k.updated_at AS _known_updated_at FROM batch_sales_raw b LEFT JOIN (
+                SELECT branch_id, sale_id, max(updated_at) AS updated_at FROM silver.sales_versions
+                WHERE NOT ({in_batches}) AND (branch_id, sale_id) IN (SELECT (branch_id, sale_id) FROM batch_sales_raw)
+                GROUP BY ALL
+            ) k ON k.branch_id = b.branch_id AND k.sale_id = b.sale_id""")
+    finally:
+        engine.forget("batch_sales_raw")
 
 
 def _by_source_table(slices: list[_Slice]) -> dict[tuple[str, str], pa.Table]:

@@ -53,5 +53,5 @@ def add_lineage(table: pa.Table, branch_id: str, hour: datetime, source: str, in
         ("_source", source, pa.string()),
         ("_ingested_at", ingested_at, ts),
     ):
-        table = table.append_column(name, pa.array([value] * n, typ))
+        table = table.append_column(name, pa.repeat(pa.scalar(value, typ), n))
     return table

@@ -33,10 +33,12 @@ def split(engine: Engine, batch: pa.Table, rules: Sequence[Rule], *, name: str =
     checks: list[Check] = [c for rule in rules for c in rule.checks()]
     batch = batch.append_column("_row", pa.array(range(batch.num_rows), pa.int64()))
     engine.register(name, batch)
+    # Conditions are evaluated once per row; reasons only for the rows that failed.
     rule_case = " ".join(f"WHEN NOT coalesce({c.passes}, false) THEN '{c.rule}'" for c in checks)
-    reason_case = " ".join(f"WHEN NOT coalesce({c.passes}, false) THEN {c.reason}" for c in checks)
-    sql = (f"SELECT * EXCLUDE (_row), CASE {rule_case} END AS _rule, CASE {reason_case} END AS _reason "
-           f"FROM {name} ORDER BY _row") if checks else f"SELECT * EXCLUDE (_row), NULL::VARCHAR AS _rule, NULL::VARCHAR AS _reason FROM {name}"
+    reason_case = " ".join(f"WHEN '{c.rule}' THEN {c.reason}" for c in checks)
+    sql = (f"SELECT * EXCLUDE (_row), CASE _rule {reason_case} END AS _reason FROM "
+           f"(SELECT *, CASE {rule_case} END AS _rule FROM {name}) ORDER BY _row") if checks else (
+        f"SELECT * EXCLUDE (_row), NULL::VARCHAR AS _rule, NULL::VARCHAR AS _reason FROM {name}")
     params = {"now": now or datetime.now(timezone.utc)} if "$now" in sql else None
     judged = engine.query(sql, params)
     failed = pc.is_valid(judged["_rule"])
