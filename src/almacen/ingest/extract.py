@@ -77,7 +77,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     lake = Lake(settings.lake)
     records: list[RunRecord] = []
     pending: list[_Slice] = []
-    with DuckDBEngine(memory_limit="256MB") as engine, ThreadPoolExecutor(settings.max_workers) as pool:
+    with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
         load_catalog(settings, lake, engine)
         i, window_hours = 0, FIRST_WINDOW_HOURS
         while i < len(hours):
