@@ -1,12 +1,24 @@
 """almacen: a commerce data platform — branch sales into a governed Delta lakehouse.
 
-The handful of names a user needs; everything else is reached through its package.
+The handful of names a user needs; everything else is reached through its package. They are
+imported on first use, so a job that needs only extraction does not pay for the rest at start-up.
 """
 
-from almacen.config import Settings, load_config
-from almacen.domains.sales import reconcile
-from almacen.ingest import extract
-from almacen.lake import Lake
-from almacen.models import build
+from importlib import import_module
 
-__all__ = ["Lake", "Settings", "build", "extract", "load_config", "reconcile"]
+_EXPORTS = {
+    "Lake": "almacen.lake",
+    "Settings": "almacen.config",
+    "build": "almacen.models",
+    "extract": "almacen.ingest",
+    "load_config": "almacen.config",
+    "reconcile": "almacen.domains.sales",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'almacen' has no attribute {name!r}")

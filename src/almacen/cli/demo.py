@@ -17,7 +17,7 @@ from rich.table import Table
 from almacen.cli import report
 from almacen.cli.main import progress
 from almacen.config import load_config
-from almacen.domains.sales import reconcile
+from almacen.domains.sales import Reconciliation, reconcile
 from almacen.ingest import extract
 from almacen.lake import Lake
 from almacen.models import build
@@ -44,14 +44,14 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     counts = build(settings)
     result = reconcile(settings, start, start + timedelta(days=1))
     report.reconciliation(console, result)
-    _summary(console, settings.lake, result.ok)
+    _summary(console, settings.lake, result)
     report.counts(console, counts, settings)
     console.print(f"\nconfig: {folder / 'almacen.toml'}   lake: {Path(settings.lake).resolve()}")
     console.print("next: [bold]almacen extract --catch-up -c demo/almacen.toml[/], "
                   "[bold]almacen reconcile --day " + day.isoformat() + " -c demo/almacen.toml[/]")
 
 
-def _summary(console: Console, lake_root: str, reconciled: bool) -> None:
+def _summary(console: Console, lake_root: str, result: Reconciliation) -> None:
     """Per branch revenue, tickets, average ticket and quarantined rows, from gold and quarantine."""
     lake = Lake(lake_root)
     facts = lake.read("gold.fact_sales", ["branch_id", "status", "lines_amount"])
@@ -70,6 +70,8 @@ def _summary(console: Console, lake_root: str, reconciled: bool) -> None:
     for branch, name in names.items():
         r = by_branch.get(branch, {"lines_amount_sum": 0, "branch_id_count": 0})
         revenue, tickets = r["lines_amount_sum"] or 0, r["branch_id_count"]
+        reconciled = branch not in result.errors and all(
+            r["ok"] for r in result.rows.to_pylist() if r["branch_id"] == branch)
         t.add_row(name, f"{revenue:,.2f}", f"{tickets:,}", f"{revenue / tickets:,.2f}" if tickets else "-",
                   f"{quarantined.get(branch, 0):,}", "[green]OK[/]" if reconciled else "[red]FAIL[/]")
     console.print(t)

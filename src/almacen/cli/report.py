@@ -45,17 +45,15 @@ def reconciliation(console: Console, result: Reconciliation) -> None:
     if result.rows.num_rows == 0:
         console.print("no sales in that window")
         return
-    t = Table(title="reconciliation: source = gold + quarantine", title_justify="left")
-    for col in ("branch", "hours", "source tickets", "gold", "quarantined", "source revenue", "gold revenue",
-                "quarantined revenue", "status"):
+    t = Table(title="reconciliation: source = gold + quarantine, per branch and hour", title_justify="left")
+    for col in ("branch", "hours", "source tickets", "in quarantine", "source revenue", "in quarantine", "status"):
         t.add_column(col, justify="left" if col == "branch" else "right")
     rows = result.rows.to_pylist()
     for branch in sorted({r["branch_id"] for r in rows}):
         rs = [r for r in rows if r["branch_id"] == branch]
         ok = all(r["ok"] for r in rs)
         t.add_row(branch, str(len(rs)), f"{sum(r['source_tickets'] for r in rs):,}",
-                  f"{sum(r['gold_tickets'] for r in rs):,}", f"{sum(r['quarantined_tickets'] for r in rs):,}",
-                  f"{sum(r['source_revenue'] for r in rs):,.2f}", f"{sum(r['gold_revenue'] for r in rs):,.2f}",
+                  f"{sum(r['quarantined_tickets'] for r in rs):,}", f"{sum(r['source_revenue'] for r in rs):,.2f}",
                   f"{sum(r['quarantined_revenue'] for r in rs):,.2f}", "[green]OK[/]" if ok else "[red]FAIL[/]")
     console.print(t)
     for r in result.differences.to_pylist():

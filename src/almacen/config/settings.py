@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     engine: Literal["duckdb"] = "duckdb"
     demo: bool = False
     pseudonym_key: SecretStr | None = None
-    max_workers: int = Field(4, ge=1, le=64)
+    max_workers: int = Field(8, ge=1, le=64)
     commit_rows: int = Field(250_000, ge=1, description="rows read before the pending slices are committed")
     future_tolerance_minutes: int = Field(5, ge=0)
     catalog: Catalog | None = None

@@ -9,6 +9,7 @@ The run records are written last: a slice without an `ok` run is "missed" and ca
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -98,8 +99,11 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
 
 
 def _ranges(settings: Settings, hours_by_branch: dict[str, list[datetime]]) -> list[tuple[Branch, list[datetime]]]:
-    """Each branch's hours as contiguous runs, split so that all workers have a range to read."""
-    parts = max(1, settings.max_workers // max(1, len(hours_by_branch)))
+    """Each branch's hours as contiguous runs, split so that the workers (and the cores) have a range each.
+
+    More ranges per branch than cores only makes the database and us compete for the same CPUs.
+    """
+    parts = max(1, min(os.cpu_count() or 1, settings.max_workers // max(1, len(hours_by_branch))))
     ranges = []
     for branch_id, hours in hours_by_branch.items():
         runs: list[list[datetime]] = []

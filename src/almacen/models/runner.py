@@ -13,8 +13,6 @@ from graphlib import TopologicalSorter
 from importlib import resources
 
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
 
 from almacen.config import Settings
 from almacen.engine import DuckDBEngine, Engine
@@ -28,6 +26,9 @@ class Model:
 
     @property
     def depends_on(self) -> set[str]:
+        import sqlglot  # only the model runner needs a SQL parser
+        from sqlglot import exp
+
         tree = sqlglot.parse_one(self.sql, read="duckdb")
         return {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}
 
