@@ -72,6 +72,6 @@ def _summary(console: Console, lake_root: str, result: Reconciliation) -> None:
         revenue, tickets = r["lines_amount_sum"] or 0, r["branch_id_count"]
         reconciled = branch not in result.errors and all(
             r["ok"] for r in result.rows.to_pylist() if r["branch_id"] == branch)
-        t.add_row(name, f"{revenue:,.2f}", f"{tickets:,}", f"{revenue / tickets:,.2f}" if tickets else "-",
+        t.add_row(name, f"{revenue:,.0f}", f"{tickets:,}", f"{revenue / tickets:,.0f}" if tickets else "-",
                   f"{quarantined.get(branch, 0):,}", "[green]OK[/]" if reconciled else "[red]FAIL[/]")
     console.print(t)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from almacen.cli import report
+from almacen.clock import hour_start
 from almacen.config import load_config
 
 app = typer.Typer(help="almacen: a commerce data platform. Branch sales into a governed lakehouse.",
@@ -47,8 +48,7 @@ def parse_hour(text: str) -> datetime:
         value = datetime.fromisoformat(text if len(text) > 13 else text + ":00")
     except ValueError:
         raise ValueError(f"--hour/--since/--until: {text!r} is not an hour like 2026-11-23T14") from None
-    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-    return value.replace(minute=0, second=0, microsecond=0)
+    return hour_start(value)
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:

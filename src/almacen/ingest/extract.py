@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import hour_start
 from almacen.config import Branch, Settings, resolve_url
 from almacen.domains.sales import sales_lines_rules, sales_rules
 from almacen.engine import DuckDBEngine, Engine
@@ -73,7 +74,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     settings.key()  # fail before reading anything when customers cannot be pseudonymised
     wanted: dict[str, set[datetime]] = {}
     for branch_id, hour in slices:
-        wanted.setdefault(settings.branch(branch_id).id, set()).add(_hour(hour))
+        wanted.setdefault(settings.branch(branch_id).id, set()).add(hour_start(hour))
     hours = sorted(set().union(*wanted.values())) if wanted else []
     lake = Lake(settings.lake)
     records: list[RunRecord] = []
@@ -259,11 +260,6 @@ def _count_by_batch(*tables: pa.Table) -> dict[str, int]:
 
 def _fail(s: _Slice, exc: Exception) -> None:
     s.run.status, s.run.error, s.tables = "failed", str(exc), {}
-
-
-def _hour(ts: datetime) -> datetime:
-    ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
-    return ts.replace(minute=0, second=0, microsecond=0)
 
 
 def _now() -> datetime:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
+from almacen.clock import naive_utc
 from almacen.config import Settings, resolve_url
 from almacen.simulate import pos
 from almacen.simulate.catalog import Product, build_catalog
@@ -45,7 +46,7 @@ class SimulationSummary:
 def simulate_chain(settings: Settings, day: date, *, until: datetime | None = None, seed: int = 7,
                    scale: float = 1.0, bad_rows: float = 0.002, n_products: int = 2000) -> SimulationSummary:
     """Write `day`'s sales (and their status updates) up to `until` into the catalog and every enabled branch."""
-    end = _naive_utc(until) if until else datetime.combine(day + timedelta(days=1), datetime.min.time())
+    end = naive_utc(until) if until else datetime.combine(day + timedelta(days=1), datetime.min.time())
     products = build_catalog(seed, n_products)
     if settings.catalog is not None:
         write_catalog(resolve_url(settings.catalog.url, settings.catalog.password_env, "catalog"), products)
@@ -115,7 +116,3 @@ def write_catalog(url: str, products: list[Product]) -> None:
                                       "rubro": p.category, "precio_lista": p.price} for p in products])
     finally:
         engine.dispose()
-
-
-def _naive_utc(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import connectorx as cx
@@ -17,6 +17,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from almacen.clock import naive_utc
 from almacen.config import SourceTable
 
 _CX_BACKENDS = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
@@ -40,7 +41,7 @@ def safe_source(url: str) -> str:
 def render_query(table_name: str, table: SourceTable, start: datetime, end: datetime) -> str:
     """The table's query with :start/:end as UTC timestamp literals (readers take no bind parameters)."""
     template = table.query or f"SELECT * FROM {table_name} WHERE {table.cursor} >= :start AND {table.cursor} < :end"
-    literal = {k: "'" + _naive_utc(v).strftime("%Y-%m-%d %H:%M:%S") + "'" for k, v in (("start", start), ("end", end))}
+    literal = {k: "'" + naive_utc(v).strftime("%Y-%m-%d %H:%M:%S") + "'" for k, v in (("start", start), ("end", end))}
     return re.sub(r":(start|end)\b", lambda m: literal[m.group(1)], template.strip())
 
 
@@ -207,7 +208,3 @@ def _cause(exc: Exception) -> str:
         if any(n in low for n in needles):
             return f"{cause} ({text[:300]})"
     return text[:300]
-
-
-def _naive_utc(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts

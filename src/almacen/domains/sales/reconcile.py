@@ -16,6 +16,7 @@ from importlib import resources
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import utc
 from almacen.config import Branch, Settings, resolve_url
 from almacen.engine import DuckDBEngine
 from almacen.ingest.catalog import load_catalog
@@ -46,7 +47,7 @@ class Reconciliation:
 
 def reconcile(settings: Settings, start: datetime, end: datetime, branch_ids: list[str] | None = None) -> Reconciliation:
     """Compare every hour in [start, end) for the selected branches, and record the result in the lake."""
-    start, end = _utc(start), _utc(end)
+    start, end = utc(start), utc(end)
     branches = [settings.branch(b) for b in branch_ids] if branch_ids else [b for b in settings.branches if b.enabled]
     lake = Lake(settings.lake)
     with DuckDBEngine() as engine:
@@ -97,7 +98,3 @@ def _lake_table(lake: Lake, table: str):
     if data is None:
         raise LookupError(f"{table} is missing from the lake: run `almacen extract` and `almacen build` first")
     return data
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
