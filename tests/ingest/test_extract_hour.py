@@ -64,3 +64,12 @@ def test_tickets_codes_and_skus_are_conformed_to_almacen_values(chain):
     assert set(sales["status"].to_pylist()) <= {"aprobada", "rechazada", "pendiente", "anulada"}
     lines = chain.read("silver.sales_lines_versions")
     assert pc.all(pc.is_valid(lines["product_id"])).as_py()
+
+
+def test_each_branch_high_water_mark_commits_with_the_data_as_a_delta_transaction(chain):
+    chain.simulate(until_hour=16)
+    chain.extract(15)
+    chain.extract(13)  # a catch-up of an older hour never moves the mark back
+    hours_since_epoch = int(chain.at(16).timestamp()) // 3600
+    assert chain.lake.transaction_version("silver.sales_versions", "almacen-extract:palermo") == hours_since_epoch
+    assert chain.lake.transaction_version("silver.sales_versions", "almacen-extract:cordoba_centro") == hours_since_epoch

@@ -51,7 +51,7 @@ def test_a_new_column_is_added(tmp_path):
 
 def test_the_transaction_id_commits_with_the_data(tmp_path):
     lake = Lake(str(tmp_path))
-    lake.append("bronze.t", _rows("a", 1), txn=("ingest-a", 7))
+    lake.append("bronze.t", _rows("a", 1), txns=[("ingest-a", 7)])
     assert lake.transaction_version("bronze.t", "ingest-a") == 7
     assert lake.transaction_version("bronze.t", "other") is None
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib import resources
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
@@ -33,6 +34,8 @@ from almacen.security import pseudonymise
 from almacen.sources import probe, read_window, safe_source
 
 JOB = "extract"
+TXN_PREFIX = "almacen-extract:"
+KNOWN_VERSIONS = resources.files("almacen.ingest") / "known_versions.sql"
 FIRST_WINDOW_HOURS = 4
 MAX_WINDOW_HOURS = 24
 
@@ -188,7 +191,7 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
         table = settings.schemas()[schema_name].tables[table_name]
         by_role[table.role].append(conform(engine, table, rows, f"bronze_{table_name}"))
     now = datetime.now(timezone.utc)
-    sales = _with_known_versions(lake, engine, concat(by_role["sales"]), in_batches)
+    sales = _with_known_versions(lake, engine, concat(by_role["sales"]), batch_ids)
     sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes),
                         name="batch_sales", now=now)
     sales_split = Split(_pseudonymise(sales_split.passed.drop_columns(["_known_updated_at"]), settings.key()),
@@ -197,7 +200,8 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
     lines = concat(by_role["sales_lines"])
     lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now)
     engine.forget("accepted_sales")
-    _replace(lake, "silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
+    lake.replace("silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches,
+                 txns=_high_water_marks(lake, slices))
     _replace(lake, "silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
     for table, quarantined in (("quarantine.sales", sales_split.quarantined),
                                ("quarantine.sales_lines", lines_split.quarantined)):
@@ -211,7 +215,18 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
         s.run.rows_quarantined = quarantined.get(s.batch_id, 0)
 
 
-def _with_known_versions(lake: Lake, engine: Engine, sales: pa.Table, in_batches: str) -> pa.Table:
+def _high_water_marks(lake: Lake, slices: list[_Slice]) -> list[tuple[str, int]]:
+    """Per branch, the latest cut loaded (hours since the epoch), as Delta transaction ids
+    `almacen-extract:<branch>` committed with the data: any Delta reader can see how far each branch
+    is loaded. A catch-up of older hours never moves a mark back."""
+    marks: dict[str, int] = {}
+    for s in slices:
+        marks[s.branch.id] = max(marks.get(s.branch.id, 0), int(s.hour.timestamp()) // 3600 + 1)
+    return [(app, max(version, lake.transaction_version("silver.sales_versions", app) or 0))
+            for app, version in ((f"{TXN_PREFIX}{b}", v) for b, v in marks.items())]
+
+
+def _with_known_versions(lake: Lake, engine: Engine, sales: pa.Table, batch_ids: list[str]) -> pa.Table:
     """Add `_known_updated_at`: the latest version of each sale loaded by other batches, if any."""
     known = lake.dataset("silver.sales_versions")
     engine.register("batch_sales_raw", sales)
@@ -219,12 +234,7 @@ def _with_known_versions(lake: Lake, engine: Engine, sales: pa.Table, in_batches
         if known is None:
             return engine.query("SELECT *, NULL::TIMESTAMPTZ AS _known_updated_at FROM batch_sales_raw")
         engine.register("silver.sales_versions", known)
-        return engine.query(f"""
-            SELECT b.*, k.updated_at AS _known_updated_at FROM batch_sales_raw b LEFT JOIN (
-                SELECT branch_id, sale_id, max(updated_at) AS updated_at FROM silver.sales_versions
-                WHERE NOT ({in_batches}) AND (branch_id, sale_id) IN (SELECT (branch_id, sale_id) FROM batch_sales_raw)
-                GROUP BY ALL
-            ) k ON k.branch_id = b.branch_id AND k.sale_id = b.sale_id""")
+        return engine.query(KNOWN_VERSIONS.read_text(encoding="utf-8"), {"batch_ids": batch_ids})
     finally:
         engine.forget("batch_sales_raw")
 

@@ -6,7 +6,7 @@ Every write either commits whole or leaves the table as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,25 +75,25 @@ class Lake:
         dt = self.table(table)
         return None if dt is None else dt.transaction_version(app_id)
 
-    def append(self, table: str, data: pa.Table | pa.RecordBatchReader, *, txn: tuple[str, int] | None = None,
+    def append(self, table: str, data: pa.Table | pa.RecordBatchReader, *, txns: Sequence[tuple[str, int]] = (),
                partition_by: list[str] | None = None, configuration: dict[str, str] | None = None) -> None:
-        """Add rows in one commit, recording `txn` (app id, version) in the same commit."""
-        self._write(table, data, mode="append", txn=txn, partition_by=partition_by, configuration=configuration)
+        """Add rows in one commit, recording `txns` (app id, version) in the same commit."""
+        self._write(table, data, mode="append", txns=txns, partition_by=partition_by, configuration=configuration)
 
     def replace(self, table: str, data: pa.Table | pa.RecordBatchReader, predicate: str, *,
-                txn: tuple[str, int] | None = None, partition_by: list[str] | None = None) -> None:
+                txns: Sequence[tuple[str, int]] = (), partition_by: list[str] | None = None) -> None:
         """Replace exactly the rows matching `predicate` with `data`, in one commit.
 
         delta-rs refuses data outside the predicate, which guards against replacing the wrong slice.
         """
-        self._write(table, data, mode="overwrite", predicate=predicate, txn=txn, partition_by=partition_by)
+        self._write(table, data, mode="overwrite", predicate=predicate, txns=txns, partition_by=partition_by)
 
     def overwrite(self, table: str, data: pa.Table | pa.RecordBatchReader, *,
                   partition_by: list[str] | None = None) -> None:
         """Replace the whole table (a new version; time travel keeps the old one until vacuum)."""
         self._write(table, data, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
 
-    def _write(self, table: str, data, *, mode: str, txn=None, predicate: str | None = None,
+    def _write(self, table: str, data, *, mode: str, txns: Sequence[tuple[str, int]] = (), predicate: str | None = None,
                partition_by=None, configuration=None, schema_mode: str | None = None) -> None:
         """One commit; the table's log is read once (opening a table replays it, the costly part)."""
         existing = self.table(table)
@@ -102,7 +102,7 @@ class Lake:
             configuration = {**TABLE_DEFAULTS, **(configuration or {})}
         elif schema_mode is None:
             data, schema_mode = _conform_to(table, existing, data)
-        props = CommitProperties(app_transactions=[Transaction(*txn)]) if txn else None
+        props = CommitProperties(app_transactions=[Transaction(*t) for t in txns]) if txns else None
         write_deltalake(
             existing if existing is not None else self.path(table), data, mode=mode, predicate=predicate,
             partition_by=partition_by if existing is None else None, configuration=configuration,
