@@ -100,3 +100,18 @@ def test_a_missing_pseudonym_key_stops_extraction_before_reading(chain, monkeypa
     with pytest.raises(ConfigError, match="ALMACEN_PSEUDONYM_KEY is not set"):
         extract(settings, [chain.at(14)])
     assert chain.lake.read("_system.runs") is None
+
+
+def test_a_query_template_that_returns_rows_outside_the_window_fails_instead_of_dropping_them(chain):
+    from almacen.config import PosSchema
+
+    chain.simulate(until_hour=15)
+    ventas = chain.settings.schemas()["ventas"]
+    wrong = ventas.tables["ventas"].model_copy(update={"query": "SELECT * FROM ventas WHERE :start <= :end"})
+    schema = PosSchema(tables={**ventas.tables, "ventas": wrong})
+    settings = chain.settings.model_copy(update={"pos_schemas": {"ventas": schema}})
+    from almacen.ingest import extract
+
+    runs = {r.branch_id: r for r in extract(settings, [chain.at(14)])}
+    assert runs["palermo"].status == "failed"
+    assert "rows whose actualizado is outside the hours asked for; check its query template" in runs["palermo"].error

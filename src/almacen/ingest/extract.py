@@ -13,8 +13,8 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,11 +27,10 @@ from almacen.ingest.catalog import load_catalog
 from almacen.ingest.conform import conform
 from almacen.ingest.lineage import add_lineage, batch_id, normalise
 from almacen.lake import Lake, SchemaChangeError, concat, same_type
-
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import Split, split
 from almacen.security import pseudonymise
-from almacen.sources import probe, read_window, safe_source
+from almacen.sources import SourceError, probe, read_window, safe_source
 
 JOB = "extract"
 TXN_PREFIX = "almacen-extract:"
@@ -153,6 +152,10 @@ def _read_range(settings: Settings, branch: Branch, hours: list[datetime]) -> li
             for h, s in slices.items():
                 part = rows.filter(pc.equal(hour_of, pa.scalar(h.replace(tzinfo=None), hour_of.type)))
                 s.tables[name] = add_lineage(part, branch.id, h, source, started)
+            placed = sum(s.tables[name].num_rows for s in slices.values())
+            if placed != rows.num_rows:
+                raise SourceError(f"{where}: table {name}: the query returned {rows.num_rows - placed} rows whose "
+                                  f"{table.cursor} is outside the hours asked for; check its query template")
         for s in slices.values():
             s.run.rows_read = sum(t.num_rows for t in s.tables.values())
     except Exception as exc:  # noqa: BLE001 - any failure of one branch is recorded, the others go on
@@ -187,7 +190,7 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
     in_batches = "_batch_id IN (" + ", ".join(f"'{b}'" for b in batch_ids) + ")"
     by_role: dict[str, list[pa.Table]] = {"sales": [], "sales_lines": []}
     for (schema_name, table_name), rows in _by_source_table(slices).items():
-        _replace(lake, f"bronze.pos_{table_name}", rows, in_batches)
+        lake.replace(f"bronze.pos_{table_name}", rows, in_batches)
         table = settings.schemas()[schema_name].tables[table_name]
         by_role[table.role].append(conform(engine, table, rows, f"bronze_{table_name}"))
     now = datetime.now(timezone.utc)
@@ -202,12 +205,12 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
     engine.forget("accepted_sales")
     lake.replace("silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches,
                  txns=_high_water_marks(lake, slices))
-    _replace(lake, "silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
+    lake.replace("silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
     for table, quarantined in (("quarantine.sales", sales_split.quarantined),
                                ("quarantine.sales_lines", lines_split.quarantined)):
         quarantined = quarantined.drop_columns(["_untyped", "_bad_text"]).append_column(
             "_quarantined_at", pa.array([now] * quarantined.num_rows, pa.timestamp("us", tz="UTC")))
-        _replace(lake, table, quarantined, in_batches)
+        lake.replace(table, quarantined, in_batches)
     written = _count_by_batch(sales_split.passed, lines_split.passed)
     quarantined = _count_by_batch(sales_split.quarantined, lines_split.quarantined)
     for s in slices:
@@ -246,11 +249,6 @@ def _by_source_table(slices: list[_Slice]) -> dict[tuple[str, str], pa.Table]:
         for name, rows in s.tables.items():
             groups.setdefault((s.branch.pos_schema, name), []).append(rows)
     return {k: concat(v) for k, v in groups.items()}
-
-
-def _replace(lake: Lake, table: str, rows: pa.Table, predicate: str) -> None:
-    """Replace the batches' slice of `table` (an empty result still clears what a previous run wrote)."""
-    lake.replace(table, rows, predicate)
 
 
 def _pseudonymise(sales: pa.Table, key: bytes) -> pa.Table:
