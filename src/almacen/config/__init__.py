@@ -12,15 +12,18 @@ from almacen.config.settings import (
     load_config,
     resolve_url,
 )
+from almacen.config.stream import KafkaSettings, StreamSettings
 
 __all__ = [
     "CONFORMED_COLUMNS",
     "Branch",
     "Catalog",
     "ConfigError",
+    "KafkaSettings",
     "PosSchema",
     "Settings",
     "SourceTable",
+    "StreamSettings",
     "builtin_pos_schemas",
     "load_config",
     "resolve_url",

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from sqlalchemy.engine import make_url
 
+from almacen.config.stream import StreamSettings
+
 CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sales": ("sale_id", "sold_at", "updated_at", "channel", "payment_type", "status", "customer_id", "total"),
     "sales_lines": ("sale_id", "line_no", "product_id", "sku", "quantity", "unit_price", "amount", "updated_at"),
@@ -136,6 +138,7 @@ class Settings(BaseSettings):
     catalog: Catalog | None = None
     branches: list[Branch] = Field(default_factory=list)
     pos_schemas: dict[str, PosSchema] = Field(default_factory=dict)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
 
     @classmethod
     def settings_customise_sources(

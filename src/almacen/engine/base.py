@@ -31,6 +31,9 @@ class Engine(Protocol):
     def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
         """Run one SELECT (named `$params`) and return its rows."""
 
+    def execute(self, sql: str, params: dict[str, object] | None = None) -> None:
+        """Run one statement that returns nothing (CREATE, INSERT, DELETE) on the engine's own tables."""
+
     def stream(self, sql: str, params: dict[str, object] | None = None) -> pa.RecordBatchReader:
         """Run one SELECT and return its rows as a stream of batches, for results too big to hold."""
 

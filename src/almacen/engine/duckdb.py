@@ -47,6 +47,10 @@ class DuckDBEngine:
         with self._lock:
             return self._con.sql(sql, params=params).to_arrow_table()
 
+    def execute(self, sql: str, params: dict[str, object] | None = None) -> None:
+        with self._lock:
+            self._con.execute(sql, params).fetchall()
+
     def stream(self, sql: str, params: dict[str, object] | None = None) -> pa.RecordBatchReader:
         with self._lock:
             return self._con.sql(sql, params=params).to_arrow_reader()

@@ -93,6 +93,21 @@ class Lake:
         """Replace the whole table (a new version; time travel keeps the old one until vacuum)."""
         self._write(table, data, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
 
+    def compact(self, table: str, *, partition_filters: list[tuple[str, str, object]] | None = None,
+                retention_hours: int | None = None) -> int:
+        """Merge small files into large ones (then delete replaced files older than `retention_hours`,
+        when given); returns how many files were removed. Readers of older versions keep working
+        until the vacuum; concurrent appends are not blocked."""
+        dt = self.table(table)
+        if dt is None:
+            return 0
+        metrics = dt.optimize.compact(partition_filters=partition_filters, target_size=128 * 2**20)
+        if retention_hours is not None:
+            dt = self.table(table)
+            dt.vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False)
+            dt.cleanup_metadata()
+        return int(metrics.get("numFilesRemoved", 0))
+
     def _write(self, table: str, data, *, mode: str, txns: Sequence[tuple[str, int]] = (), predicate: str | None = None,
                partition_by=None, configuration=None, schema_mode: str | None = None) -> None:
         """One commit; the table's log is read once (opening a table replays it, the costly part)."""

@@ -16,7 +16,7 @@ SCHEMA = pa.schema([
     ("run_id", pa.string()), ("job", pa.string()), ("branch_id", pa.string()),
     ("window_start", _TS), ("window_end", _TS), ("rows_read", pa.int64()), ("rows_written", pa.int64()),
     ("rows_quarantined", pa.int64()), ("started_at", _TS), ("finished_at", _TS),
-    ("status", pa.string()), ("error", pa.string()),
+    ("status", pa.string()), ("error", pa.string()), ("lag", pa.int64()), ("rows_late", pa.int64()),
 ])
 
 
@@ -35,6 +35,10 @@ class RunRecord:
     rows_quarantined: int = 0
     status: str = "ok"
     error: str | None = None
+    lag: int | None = None
+    """(streams) events waiting in the source when the record was written"""
+    rows_late: int | None = None
+    """(streams) events later than the allowed lateness, kept in bronze and counted apart"""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property

@@ -149,4 +149,28 @@ class NotBefore:
                       + _lit(f" went backwards: earlier than {self.what} (") + f" || strftime({bound}, '%Y-%m-%d %H:%M:%S') || ')'")]
 
 
-Rule = NotBefore | NotNull | Typed | Allowed | Range | References | Unique | NotFuture | ValidText
+@dataclass(frozen=True)
+class Parsed:
+    """The raw record could be read at all (text, then structure); `_parse_error` says why not."""
+
+    def checks(self) -> list[Check]:
+        return [Check("parsed", "_parse_error IS NULL", "_parse_error")]
+
+
+@dataclass(frozen=True)
+class NotSeen:
+    """`column` is not among the keys already loaded: `table` holds `hash(column)` as `h`.
+
+    64-bit hashes keep the set small; two different keys sharing a hash would quarantine the later
+    one as a duplicate (never drop it), odds about 1 in 10^8 per million keys held."""
+
+    column: str
+    table: str
+
+    def checks(self) -> list[Check]:
+        col = _q(self.column)
+        return [Check(f"not_seen:{self.column}", f"hash({col}) NOT IN (SELECT h FROM {self.table})",
+                      _lit(f"{self.column} = ") + f" || {col} || " + _lit(" was already loaded (a duplicate)"))]
+
+
+Rule = NotBefore | NotNull | NotSeen | Parsed | Typed | Allowed | Range | References | Unique | NotFuture | ValidText

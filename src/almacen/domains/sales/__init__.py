@@ -1,9 +1,9 @@
 """Sales: vocabulary, quality rules and reconciliation against the branch sources."""
 
-from almacen.domains.sales.quality import sales_lines_rules, sales_rules
+from almacen.domains.sales.quality import sales_event_rules, sales_lines_rules, sales_rules
 from almacen.domains.sales.vocabulary import APPROVED, CHANNELS, PAYMENT_TYPES, STATUSES
 
-__all__ = ["APPROVED", "CHANNELS", "PAYMENT_TYPES", "STATUSES", "sales_lines_rules", "sales_rules"]
+__all__ = ["APPROVED", "CHANNELS", "PAYMENT_TYPES", "STATUSES", "sales_event_rules", "sales_lines_rules", "sales_rules"]
 from almacen.domains.sales.reconcile import Reconciliation, reconcile  # noqa: E402
 
 __all__ += ["Reconciliation", "reconcile"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from almacen.domains.sales.vocabulary import CHANNELS, PAYMENT_TYPES, STATUSES
-from almacen.quality import Allowed, NotBefore, NotFuture, NotNull, Range, References, Rule, Typed, Unique, ValidText
+from almacen.quality import (Allowed, NotBefore, NotFuture, NotNull, NotSeen, Parsed, Range, References, Rule, Typed, Unique,
+                             ValidText)
 
 
 def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
@@ -38,4 +39,28 @@ def sales_lines_rules() -> list[Rule]:
         References(("_batch_id", "sale_id"), "accepted_sales", ("_batch_id", "sale_id"),
                    missing="has no accepted header in this batch (the sale itself was quarantined or is missing)"),
         Unique(("_batch_id", "sale_id", "line_no")),
+    ]
+
+
+EVENT_SCHEMA_VERSIONS = ("1",)
+
+
+def sales_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
+    """A stream sale event: readable, a known schema version, typed, complete, in vocabulary, from a
+    known branch (registered as `known_branches`), not from the future, new (not in `seen_events`)."""
+    return [
+        Parsed(),
+        Allowed("schema_version", EVENT_SCHEMA_VERSIONS),
+        Typed(("event_time", "product_id", "quantity", "amount")),
+        NotNull(("event_id", "event_time", "branch_id", "channel", "product_id", "quantity", "amount",
+                 "payment_type", "status")),
+        Allowed("channel", CHANNELS),
+        Allowed("payment_type", PAYMENT_TYPES),
+        Allowed("status", STATUSES),
+        References(("branch_id",), "known_branches", ("branch_id",), missing="is not a branch in the config"),
+        Range("quantity", above=0),
+        Range("amount", at_least=0),
+        NotFuture("event_time", future_tolerance_minutes),
+        Unique(("event_id",)),
+        NotSeen("event_id", "seen_events"),
     ]

@@ -1,0 +1,37 @@
+"""Settings of the event stream: where events come from, how they are batched, and lateness."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class KafkaSettings(BaseModel):
+    """A Kafka topic of sale events; `options` go to confluent-kafka as they are (SASL, TLS...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "almacen.sales_events"
+    group_id: str = Field("almacen-stream", description="reported to the broker for lag monitoring only")
+    options: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="extra librdkafka settings, e.g. security.protocol, sasl.mechanism")
+    password_env: str | None = Field(None, description="environment variable holding sasl.password")
+
+
+class StreamSettings(BaseModel):
+    """How `almacen stream` consumes: source, micro-batch trigger and size, lateness, maintenance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["landing", "kafka"] = "landing"
+    landing: str = Field("./landing/sales_events", description="folder of closed newline-JSON files")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    trigger_seconds: float = Field(1.0, gt=0, description="longest wait for events before a micro-batch commits")
+    max_batch_events: int = Field(100_000, ge=1, description="most events in one micro-batch (and in memory)")
+    allowed_lateness_minutes: int = Field(10, ge=0)
+    compact_every_seconds: float = Field(60.0, gt=0, description="how often small files are compacted")
+    vacuum_retention_hours: int = Field(
+        1, ge=0, description="compacted-away files older than this are deleted (readers older than this may fail)")
+    report_every_seconds: float = Field(60.0, gt=0, description="how often a run record with the lag is written")
