@@ -1,4 +1,4 @@
-"""The `almacen` command: simulate, extract, build, reconcile, demo.
+"""The `almacen` command: simulate, extract, build, reconcile, stream, top, minutes, demo.
 
 Every failure a user can cause (bad config, unreachable branch, missing table) ends in one red
 line naming what and where, and a non-zero exit.
@@ -141,10 +141,16 @@ def reconcile(
         raise typer.Exit(1)
 
 
-@app.command()
+simulate_app = typer.Typer(help="Simulated data: a day of branch sales (--day), or a stream of sale events (stream).",
+                            no_args_is_help=True, invoke_without_command=True)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.callback()
 @friendly
 def simulate(
-    day: Annotated[str, typer.Option(help="the business day to simulate, e.g. 2026-11-23")],
+    ctx: typer.Context,
+    day: Annotated[str | None, typer.Option(help="the business day to simulate, e.g. 2026-11-23")] = None,
     until: Annotated[str | None, typer.Option(help="apply events up to this hour only (UTC)")] = None,
     seed: int = 7,
     scale: float = 1.0,
@@ -152,12 +158,72 @@ def simulate(
     config: ConfigOpt = None,
 ) -> None:
     """Write a simulated day of sales into every branch's POS database."""
+    if ctx.invoked_subcommand:
+        return
+    if day is None:
+        raise ValueError("simulate: give --day 2026-11-23 for a day of branch sales, or use `almacen simulate stream`")
     from almacen.simulate import simulate_chain
 
     settings = load_config(config)
     summary = simulate_chain(settings, date.fromisoformat(day), until=parse_hour(until) if until else None,
                              seed=seed, scale=scale, bad_rows=bad_rows)
     console.print(summary)
+
+
+@simulate_app.command("stream")
+@friendly
+def simulate_stream(
+    rate: Annotated[str, typer.Option(help="events per time: 2/s, 100000/s, 30/min, 1/5s")] = "2/s",
+    duration: Annotated[float, typer.Option(help="seconds to emit for")] = 60.0,
+    seed: int = 7,
+    kafka: Annotated[str | None, typer.Option(help="bootstrap servers, e.g. 127.0.0.1:9092 (default: landing folder)")] = None,
+    topic: Annotated[str | None, typer.Option(help="Kafka topic (default stream.kafka.topic)")] = None,
+    landing: Annotated[Path | None, typer.Option(help="landing folder (default stream.landing)")] = None,
+    bad: Annotated[float, typer.Option(help="share of defective events")] = 0.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Emit sale events from the simulated chain, keyed by branch."""
+    from almacen.cli import stream as cmd
+
+    cmd.simulate_stream(console, config, rate, duration, seed, kafka, topic, landing, bad)
+
+
+@app.command()
+@friendly
+def stream(
+    until_idle: Annotated[bool, typer.Option(help="stop when a poll brings no events")] = False,
+    seconds: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Consume sale events (landing folder or Kafka) into bronze, quarantine and the minute rollups."""
+    from almacen.cli import stream as cmd
+
+    cmd.stream(console, config, until_idle, seconds)
+
+
+@app.command()
+@friendly
+def top(minutes: Annotated[int, typer.Option(help="minutes shown")] = 10, config: ConfigOpt = None) -> None:
+    """A live view of the last minutes of sales, refreshed every second (Ctrl-C quits)."""
+    from almacen.cli import stream as cmd
+
+    cmd.top(config, minutes)
+
+
+@app.command()
+@friendly
+def minutes(
+    last: Annotated[int, typer.Option(help="how many minutes back")] = 15,
+    by: Annotated[str, typer.Option(help="comma-separated: branch_id, channel, payment_type, status")] = "",
+    total: Annotated[bool, typer.Option(help="one row per group instead of per minute")] = False,
+    status: Annotated[str | None, typer.Option(help="only this status, e.g. aprobada")] = None,
+    until: Annotated[str | None, typer.Option(help="end of the window (default: now), ISO time")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Sales per minute from gold.sales_minute, grouped by any dimensions."""
+    from almacen.cli import stream as cmd
+
+    cmd.minutes(console, config, last, by, total, status, until)
 
 
 @app.command()

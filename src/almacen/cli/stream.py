@@ -1,0 +1,109 @@
+"""Stream commands: `simulate stream`, `stream`, `top` and `minutes`."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from almacen.config import load_config
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="almacen.toml (default $ALMACEN_CONFIG or ./almacen.toml)")]
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM, so the loops finish their batch and write their run record."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def simulate_stream(console: Console, config: Path | None, rate: str, duration: float, seed: int,
+                    kafka: str | None, topic: str | None, landing: Path | None, bad: float) -> None:
+    """Emit sale events of the configured branches at `rate` into the landing folder or Kafka."""
+    from almacen.simulate.events import EventMaker, emit, parse_rate
+
+    settings = load_config(config)
+    per_second = parse_rate(rate)
+    branches = [b.id for b in settings.branches if b.enabled]
+    maker = EventMaker(branches, seed=seed, run=f"s{seed}t{int(time.time())}")
+    if kafka:
+        from almacen.sources.kafka import KafkaSink, ensure_topic
+
+        target = settings.stream.kafka.model_copy(update={"bootstrap_servers": kafka, **({"topic": topic} if topic else {})})
+        ensure_topic(target)
+        sink = KafkaSink(target)
+        write = sink.write
+        where = f"Kafka {kafka} topic {target.topic}"
+    else:
+        from almacen.sources.landing import LandingWriter
+
+        folder = landing or Path(settings.stream.landing)
+        sink = LandingWriter(folder, maker.run)
+        write = lambda lines: sink.write([line for _, line in lines])  # noqa: E731
+        where = f"landing folder {folder}"
+    stop = _stop_on_signals()
+    console.print(f"emitting {per_second:g} events/s for {duration:g} s into {where} (Ctrl-C stops)")
+    sent = emit(maker, write, per_second, duration, bad_fraction=bad, stop=stop.is_set)
+    sink.close()
+    console.print(f"sent {sent:,} events")
+
+
+def stream(console: Console, config: Path | None, until_idle: bool, seconds: float | None) -> None:
+    """Run the ingestor until Ctrl-C (or idle / a time limit), showing a line per report."""
+    from almacen.ingest.stream import StreamIngestor
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_config(config)
+    ingestor = StreamIngestor(settings)
+    stop = _stop_on_signals()
+    deadline = time.monotonic() + seconds if seconds else None
+    last = [0.0]
+
+    def show(t) -> None:
+        if time.monotonic() - last[0] >= 5:
+            console.print(f"{datetime.now():%H:%M:%S} read {t.read:,} · written {t.written:,} · "
+                          f"quarantined {t.quarantined:,} · late {t.late:,} · lag {t.lag if t.lag is not None else '?'}")
+            last[0] = time.monotonic()
+
+    ingestor.start()
+    try:
+        totals = ingestor.run(lambda: stop.is_set() or (deadline is not None and time.monotonic() > deadline),
+                              until_idle=until_idle, on_batch=show)
+    finally:
+        ingestor.close()
+    console.print(f"stopped: {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} written, "
+                  f"{totals.quarantined:,} quarantined, {totals.late:,} late")
+
+
+def top(config: Path | None, minutes: int) -> None:
+    from almacen.lake import Lake
+    from almacen.realtime.top import live
+
+    stop = _stop_on_signals()
+    live(Lake(load_config(config).lake), minutes, stop=stop.is_set)
+
+
+def minutes(console: Console, config: Path | None, last: int, by: str, total: bool, status: str | None,
+            until: str | None) -> None:
+    from almacen.lake import Lake
+    from almacen.realtime import sales_minutes
+
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    rows = sales_minutes(Lake(load_config(config).lake), last, dims, per_minute=not total, status=status,
+                         until=datetime.fromisoformat(until) if until else None)
+    table = Table(title=f"sales, last {last} minutes")
+    for name in rows.column_names:
+        table.add_column(name, justify="left" if name in ("minute", *dims) else "right")
+    for r in rows.to_pylist():
+        table.add_row(*[f"{v:%Y-%m-%d %H:%M}" if isinstance(v, datetime) else str(v) for v in r.values()])
+    console.print(table)
