@@ -1,4 +1,5 @@
--- Raw sale events (`raw_events`: _text, _stream, _position, _batch_id) to typed columns.
+-- Raw sale events (`raw_events`: _text, _shown, _stream, _position, _batch_id) to typed columns.
+-- _text is null where the payload was not UTF-8; _shown is the payload as quarantine keeps it.
 -- A value that is present but does not convert is listed in _untyped (the gate quarantines it);
 -- a payload that is not a JSON object gets _parse_error. Nothing here fails the batch.
 WITH parsed AS (
@@ -6,7 +7,7 @@ WITH parsed AS (
     FROM raw_events
 ), fields AS (
     SELECT
-        _stream, _position, _batch_id, _text, j,
+        _stream, _position, _batch_id, _text, _shown, j,
         j->>'schema_version' AS schema_version,
         j->>'event_id' AS event_id,
         j->>'event_time' AS event_time_text,
@@ -40,6 +41,6 @@ SELECT
         WHEN _text IS NULL THEN 'the payload is not valid UTF-8 text'
         WHEN j IS NULL THEN 'the payload is not a JSON object (malformed JSON)'
     END AS _parse_error,
-    _text AS _raw,
+    _shown AS _raw,
     _stream, _position, _batch_id
 FROM fields

@@ -215,10 +215,12 @@ class StreamIngestor:
     def _parse(self, batch: StreamBatch) -> pa.Table:
         raw = batch.table()
         try:
-            text = pc.cast(raw["_payload"], pa.string())
-        except pa.ArrowInvalid:  # some payload is not UTF-8: decode one by one, those become null
+            text = shown = pc.cast(raw["_payload"], pa.string())
+        except pa.ArrowInvalid:  # some payload is not UTF-8: those are not parsed, and kept escaped
             text = pa.array([_utf8_or_none(p) for p in batch.payloads], pa.string())
-        self.engine.register("raw_events", raw.drop_columns(["_payload"]).append_column("_text", text))
+            shown = pa.array([p.decode("utf-8", errors="backslashreplace") for p in batch.payloads], pa.string())
+        self.engine.register("raw_events", raw.drop_columns(["_payload"]).append_column("_text", text)
+                             .append_column("_shown", shown))
         try:
             return self.engine.query(PARSE.read_text(encoding="utf-8"))
         finally:

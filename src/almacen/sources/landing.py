@@ -1,6 +1,7 @@
 """The embedded event transport: a folder of newline-JSON files, each closed by an atomic rename.
 
-A writer names its files `<writer>-<sequence>.jsonl` (sequence zero-padded, growing), writing
+A writer names its files `<writer>-<sequence>.jsonl` (sequence zero-padded, growing; the last one
+is kept in `.<writer>.seq`, so it survives the reader deleting the files), writing
 `.<name>.tmp` first and renaming it when closed, so a reader never sees half a file. Each writer
 is a stream and its sequence number the position: the lake records the last file read per writer,
 and the files up to it are deleted once committed.
@@ -32,8 +33,12 @@ class LandingWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.writer = writer
         self.file_events = file_events
-        self.seq = max((int(m["seq"]) for p in self.folder.iterdir()
-                        if (m := _NAME.match(p.name)) and m["writer"] == writer), default=0)
+        # the reader deletes files once committed: the writer's last number is kept beside them
+        self._seq_file = self.folder / f".{writer}.seq"
+        on_disk = max((int(m["seq"]) for p in self.folder.iterdir()
+                       if (m := _NAME.match(p.name)) and m["writer"] == writer), default=0)
+        kept = int(self._seq_file.read_text()) if self._seq_file.exists() else 0
+        self.seq = max(on_disk, kept)
 
     def write(self, lines: list[str]) -> None:
         """Write lines as one or more closed files (a file is visible to readers once complete)."""
@@ -45,6 +50,7 @@ class LandingWriter:
                 f.write("\n".join(lines[i:i + self.file_events]))
                 f.write("\n")
             os.replace(tmp, self.folder / name)
+        self._seq_file.write_text(str(self.seq))
 
     def close(self) -> None:
         """Nothing stays open between writes; kept so a writer is used like a producer."""

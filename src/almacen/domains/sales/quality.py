@@ -47,7 +47,7 @@ EVENT_SCHEMA_VERSIONS = ("1",)
 
 def sales_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
     """A stream sale event: readable, a known schema version, typed, complete, in vocabulary, from a
-    known branch (registered as `known_branches`), not from the future, new (not in `seen_events`)."""
+    known branch (registered as `known_branches`), not from the future, new (not in `seen_in_batch`)."""
     return [
         Parsed(),
         Allowed("schema_version", EVENT_SCHEMA_VERSIONS),
@@ -62,5 +62,5 @@ def sales_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
         Range("amount", at_least=0),
         NotFuture("event_time", future_tolerance_minutes),
         Unique(("event_id",)),
-        NotSeen("event_id", "seen_events"),
+        NotSeen("event_id", "seen_in_batch"),
     ]
