@@ -141,7 +141,7 @@ class StreamIngestor:
             if table == MINUTE:
                 self.rollup.apply_minutes(rows, positions, self._max_time(rows))
             else:
-                self.rollup.apply_late(rows, positions)
+                self.rollup.apply_late(rows, positions, record_empty=True)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: Callable[[], bool] | threading.Event | None = None, *, until_idle: bool = False,
@@ -191,6 +191,8 @@ class StreamIngestor:
                   .append_column("_late", late_mask)
                   .append_column("_source", pa.repeat(pa.scalar(batch.source), n))
                   .append_column("_ingested_at", pa.repeat(pa.scalar(now, _TS), n)))
+        for stream in batch.ends.keys() - self._quarantine.keys():
+            self._quarantine[stream] = self.lake.transaction_version(QUARANTINE, app_id(stream)) or -1
         bad = self._beyond(judged.quarantined, self._quarantine).drop_columns(["_untyped", "_parse_error"])
         if bad.num_rows:
             bad = (bad.append_column("_source", pa.repeat(pa.scalar(batch.source), bad.num_rows))

@@ -100,10 +100,13 @@ class MinuteRollup:
         still_open = merged.filter(pc.greater_equal(merged["minute"], pa.scalar(self._open_from(), _TS)))
         self.engine.register("open_minutes", still_open)
 
-    def apply_late(self, late: pa.Table, positions: dict[str, int]) -> None:
-        """Add late events to gold.sales_minute_late (minute x branch), with `positions`."""
+    def apply_late(self, late: pa.Table, positions: dict[str, int], *, record_empty: bool = False) -> None:
+        """Add late events to gold.sales_minute_late (minute x branch), with `positions` (also when
+        there are none, if `record_empty`: then a restart need not look for them again)."""
         txns = [(app_id(s), p) for s, p in positions.items()]
         if late.num_rows == 0:
+            if record_empty and txns:
+                self.lake.append(LATE, LATE_SCHEMA.empty_table(), txns=txns)
             return
         minutes = pc.unique(pc.floor_temporal(late["event_time"], unit="minute"))
         known = self.lake.dataset(LATE)
