@@ -73,3 +73,19 @@ def fresh_postgres_db(postgres_url: str) -> Iterator[str]:
 @pytest.fixture
 def fresh_mariadb_db(mariadb_url: str) -> Iterator[str]:
     yield from _fresh_database(mariadb_url, "mariadb")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The Apache Kafka broker from scripts/services (ALMACEN_TEST_KAFKA, default 127.0.0.1:9092)."""
+    from confluent_kafka.admin import AdminClient
+
+    bootstrap = os.environ.get("ALMACEN_TEST_KAFKA", "127.0.0.1:9092")
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    except Exception as exc:  # noqa: BLE001 - any failure means the broker is not there
+        message = f"kafka is not reachable at {bootstrap} ({exc}): run `scripts/services up`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return bootstrap

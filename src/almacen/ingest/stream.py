@@ -146,7 +146,7 @@ class StreamIngestor:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: Callable[[], bool] | threading.Event | None = None, *, until_idle: bool = False,
             on_batch: Callable[[Totals], None] | None = None) -> Totals:
-        """Consume until `stop` (or, with `until_idle`, until a poll brings nothing)."""
+        """Consume until `stop` (or, with `until_idle`, until a poll brings nothing and nothing waits)."""
         should_stop = stop.is_set if isinstance(stop, threading.Event) else (stop or (lambda: False))
         last_report = time.monotonic()
         try:
@@ -157,7 +157,7 @@ class StreamIngestor:
                 if time.monotonic() - last_report >= self.cfg.report_every_seconds:
                     self.report()
                     last_report = time.monotonic()
-                if until_idle and n == 0:
+                if until_idle and n == 0 and self.totals.lag == 0:
                     break
         finally:
             self.report()

@@ -86,8 +86,11 @@ class KafkaSink:
 class KafkaSource:
     """Consumes the topic's partitions from the positions the lake holds."""
 
-    def __init__(self, kafka: KafkaSettings, connect_timeout: float = 10.0, max_backoff: float = 30.0) -> None:
+    def __init__(self, kafka: KafkaSettings, connect_timeout: float = 10.0, max_backoff: float = 30.0,
+                 attempts: int | None = None) -> None:
         self.kafka = kafka
+        self.attempts = attempts
+        """how many times `open` tries to reach the broker (None: until it answers)"""
         self.label = f"kafka:{kafka.bootstrap_servers}/{kafka.topic}"
         self.connect_timeout = connect_timeout
         self.max_backoff = max_backoff
@@ -99,14 +102,17 @@ class KafkaSource:
         config = {**client_config(self.kafka), "group.id": self.kafka.group_id, "enable.auto.commit": False,
                   "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
                   "queued.max.messages.kbytes": 32_768, "fetch.max.bytes": 16_777_216}
-        backoff = 1.0
+        backoff, tried = 1.0, 0
         while True:  # a broker down at start: say so, and try again with growing pauses
             consumer = Consumer(config)
+            tried += 1
             try:
                 meta = _metadata(consumer, self.kafka, self.connect_timeout)
                 break
             except BrokerUnavailable as exc:
                 consumer.close()
+                if self.attempts is not None and tried >= self.attempts:
+                    raise
                 log.error("%s; retrying in %.0f s", exc, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
