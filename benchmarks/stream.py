@@ -1,0 +1,183 @@
+"""Stream speed: sale events through a real Kafka broker into bronze + the minute rollups.
+
+Prints one JSON document:
+  (a) throughput: N pre-produced events (default 5,000,000) consumed into bronze.sales_events and
+      gold.sales_minute by `almacen stream` in its own process, events/s from process start to the
+      last commit, and its peak RSS (which is also (c) for N events);
+  (b) freshness: events produced at 1,000 and 10,000 per second while the ingestor runs; the delay
+      from producing an event to seeing it counted by a `sales_minutes` query, p50 and p99.
+The Spark Structured Streaming side-by-side comes with the Spark engine (a later issue).
+
+Needs `scripts/services up` (Kafka on 127.0.0.1:9092). Usage:
+  python benchmarks/stream.py [--events 5000000] [--rates 1000,10000] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+
+from almacen.config import Branch, KafkaSettings, Settings
+from almacen.lake import Lake
+from almacen.realtime import sales_minutes
+from almacen.simulate.demo import BRANCHES
+from almacen.simulate.events import EventMaker, stream_lines
+from almacen.sources.kafka import KafkaSink, ensure_topic
+
+BOOTSTRAP = os.environ.get("ALMACEN_TEST_KAFKA", "127.0.0.1:9092")
+
+
+def settings_for(folder: Path, topic: str, trigger: float) -> Settings:
+    branches = [Branch(id=b, name=n, city=c, province=p, url=f"sqlite:///{folder}/{b}.sqlite", pos_schema=s)
+                for b, n, c, p, s in BRANCHES[:5]]
+    return Settings(demo=True, lake=str(folder / "lake"), branches=branches,
+                    stream={"source": "kafka", "trigger_seconds": trigger,
+                            "kafka": KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic)})
+
+
+def produce_all(topic: str, n: int) -> float:
+    """Pre-produce n events (event times spread over 5 minutes ending now); returns seconds taken."""
+    kafka = KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic)
+    ensure_topic(kafka, partitions=3)
+    sink, maker = KafkaSink(kafka), EventMaker([b[0] for b in BRANCHES[:5]], seed=11, run=f"b{uuid.uuid4().hex[:6]}")
+    t = time.perf_counter()
+    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    for lines in stream_lines(maker, n, start, per_second=n / 290):
+        sink.write(lines)
+    sink.close()
+    return time.perf_counter() - t
+
+
+def run_ingestor(config: Path) -> dict:
+    """`StreamIngestor` until idle in its own process: wall time and peak RSS."""
+    code = textwrap.dedent(f"""
+        import json
+        from almacen.config import Settings
+        from almacen.ingest.stream import StreamIngestor
+        s = Settings.model_validate_json(open({str(config)!r}).read())
+        ing = StreamIngestor(s); ing.start()
+        t = ing.run(until_idle=True); ing.close()
+        print(json.dumps({{"read": t.read, "written": t.written, "batches": t.batches}}))
+    """)
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - t
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(err[-2000:])
+    result = json.loads(out.strip().splitlines()[-1])
+    return {**result, "wall_s": round(wall, 2), "events_per_s": round(result["read"] / wall), "peak_rss_mb": round(peak / 2**20)}
+
+
+def freshness(folder: Path, rate: int, seconds: float) -> dict:
+    """Produce at `rate` while the ingestor runs (own process); delay until a query counts each burst."""
+    topic = f"bench.fresh.{uuid.uuid4().hex[:8]}"
+    kafka = KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic)
+    ensure_topic(kafka, partitions=3)
+    settings = settings_for(folder, topic, trigger=0.25)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "fresh.json"
+    config.write_text(settings.model_dump_json())
+    code = textwrap.dedent(f"""
+        from almacen.config import Settings
+        from almacen.ingest.stream import StreamIngestor
+        ing = StreamIngestor(Settings.model_validate_json(open({str(config)!r}).read())); ing.start()
+        ing.run(); 
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    lake = Lake(settings.lake)
+    sink, maker = KafkaSink(kafka), EventMaker([b[0] for b in BRANCHES[:5]], seed=5, run=f"f{uuid.uuid4().hex[:6]}")
+    bursts: list[tuple[int, float]] = []  # (events produced so far, when that burst was produced)
+    delays: list[float] = []
+    query_s: list[float] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        seen = 0
+        while not done.is_set() or seen < len(bursts):
+            t0 = time.perf_counter()
+            try:
+                visible = int(sales_minutes(lake, 15, per_minute=False)["events"][0].as_py())
+            except Exception:  # noqa: BLE001 - the table may not exist yet
+                visible = 0
+            query_s.append(time.perf_counter() - t0)
+            now = time.time()
+            while seen < len(bursts) and bursts[seen][0] <= visible:
+                delays.append(now - bursts[seen][1])
+                seen += 1
+            if done.is_set() and time.time() > end + 30:
+                break
+            time.sleep(0.02)
+
+    time.sleep(3)  # the ingestor's start-up is not part of freshness
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    began, sent, tick = time.time(), 0, 0.05
+    end = began + seconds
+    while time.time() < end:
+        due = int((time.time() - began + tick) * rate) - sent
+        if due > 0:
+            now = datetime.now(timezone.utc)
+            sink.write(maker.lines(due, now, now + timedelta(seconds=tick)))
+            sink._producer.flush(1)
+            sent += due
+            bursts.append((sent, time.time()))
+        time.sleep(max(0.0, tick - (time.time() - began) % tick))
+    sink.close()
+    done.set()
+    watcher.join()
+    proc.terminate()
+    proc.wait()
+    delays.sort()
+    return {"rate": rate, "events": sent, "bursts": len(bursts), "bursts_seen": len(delays),
+            "p50_s": round(statistics.median(delays), 3) if delays else None,
+            "p99_s": round(delays[int(len(delays) * 0.99) - 1], 3) if delays else None,
+            "query_p50_ms": round(statistics.median(query_s) * 1000, 1) if query_s else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--rates", default="1000,10000")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    args = ap.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="almacen-stream-bench-"))
+    report: dict = {"machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)}}
+    if args.events:
+        topic = f"bench.tp.{uuid.uuid4().hex[:8]}"
+        report["produce_s"] = round(produce_all(topic, args.events), 1)
+        config = folder / "tp.json"
+        config.write_text(settings_for(folder / "tp", topic, trigger=1.0).model_dump_json())
+        report["a_throughput"] = {"events": args.events, **run_ingestor(config)}
+    report["b_freshness"] = [freshness(folder / f"f{r}", int(r), args.seconds) for r in args.rates.split(",") if r]
+    a = report.get("a_throughput", {})
+    report["targets"] = {
+        "a_events_per_s>=100k": a.get("events_per_s", 0) >= 100_000 if a else None,
+        "b_p99<2s_at_10k": next((f["p99_s"] < 2 for f in report["b_freshness"] if f["rate"] == 10_000 and f["p99_s"]), None),
+        "c_peak_rss<1GiB": a.get("peak_rss_mb", 0) < 1024 if a else None,
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
