@@ -1,4 +1,5 @@
-"""`almacen demo`: a simulated chain's day, extracted hour by hour as the hourly job would, then gold.
+"""`almacen demo`: a simulated chain's day, extracted hour by hour as the hourly job would, then gold;
+beside it, live sale events streamed through the landing folder into the minute rollups.
 
 The simulation advances one hour at a time and each hour is extracted right after it, so a
 sale that was `pendiente` at 14:00 and `aprobada` at 17:00 reaches bronze twice and silver once.
@@ -7,6 +8,8 @@ sale that was `pendiente` at 14:00 and `aprobada` at 17:00 reaches bronze twice 
 from __future__ import annotations
 
 import shutil
+import threading
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,25 +20,30 @@ from rich.table import Table
 from almacen.cli import report
 from almacen.cli.main import progress
 from almacen.config import load_config
+from almacen.config import Settings
 from almacen.domains.sales import Reconciliation, reconcile
 from almacen.ingest import extract
+from almacen.ingest.stream import StreamIngestor, Totals
 from almacen.lake import Lake
 from almacen.models import build
+from almacen.realtime import sales_minutes
 from almacen.simulate import demo_config, simulate_chain
+from almacen.simulate.events import EventMaker, emit
+from almacen.sources.landing import LandingWriter
 
 SETTLE_HOURS = 8
 """hours after the day ends still extracted, so late status updates land"""
 
 
 def run_demo(console: Console, folder: Path, branches: int, day: date, scale: float) -> None:
-    for sub in ("pos", "lakehouse"):
+    for sub in ("pos", "lakehouse", "landing"):
         shutil.rmtree(folder / sub, ignore_errors=True)
     settings = load_config(demo_config(folder, branches))
     start = datetime.combine(day, datetime.min.time(), timezone.utc)
     hours = [start + timedelta(hours=i) for i in range(24 + SETTLE_HOURS)]
     records = []
-    with progress() as bar:
-        task = bar.add_task("simulating and extracting hour by hour", total=len(hours))
+    with live_stream(settings) as streamed, progress() as bar:
+        task = bar.add_task("simulating and extracting hour by hour (events streaming beside)", total=len(hours))
         for hour in hours:
             simulate_chain(settings, day, until=hour + timedelta(hours=1), scale=scale)
             records += extract(settings, [hour])
@@ -46,9 +54,50 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     report.reconciliation(console, result)
     _summary(console, settings.lake, result)
     report.counts(console, counts, settings)
+    _realtime(console, settings, streamed)
     console.print(f"\nconfig: {folder / 'almacen.toml'}   lake: {Path(settings.lake).resolve()}")
     console.print("next: [bold]almacen extract --catch-up -c demo/almacen.toml[/], "
                   "[bold]almacen reconcile --day " + day.isoformat() + " -c demo/almacen.toml[/]")
+    console.print("live: [bold]almacen simulate stream --rate 50/s --duration 600 -c demo/almacen.toml[/] with "
+                  "[bold]almacen stream -c demo/almacen.toml[/] and [bold]almacen top -c demo/almacen.toml[/]")
+
+
+@contextmanager
+def live_stream(settings: Settings, rate: float = 200.0):
+    """Sale events at `rate` per second into the landing folder, ingested as they come, while the block runs."""
+    stop = threading.Event()
+    maker = EventMaker([b.id for b in settings.branches], seed=7, run="demo")
+    writer = LandingWriter(settings.stream.landing, "demo", file_events=10_000)
+    emitter = threading.Thread(target=emit, args=(maker, lambda lines: writer.write([x for _, x in lines]), rate, 3600.0),
+                               kwargs={"bad_fraction": 0.002, "stop": stop.is_set})
+    ingestor = StreamIngestor(settings)
+    ingestor.start()
+    totals: list[Totals] = []
+    consumer = threading.Thread(target=lambda: totals.append(ingestor.run(stop)))
+    emitter.start()
+    consumer.start()
+    try:
+        yield totals
+    finally:
+        stop.set()
+        emitter.join()
+        consumer.join()
+        ingestor.run(until_idle=True)  # what was emitted last
+        ingestor.close()
+
+
+def _realtime(console: Console, settings: Settings, streamed: list[Totals]) -> None:
+    """What the stream ingested while the day was extracted, and the last minutes from gold.sales_minute."""
+    done = streamed[0] if streamed else Totals()
+    console.print(f"\n[bold]real time[/]: {done.read:,} events streamed, {done.written:,} in bronze.sales_events, "
+                  f"{done.quarantined:,} quarantined, {done.late:,} late")
+    rows = sales_minutes(Lake(settings.lake), 5, ["channel"], status="aprobada")
+    t = Table(title="approved sales per minute, last 5 minutes (gold.sales_minute)", title_justify="left")
+    for col in ("minute (UTC)", "channel", "sales", "amount (ARS)"):
+        t.add_column(col, justify="left" if col in ("minute (UTC)", "channel") else "right")
+    for r in rows.to_pylist():
+        t.add_row(f"{r['minute']:%H:%M}", r["channel"], f"{r['events']:,}", f"{r['amount']:,.0f}")
+    console.print(t)
 
 
 def _summary(console: Console, lake_root: str, result: Reconciliation) -> None:

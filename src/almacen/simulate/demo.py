@@ -38,6 +38,7 @@ def demo_config(folder: Path, branches: int = 5) -> Path:
         lines += ["", "[[branches]]", f'id = "{bid}"', f'name = "{name}"', f'city = "{city}"',
                   f'province = "{province}"', f'url = "sqlite:///{folder / "pos" / (bid + ".sqlite")}"',
                   f'pos_schema = "{schema}"']
+    lines += ["", "[stream]", f'landing = "{folder / "landing" / "sales_events"}"']
     path = folder / "almacen.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
