@@ -3,21 +3,25 @@
 -- A value that is present but does not convert is listed in _untyped (the gate quarantines it);
 -- a payload that is not a JSON object gets _parse_error. Nothing here fails the batch.
 WITH parsed AS (
-    SELECT *, CASE WHEN json_valid(_text) AND json_type(_text::JSON) = 'OBJECT' THEN _text::JSON END AS j
+    -- one parse into a struct of texts (`->>` per field would parse the document once per field)
+    SELECT *, CASE WHEN json_valid(_text) AND json_type(_text) = 'OBJECT' THEN from_json(_text, '{
+        "schema_version": "VARCHAR", "event_id": "VARCHAR", "event_time": "VARCHAR", "branch_id": "VARCHAR",
+        "channel": "VARCHAR", "product_id": "VARCHAR", "quantity": "VARCHAR", "amount": "VARCHAR",
+        "payment_type": "VARCHAR", "status": "VARCHAR"}') END AS j
     FROM raw_events
 ), fields AS (
     SELECT
         _stream, _position, _batch_id, _text, _shown, j,
-        j->>'schema_version' AS schema_version,
-        j->>'event_id' AS event_id,
-        j->>'event_time' AS event_time_text,
-        j->>'branch_id' AS branch_id,
-        j->>'channel' AS channel,
-        j->>'product_id' AS product_id_text,
-        j->>'quantity' AS quantity_text,
-        j->>'amount' AS amount_text,
-        j->>'payment_type' AS payment_type,
-        j->>'status' AS status
+        j.schema_version,
+        j.event_id,
+        j.event_time AS event_time_text,
+        j.branch_id,
+        j.channel,
+        j.product_id AS product_id_text,
+        j.quantity AS quantity_text,
+        j.amount AS amount_text,
+        j.payment_type,
+        j.status
     FROM parsed
 )
 SELECT
