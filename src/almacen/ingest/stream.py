@@ -89,6 +89,7 @@ class StreamIngestor:
         self.engine.register("known_branches", branches)
         self.engine.execute("CREATE OR REPLACE TABLE seen_events (h UBIGINT, t TIMESTAMPTZ)")
         self._restore_seen()
+        pa.default_memory_pool().release_unused()
         self.source.open(self._committed)
         self._complete_gold()
         self._maintenance.start()
@@ -170,6 +171,7 @@ class StreamIngestor:
         if len(batch):
             self._process(batch)
             self.source.acknowledge(batch.ends)
+            pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed batches otherwise
         self._maintenance.tick(self.engine, self.rollup.watermark, self.lateness)
         lag = self.source.lag()
         for t in (self.totals, self._period):
