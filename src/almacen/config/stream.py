@@ -31,6 +31,9 @@ class StreamSettings(BaseModel):
     trigger_seconds: float = Field(1.0, gt=0, description="longest wait for events before a micro-batch commits")
     max_batch_events: int = Field(100_000, ge=1, description="most events in one micro-batch (and in memory)")
     allowed_lateness_minutes: int = Field(10, ge=0)
+    memory_limit: str = Field(
+        "256MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+        description="DuckDB's share of the ingestor; the ids kept for duplicate detection spill to disk beyond it")
     compact_every_seconds: float = Field(60.0, gt=0, description="how often small files are compacted")
     vacuum_retention_hours: int = Field(
         1, ge=0, description="compacted-away files older than this are deleted (readers older than this may fail)")

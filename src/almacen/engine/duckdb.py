@@ -14,8 +14,9 @@ class DuckDBEngine:
 
     DIALECT = "duckdb"
 
-    def __init__(self, memory_limit: str | None = None, threads: int | None = None) -> None:
-        self._con = duckdb.connect()
+    def __init__(self, memory_limit: str | None = None, threads: int | None = None,
+                 temp_directory: str | None = None) -> None:
+        self._con = duckdb.connect(config={"temp_directory": temp_directory} if temp_directory else {})
         self._lock = threading.Lock()
         if memory_limit:
             self._run(f"SET memory_limit = '{memory_limit}'")

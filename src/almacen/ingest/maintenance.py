@@ -10,10 +10,14 @@ themselves (`delta.checkpointInterval`, lake.tables).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 import time
 from datetime import datetime, timedelta
+
+import pyarrow as pa
 
 from almacen.engine import Engine
 from almacen.lake import Lake
@@ -22,6 +26,15 @@ log = logging.getLogger(__name__)
 APPEND_ONLY = ("bronze.sales_events", "quarantine.sales_events")
 REWRITTEN = ("gold.sales_minute", "gold.sales_minute_late")
 TRIM_EVERY_S = 10.0
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None)
+
+
+def release_memory() -> None:
+    """Hand memory freed by the last batch back to the OS: Arrow's pool and glibc's heaps both keep
+    freed blocks for reuse, which a long stream sees as RSS creeping up batch after batch."""
+    pa.default_memory_pool().release_unused()
+    if hasattr(_LIBC, "malloc_trim"):  # glibc only
+        _LIBC.malloc_trim(0)
 
 
 class Maintenance:

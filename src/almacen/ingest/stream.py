@@ -11,6 +11,7 @@ nothing and duplicates nothing, and no state lives anywhere but the lake.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ import pyarrow.dataset as pads
 from almacen.config import Settings
 from almacen.domains.sales import sales_event_rules
 from almacen.engine import DuckDBEngine
-from almacen.ingest.maintenance import Maintenance
+from almacen.ingest.maintenance import Maintenance, release_memory
 from almacen.lake import Lake
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import split
@@ -72,7 +73,8 @@ class StreamIngestor:
         self.cfg = settings.stream
         self.lake = Lake(settings.lake)
         self.source = source or open_source(settings)
-        self.engine = DuckDBEngine()
+        self._spill = tempfile.TemporaryDirectory(prefix="almacen-stream-")
+        self.engine = DuckDBEngine(memory_limit=self.cfg.memory_limit, temp_directory=self._spill.name)
         self.lateness = timedelta(minutes=self.cfg.allowed_lateness_minutes)
         self.rollup = MinuteRollup(self.lake, self.engine, self.lateness)
         self.totals = Totals()
@@ -89,7 +91,7 @@ class StreamIngestor:
         self.engine.register("known_branches", branches)
         self.engine.execute("CREATE OR REPLACE TABLE seen_events (h UBIGINT, t TIMESTAMPTZ)")
         self._restore_seen()
-        pa.default_memory_pool().release_unused()
+        release_memory()
         self.source.open(self._committed)
         self._complete_gold()
         self._maintenance.start()
@@ -171,7 +173,7 @@ class StreamIngestor:
         if len(batch):
             self._process(batch)
             self.source.acknowledge(batch.ends)
-            pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed batches otherwise
+            release_memory()
         self._maintenance.tick(self.engine, self.rollup.watermark, self.lateness)
         lag = self.source.lag()
         for t in (self.totals, self._period):
@@ -286,6 +288,7 @@ class StreamIngestor:
         self._maintenance.stop()
         self.source.close()
         self.engine.close()
+        self._spill.cleanup()
 
 
 def _utf8_or_none(payload: bytes) -> str | None:
