@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test services bench clean
+.PHONY: demo test services jars bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ demo: $(VENV)/.installed
 services:
 	scripts/services up
 
+jars:
+	scripts/spark/jars
+
 test: $(VENV)/.installed services
+	scripts/spark/jars
 	eval "$$(scripts/services env)" && $(BIN)/python -m pytest
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.installed

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real PostgreSQL and MariaDB from scripts/services.
+"""Shared fixtures: the real PostgreSQL, MariaDB and Kafka from scripts/services, and one Spark session.
 
 A test that needs a service skips when it is missing, except under CI=true, where it fails:
 CI must never pass by skipping what it was meant to test.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +21,16 @@ SERVICES = {
 }
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _missing(message: str) -> None:
+    """Fail under CI=true, skip elsewhere: CI must never pass by skipping what it was meant to test."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _admin_url(service: str) -> str:
     env, default, driver = SERVICES[service]
     url = make_url(os.environ.get(env, default)).set(drivername=driver)
@@ -28,10 +39,7 @@ def _admin_url(service: str) -> str:
         with engine.connect() as con:
             con.execute(sa.text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means the service is not there
-        message = f"{service} is not reachable at {url.render_as_string()} ({type(exc).__name__}): run `scripts/services up`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"{service} is not reachable at {url.render_as_string()} ({type(exc).__name__}): run `scripts/services up`")
     finally:
         engine.dispose()
     return url.render_as_string(hide_password=False)
@@ -84,8 +92,33 @@ def kafka_bootstrap() -> str:
     try:
         AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
     except Exception as exc:  # noqa: BLE001 - any failure means the broker is not there
-        message = f"kafka is not reachable at {bootstrap} ({exc}): run `scripts/services up`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        _missing(f"kafka is not reachable at {bootstrap} ({exc}): run `scripts/services up`")
     return bootstrap
+
+
+SPARK_JARS = ROOT / ".jars" / "spark"
+
+
+@pytest.fixture(scope="session")
+def spark_settings():
+    """`[spark]` settings for tests: local[2] with the connector jars of scripts/spark/jars."""
+    from almacen.config import SparkSettings
+
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        _missing('pyspark is not installed: pip install -e ".[test]"')
+    if not list(SPARK_JARS.glob("delta-spark*.jar")):
+        _missing(f"Spark's connector jars are missing from {SPARK_JARS}: run scripts/spark/jars")
+    return SparkSettings(master="local[2]", jars=str(SPARK_JARS))
+
+
+@pytest.fixture(scope="session")
+def spark_engine(spark_settings):
+    """One Spark session for the whole run (starting one costs ~7 s); every SparkEngine shares it."""
+    from almacen.engine.spark import SparkEngine
+
+    engine = SparkEngine(spark_settings)
+    yield engine
+    engine.close()
+    engine.spark.stop()

@@ -12,6 +12,7 @@ from almacen.config.settings import (
     load_config,
     resolve_url,
 )
+from almacen.config.spark import SparkSettings
 from almacen.config.stream import KafkaSettings, StreamSettings
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "PosSchema",
     "Settings",
     "SourceTable",
+    "SparkSettings",
     "StreamSettings",
     "builtin_pos_schemas",
     "load_config",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from sqlalchemy.engine import make_url
 
+from almacen.config.spark import SparkSettings
 from almacen.config.stream import StreamSettings
 
 CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -129,7 +130,7 @@ class Settings(BaseSettings):
 
     lake: str = "./lakehouse"
     timezone: str = "America/Argentina/Buenos_Aires"
-    engine: Literal["duckdb"] = "duckdb"
+    engine: Literal["duckdb", "spark"] = "duckdb"
     demo: bool = False
     pseudonym_key: SecretStr | None = None
     max_workers: int = Field(8, ge=1, le=64)
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     branches: list[Branch] = Field(default_factory=list)
     pos_schemas: dict[str, PosSchema] = Field(default_factory=dict)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
 
     @classmethod
     def settings_customise_sources(

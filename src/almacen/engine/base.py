@@ -11,6 +11,8 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from almacen.lake import Lake
+
 
 class Engine(Protocol):
     """A SQL engine over Arrow data.
@@ -24,6 +26,13 @@ class Engine(Protocol):
 
     def register(self, name: str, data: pa.Table | pads.Dataset | pa.RecordBatchReader) -> None:
         """Make `data` queryable as `name` (`layer.name` or a bare name) until replaced."""
+
+    def register_table(self, name: str, lake: Lake, table: str | None = None) -> None:
+        """Make the lake's Delta table `table` (default `name`) queryable as `name`; LookupError if absent."""
+
+    def materialize(self, sql: str, params: dict[str, object] | None, lake: Lake, table: str) -> int:
+        """Replace the whole lake table `table` with a SELECT's rows (one commit), make it queryable
+        as `table`, and return how many rows it holds. Each engine writes Delta with its own writer."""
 
     def forget(self, name: str) -> None:
         """Drop what `register` made queryable as `name`, releasing the engine's hold on its data."""

@@ -8,6 +8,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 
+from almacen.lake import Lake
+
 
 class DuckDBEngine:
     """DuckDB over Arrow tables and Delta-backed datasets, one connection per engine."""
@@ -35,6 +37,19 @@ class DuckDBEngine:
             self._con.register(source, data)
             target = f'"{schema}"."{table}"' if schema else f'"{table}"'
             self._run(f'CREATE OR REPLACE VIEW {target} AS SELECT * FROM "{source}"')
+
+    def register_table(self, name: str, lake: Lake, table: str | None = None) -> None:
+        table = table or name
+        data = lake.dataset(table)
+        if data is None:
+            raise LookupError(f"{table} is missing from the lake at {lake.path(table)}")
+        self.register(name, data)
+
+    def materialize(self, sql: str, params: dict[str, object] | None, lake: Lake, table: str) -> int:
+        result = self.query(sql, params)
+        lake.overwrite(table, result)
+        self.register(table, result)
+        return result.num_rows
 
     def forget(self, name: str) -> None:
         schema, _, table = name.rpartition(".")

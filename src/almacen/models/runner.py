@@ -15,7 +15,7 @@ from importlib import resources
 import pyarrow as pa
 
 from almacen.config import Settings
-from almacen.engine import DuckDBEngine, Engine
+from almacen.engine import Engine, open_engine
 from almacen.lake import Lake
 
 
@@ -63,10 +63,11 @@ def build(settings: Settings, engine: Engine | None = None,
     """Rebuild every silver and gold model from the lake; returns row counts by table.
 
     Each model replaces its table in one commit (the previous version stays readable by time travel).
+    The engine is the configured one (`engine = "spark"` runs the same SQL files on Spark) unless given.
     """
     lake = Lake(settings.lake)
     own = engine is None
-    engine = engine or DuckDBEngine()
+    engine = engine or open_engine(settings)
     try:
         models = discover()
         for name, table in config_tables(settings).items():
@@ -74,25 +75,19 @@ def build(settings: Settings, engine: Engine | None = None,
         needed = set().union(*(m.depends_on for m in models.values())) - models.keys()
         for table in sorted(needed):
             if not table.startswith("config."):
-                engine.register(table, _input(lake, table))
+                try:
+                    engine.register_table(table, lake)
+                except LookupError as exc:
+                    raise LookupError(f"model input {exc}: run `almacen extract` first") from None
         params = {"timezone": settings.timezone}
         counts = {}
         for model in order(models):
             used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", model.sql)}
-            result = engine.query(model.sql, used or None)
-            lake.overwrite(model.table, result)
-            engine.register(model.table, result)
-            counts[model.table] = result.num_rows
+            counts[model.table] = engine.materialize(model.sql, used or None, lake, model.table)
             if on_model:
-                on_model(model.table, result.num_rows)
+                on_model(model.table, counts[model.table])
         return counts
     finally:
         if own:
             engine.close()
 
-
-def _input(lake: Lake, table: str):
-    data = lake.dataset(table)
-    if data is None:
-        raise LookupError(f"model input {table} is missing from the lake at {lake.path(table)}: run `almacen extract` first")
-    return data

@@ -130,7 +130,7 @@ class ValidText:
     step lists the source columns where that happened in `_bad_text`."""
 
     def checks(self) -> list[Check]:
-        return [Check("utf8", "len(_bad_text) = 0",
+        return [Check("utf8", "array_length(_bad_text) = 0",
                       "array_to_string(_bad_text, ', ') || ' not valid UTF-8 text at the source (see _raw)'")]
 
 

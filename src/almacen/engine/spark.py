@@ -1,0 +1,171 @@
+"""Apache Spark through PySpark and delta-spark: the scale-out engine.
+
+The models stay DuckDB SQL; `to_spark` transpiles them with sqlglot. Spark has no schemas for
+temporary views, so `layer.name` becomes the view `layer__name`, and `* EXCLUDE (...)`, which Spark
+does not know, is expanded to the named columns from the registered views' schemas.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from almacen.config import ConfigError, SparkSettings
+from almacen.lake import Lake
+
+SESSION_DEFAULTS = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    "spark.sql.session.timeZone": "UTC",  # the lake stores UTC; DuckDBEngine runs in UTC too
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.databricks.delta.properties.defaults.checkpointInterval": "10",
+    "spark.databricks.delta.schema.autoMerge.enabled": "false",
+}
+
+
+def spark_session(cfg: SparkSettings):
+    """The process's Spark session, started once with the connector jars and loopback binding."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError('engine = "spark" needs PySpark: pip install "almacen[spark]"') from None
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.master(cfg.master).appName("almacen")
+    for key, value in {**SESSION_DEFAULTS, **cfg.conf}.items():
+        builder = builder.config(key, value)
+    if cfg.jars:
+        builder = builder.config("spark.jars", ",".join(connector_jars(cfg.jars)))
+    return builder.getOrCreate()
+
+
+def connector_jars(folder: str) -> list[str]:
+    """The jars in `folder`; a clear error when the folder was never filled."""
+    jars = sorted(glob.glob(str(Path(folder).resolve() / "*.jar")))
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise ConfigError(f"Spark's connector jars are missing from {Path(folder).resolve()}: run scripts/spark/jars "
+                          "(or set spark.jars = \"\" when the cluster provides Delta, Kafka and JDBC jars)")
+    return jars
+
+
+def view_name(name: str) -> str:
+    """`silver.sales` -> `silver__sales`: the temporary view a lake table is registered as."""
+    schema, _, table = name.rpartition(".")
+    return f"{schema}__{table}" if schema else table
+
+
+class SparkEngine:
+    """Spark SQL over temporary views of Arrow tables and Delta tables; results come back as Arrow."""
+
+    DIALECT = "spark"
+
+    def __init__(self, cfg: SparkSettings | None = None, session=None) -> None:
+        self.spark = session or spark_session(cfg or SparkSettings())
+        self._views: set[str] = set()
+
+    def register(self, name: str, data: pa.Table | pads.Dataset | pa.RecordBatchReader) -> None:
+        if isinstance(data, pads.Dataset):
+            data = data.to_table()
+        elif isinstance(data, pa.RecordBatchReader):
+            data = data.read_all()
+        self._view(name, self.spark.createDataFrame(data) if data.num_rows else
+                   self.spark.createDataFrame([], _spark_schema(self.spark, data.schema)))
+
+    def register_table(self, name: str, lake: Lake, table: str | None = None) -> None:
+        table = table or name
+        if not lake.exists(table):
+            raise LookupError(f"{table} is missing from the lake at {lake.path(table)}")
+        self._view(name, self.spark.read.format("delta").load(lake.path(table)))
+
+    def forget(self, name: str) -> None:
+        self.spark.catalog.dropTempView(view_name(name))
+        self._views.discard(view_name(name))
+
+    def dataframe(self, sql: str, params: dict[str, object] | None = None):
+        """The Spark DataFrame of a DuckDB-dialect SELECT, for writing where the data lies."""
+        return self.spark.sql(to_spark(sql, self._schemas(), params))
+
+    def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
+        return self.dataframe(sql, params).toArrow()
+
+    def execute(self, sql: str, params: dict[str, object] | None = None) -> None:
+        self.dataframe(sql, params).collect()
+
+    def stream(self, sql: str, params: dict[str, object] | None = None) -> pa.RecordBatchReader:
+        return self.query(sql, params).to_reader()
+
+    def materialize(self, sql: str, params: dict[str, object] | None, lake: Lake, table: str) -> int:
+        """Write a SELECT's rows over the whole Delta table `table` with delta-spark; returns the row count."""
+        path = lake.path(table)
+        self.dataframe(sql, params).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        self._view(table, self.spark.read.format("delta").load(path))
+        return _rows_written(self.spark, path)
+
+    def close(self) -> None:
+        for view in list(self._views):
+            self.spark.catalog.dropTempView(view)
+        self._views.clear()  # the session is the process's: other engines may share it
+
+    def __enter__(self) -> SparkEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _view(self, name: str, df) -> None:
+        df.createOrReplaceTempView(view_name(name))
+        self._views.add(view_name(name))
+
+    def _schemas(self) -> dict[str, dict[str, str]]:
+        return {v: {f.name: f.dataType.simpleString() for f in self.spark.table(v).schema.fields} for v in self._views}
+
+
+def to_spark(sql: str, schemas: dict[str, dict[str, str]] | None = None,
+             params: dict[str, object] | None = None) -> str:
+    """DuckDB SQL as Spark SQL: views for `layer.name`, EXCLUDE expanded, `$params` bound as literals.
+
+    Spark's own parameter markers are lost by Delta's SQL parser (UNBOUND_SQL_PARAMETER), so values
+    are bound here as typed literals that sqlglot quotes; they never come from a user's text.
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.optimizer.qualify_columns import qualify_columns
+    from sqlglot.optimizer.qualify_tables import qualify_tables
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    for t in tree.find_all(exp.Table):
+        if t.args.get("db"):
+            t.set("this", exp.to_identifier(f"{t.db}__{t.name}"))
+            t.set("db", None)
+    for marker in list(tree.find_all(exp.Placeholder)):
+        if marker.name not in (params or {}):
+            raise KeyError(f"SQL parameter ${marker.name} has no value; given: {sorted(params or {})}")
+        marker.replace(exp.convert(params[marker.name]))
+    if any(s.args.get("except_") or s.args.get("except") for s in tree.find_all(exp.Star)):
+        tree = qualify_columns(qualify_tables(tree, dialect="spark"), schema=schemas or {}, dialect="spark",
+                               expand_stars=True)
+    return tree.sql(dialect="spark")
+
+
+def _spark_schema(spark, schema: pa.Schema):
+    """The Spark schema of an Arrow schema, for an empty view (Spark cannot infer it from no rows)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
+
+
+def _rows_written(spark, path: str) -> int:
+    """Rows the table's last commit wrote, from its Delta history (no second pass over the data)."""
+    metrics = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").collect()[0]["operationMetrics"]
+    return int(metrics.get("numOutputRows", 0))
