@@ -152,10 +152,31 @@ def to_spark(sql: str, schemas: dict[str, dict[str, str]] | None = None,
         if marker.name not in (params or {}):
             raise KeyError(f"SQL parameter ${marker.name} has no value; given: {sorted(params or {})}")
         marker.replace(exp.convert(params[marker.name]))
+    tree = tree.transform(_spark_functions)
     if any(s.args.get("except_") or s.args.get("except") for s in tree.find_all(exp.Star)):
         tree = qualify_columns(qualify_tables(tree, dialect="spark"), schema=schemas or {}, dialect="spark",
                                expand_stars=True)
     return tree.sql(dialect="spark")
+
+
+def _spark_functions(node):
+    """DuckDB functions that sqlglot leaves to Spark as-is or maps wrongly, written in Spark's terms.
+
+    isodow: sqlglot emits `DAYOFWEEK(d) % 7 + 1`, but Spark's DAYOFWEEK counts from Sunday = 1.
+    yearweek: Spark has none; ISO year × 100 + ISO week, as DuckDB defines it.
+    """
+    from sqlglot import exp
+
+    if isinstance(node, exp.DayOfWeekIso):
+        return exp.Paren(this=exp.Add(this=exp.Anonymous(this="WEEKDAY", expressions=[node.this]),
+                                      expression=exp.Literal.number(1)))
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "yearweek":
+        day = node.expressions[0]
+        return exp.Paren(this=exp.Add(
+            this=exp.Mul(this=exp.Extract(this=exp.var("YEAROFWEEK"), expression=day.copy()),
+                         expression=exp.Literal.number(100)),
+            expression=exp.Anonymous(this="WEEKOFYEAR", expressions=[day.copy()])))
+    return node
 
 
 def _spark_schema(spark, schema: pa.Schema):

@@ -9,13 +9,13 @@ WITH day AS (
 ), kpi AS (
     SELECT date, branch_id, coalesce(revenue, 0)::DECIMAL(18,2) AS revenue, tickets,
            round(revenue / nullif(tickets, 0), 2)::DECIMAL(18,2) AS avg_ticket,
-           round(units / nullif(tickets, 0), 2) AS units_per_ticket,
+           round(units::DOUBLE / nullif(tickets, 0), 2) AS units_per_ticket,
            round(tickets / sales, 4) AS approval_rate
     FROM day
 )
 SELECT k.*, p.revenue AS revenue_prev_day, w.revenue AS revenue_same_weekday_last_week,
-       round(100 * (k.revenue - p.revenue) / nullif(p.revenue, 0), 1) AS revenue_vs_prev_day_pct,
-       round(100 * (k.revenue - w.revenue) / nullif(w.revenue, 0), 1) AS revenue_vs_last_week_pct,
+       round(100 * (k.revenue - p.revenue)::DOUBLE / nullif(p.revenue, 0), 1) AS revenue_vs_prev_day_pct,
+       round(100 * (k.revenue - w.revenue)::DOUBLE / nullif(w.revenue, 0), 1) AS revenue_vs_last_week_pct,
        p.tickets AS tickets_prev_day, w.tickets AS tickets_same_weekday_last_week
 FROM kpi k
 LEFT JOIN kpi p ON p.branch_id = k.branch_id AND p.date = k.date - INTERVAL 1 DAY
