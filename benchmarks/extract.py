@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -25,11 +24,11 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from almacen.simulate import build_catalog, bulk_sales, write_catalog
+from measure import machine, measure
 
 PG = os.environ.get("ALMACEN_TEST_POSTGRES_URL", "postgresql://almacen:almacen@127.0.0.1:55432/almacen")
 JDBC_JAR = "/usr/share/java/postgresql.jar"
@@ -87,27 +86,6 @@ def config(folder: Path, urls: list[str]) -> Path:
     path = folder / "almacen.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def measure(cmd: list[str], env: dict | None = None) -> dict:
-    """Wall time and peak RSS (process tree) of a command; its last stdout line is its JSON result."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
-    wall = time.perf_counter() - t
-    out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err[-2000:]}")
-    result = json.loads(out.strip().splitlines()[-1]) if out.strip().startswith("{") or out.strip().endswith("}") else {}
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20), **result}
 
 
 def almacen_cmd(cfg: Path, *args: str) -> list[str]:
@@ -174,7 +152,7 @@ def main() -> None:
     env = {"BENCH_PW": make_url(PG).password or "", "SPARK_LOCAL_IP": "127.0.0.1"}
     data = prepare(args.lines)
     work = Path(tempfile.mkdtemp(prefix="almacen-bench-"))
-    report: dict = {"machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)},
+    report: dict = {"machine": machine(),
                     "data": {k: v for k, v in data.items() if k not in ("backfill", "hourly")}}
     try:
         backfill_hours = [(START + timedelta(hours=h)).isoformat() for h in range(BACKFILL_HOURS)]
