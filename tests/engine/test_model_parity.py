@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from almacen.config import load_config
+from almacen.domains.sales import reconcile
 from almacen.engine import DuckDBEngine
 from almacen.ingest import extract
 from almacen.lake import Lake
@@ -34,7 +35,7 @@ def lakes(tmp_path_factory, spark_engine):
     with DuckDBEngine() as duck:
         duckdb_counts = build(settings, duck)
     spark_counts = build(settings.model_copy(update={"lake": str(copy)}), spark_engine)
-    return Lake(settings.lake), Lake(str(copy)), duckdb_counts, spark_counts
+    return Lake(settings.lake), Lake(str(copy)), duckdb_counts, spark_counts, settings
 
 
 def _sorted(table: pa.Table) -> pa.Table:
@@ -44,20 +45,20 @@ def _sorted(table: pa.Table) -> pa.Table:
 
 
 def test_both_engines_build_every_model_with_the_same_row_counts(lakes):
-    _, _, duckdb_counts, spark_counts = lakes
+    _, _, duckdb_counts, spark_counts, _ = lakes
     assert set(duckdb_counts) == set(discover())
     assert spark_counts == duckdb_counts
 
 
 def test_the_inputs_hold_late_updates_and_quarantined_rows(lakes):
-    duck_lake, _, counts, _ = lakes
+    duck_lake, _, counts, _, _ = lakes
     assert duck_lake.read("silver.sales_versions").num_rows > counts["silver.sales"]
     assert duck_lake.read("quarantine.sales").num_rows + duck_lake.read("quarantine.sales_lines").num_rows > 0
 
 
 @pytest.mark.parametrize("table", sorted(discover()))
 def test_every_model_has_the_same_rows_and_types_on_both_engines(lakes, table):
-    duck_lake, spark_lake, _, _ = lakes
+    duck_lake, spark_lake, _, _, _ = lakes
     duck, spark = _sorted(duck_lake.read(table)), _sorted(spark_lake.read(table))
     assert spark.schema.names == duck.schema.names
     for name in duck.schema.names:
@@ -66,6 +67,18 @@ def test_every_model_has_the_same_rows_and_types_on_both_engines(lakes, table):
 
 
 def test_spark_wrote_its_tables_through_delta_spark(lakes, spark_engine):
-    _, spark_lake, _, _ = lakes
+    _, spark_lake, _, _, _ = lakes
     history = spark_engine.spark.sql(f"DESCRIBE HISTORY delta.`{spark_lake.path('gold.kpi_daily')}`").collect()
     assert "Apache-Spark" in history[0]["engineInfo"]
+
+
+def test_reconciliation_on_spark_finds_the_same_hours_balanced(lakes, spark_settings):
+    _, spark_lake, _, _, settings = lakes
+    start = datetime.combine(DAY, datetime.min.time(), timezone.utc)
+    on_duckdb = reconcile(settings, start, start + timedelta(hours=HOURS))
+    on_spark = reconcile(settings.model_copy(update={"lake": spark_lake.root, "engine": "spark",
+                                                     "spark": spark_settings}), start, start + timedelta(hours=HOURS))
+    assert on_duckdb.ok and on_spark.ok
+    facts = Lake(settings.lake).read("gold.fact_sales")
+    assert on_duckdb.rows.num_rows == len(set(zip(facts["branch_id"].to_pylist(), facts["hour"].to_pylist())))
+    assert on_spark.rows.drop_columns(["checked_at"]).to_pylist() == on_duckdb.rows.drop_columns(["checked_at"]).to_pylist()

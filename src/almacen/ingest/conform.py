@@ -33,10 +33,11 @@ def _source_expr(table: SourceTable, column: str) -> str:
     return expr
 
 
-def conform_sql(table: SourceTable, source: str, text_columns: list[str] = ()) -> str:
+def conform_sql(table: SourceTable, source: str, columns: list[str], text_columns: list[str] = ()) -> str:
     """SELECT turning bronze rows of `source` into the role's conformed columns plus lineage.
 
-    `_bad_text` lists the source text columns that held bytes that were not UTF-8 (read as U+FFFD)."""
+    `_bad_text` lists the source text columns that held bytes that were not UTF-8 (read as U+FFFD);
+    `_row_json` is the source row (`columns`) as a struct, named column by column so Spark can run it too."""
     mapped = [c for c in CONFORMED_COLUMNS[table.role] if c in table.columns]
     selects, untyped = [], []
     for col in CONFORMED_COLUMNS[table.role]:
@@ -46,11 +47,12 @@ def conform_sql(table: SourceTable, source: str, text_columns: list[str] = ()) -
         selects.append(f"TRY_CAST({expr} AS {TYPES[col]}) AS {col}")
         untyped.append(f"CASE WHEN {expr} IS NOT NULL AND TRY_CAST({expr} AS {TYPES[col]}) IS NULL THEN '{col}' END")
     lineage = ", ".join(f"b.{c}" for c in LINEAGE)
+    row = ", ".join(f'"{c}" := b."{c}"' for c in columns)
     bad_text = [f"""CASE WHEN contains(b."{c}", chr(65533)) THEN '{c}' END""" for c in text_columns]
     inner = (f"SELECT {lineage}, {', '.join(selects)}, "
              f"list_filter([{', '.join(untyped)}], lambda x: x IS NOT NULL) AS _untyped, "
              f"list_filter([{', '.join(bad_text)}]::VARCHAR[], lambda x: x IS NOT NULL) AS _bad_text, "
-             f"b AS _row_json FROM {source} b")
+             f"struct_pack({row}) AS _row_json FROM {source} b")
     if table.role == "sales":
         anonymous = "" if "customer_id" in mapped else ", NULL::VARCHAR AS customer_id"
         return f"SELECT c.*{anonymous} FROM ({inner}) c"
@@ -69,8 +71,8 @@ def conform(engine: Engine, table: SourceTable, bronze: pa.Table, name: str) -> 
     text = [f.name for f in bronze.schema if pa.types.is_string(f.type) and f.name not in LINEAGE]
     try:
         return engine.query(
-            f"SELECT * EXCLUDE (_row_json), CASE WHEN len(_untyped) + len(_bad_text) > 0 THEN to_json(_row_json) END AS _raw "
-            f"FROM ({conform_sql(table, name, text)})"
+            f"SELECT * EXCLUDE (_row_json), CASE WHEN array_length(_untyped) + array_length(_bad_text) > 0 THEN to_json(_row_json) END AS _raw "
+            f"FROM ({conform_sql(table, name, bronze.schema.names, text)})"
         )
     finally:
         engine.forget(name)

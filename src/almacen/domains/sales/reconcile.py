@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from almacen.clock import utc
 from almacen.config import Branch, Settings, resolve_url
-from almacen.engine import DuckDBEngine
+from almacen.engine import open_engine
 from almacen.ingest.catalog import load_catalog
 from almacen.ingest.conform import conform
 from almacen.ingest.lineage import add_lineage, normalise
@@ -50,7 +50,7 @@ def reconcile(settings: Settings, start: datetime, end: datetime, branch_ids: li
     start, end = utc(start), utc(end)
     branches = [settings.branch(b) for b in branch_ids] if branch_ids else [b for b in settings.branches if b.enabled]
     lake = Lake(settings.lake)
-    with DuckDBEngine() as engine:
+    with open_engine(settings) as engine:  # the configured engine: Spark reconciles on Spark
         load_catalog(settings, lake, engine)
         errors: dict[str, str] = {}
         with ThreadPoolExecutor(settings.max_workers) as pool:
@@ -68,7 +68,10 @@ def reconcile(settings: Settings, start: datetime, end: datetime, branch_ids: li
             engine.register(f"source.{role}", concat(parts))
         for table in ("gold.fact_sales", "gold.sales_hourly", "silver.sales_versions",
                       "quarantine.sales", "quarantine.sales_lines"):
-            engine.register(table, _lake_table(lake, table))
+            try:
+                engine.register_table(table, lake)
+            except LookupError as exc:
+                raise LookupError(f"{exc}: run `almacen extract` and `almacen build` first") from None
         engine.register("branches", pa.table({"branch_id": [b.id for b in branches if b.id not in errors]},
                                              schema=pa.schema([("branch_id", pa.string())])))
         rows = engine.query(_SQL.read_text(encoding="utf-8"), {"start": start, "end": end})
@@ -91,10 +94,3 @@ def _read_source(settings: Settings, branch: Branch, start: datetime):
                 for name, table in schema.tables.items()]
     except Exception as exc:  # noqa: BLE001 - one unreadable branch is reported, the others reconcile
         return exc
-
-
-def _lake_table(lake: Lake, table: str):
-    data = lake.dataset(table)
-    if data is None:
-        raise LookupError(f"{table} is missing from the lake: run `almacen extract` and `almacen build` first")
-    return data
