@@ -8,10 +8,14 @@ Prints one JSON document:
       from producing an event to seeing it counted by a `sales_minutes` query, p50 and p99;
   (d) a day of rollups: events spread over the last 24 hours through the landing folder, then
       `sales_minutes` over all 1,440 minutes grouped by channel and branch, median of 5 reads.
-The Spark Structured Streaming side-by-side comes with the Spark engine (a later issue).
+  (e) Spark Structured Streaming (`engine = "spark"`, local[2]): --spark-events pre-produced events
+      (default 200,000, kept modest: Spark's driver collects each micro-batch for the quality gate)
+      consumed with trigger availableNow by `SparkStreamIngestor` in its own process; events/s over
+      the query alone and over the whole process (Spark's start included), peak RSS of Python + JVM;
+      the embedded ingestor's row for the same events beside it.
 
 Needs `scripts/services up` (Kafka on 127.0.0.1:9092). Usage:
-  python benchmarks/stream.py [--events 5000000] [--rates 1000,10000] [--seconds 30]
+  python benchmarks/stream.py [--events 5000000] [--rates 1000,10000] [--seconds 30] [--spark-events 200000]
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import psutil
 
-from almacen.config import Branch, KafkaSettings, Settings
+from almacen.config import Branch, KafkaSettings, Settings, SparkSettings
 from almacen.lake import Lake
 from almacen.realtime import sales_minutes
 from almacen.simulate.demo import BRANCHES
@@ -40,6 +44,7 @@ from almacen.simulate.events import EventMaker, stream_lines
 from almacen.sources.kafka import KafkaSink, ensure_topic
 
 BOOTSTRAP = os.environ.get("ALMACEN_TEST_KAFKA", "127.0.0.1:9092")
+JARS = Path(__file__).resolve().parents[1] / ".jars" / "spark"
 
 
 def settings_for(folder: Path, topic: str, trigger: float) -> Settings:
@@ -63,9 +68,21 @@ def produce_all(topic: str, n: int) -> float:
     return time.perf_counter() - t
 
 
-def run_ingestor(config: Path) -> dict:
-    """`StreamIngestor` until idle in its own process: wall time and peak RSS."""
-    code = textwrap.dedent(f"""
+SPARK_CODE = """
+    import json, time
+    from almacen.config import Settings
+    from almacen.ingest.spark_stream import SparkStreamIngestor
+    s = Settings.model_validate_json(open({config!r}).read())
+    ing = SparkStreamIngestor(s); ing.start()
+    t0 = time.perf_counter(); t = ing.run(available_now=True); query_s = time.perf_counter() - t0; ing.close()
+    print(json.dumps({{"read": t.read, "written": t.written, "batches": t.batches, "query_s": round(query_s, 2)}}))
+"""
+
+
+def run_ingestor(config: Path, spark: bool = False) -> dict:
+    """`StreamIngestor` until idle (or, with `spark`, `SparkStreamIngestor` availableNow) in its own
+    process: wall time and peak RSS (with Spark, the Python driver and its JVM together)."""
+    code = textwrap.dedent(SPARK_CODE.format(config=str(config)) if spark else f"""
         import json
         from almacen.config import Settings
         from almacen.ingest.stream import StreamIngestor
@@ -79,7 +96,7 @@ def run_ingestor(config: Path) -> dict:
     ps, peak = psutil.Process(proc.pid), 0
     while proc.poll() is None:
         try:
-            peak = max(peak, ps.memory_info().rss)
+            peak = max(peak, sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)]))
         except psutil.Error:
             pass
         time.sleep(0.05)
@@ -88,7 +105,25 @@ def run_ingestor(config: Path) -> dict:
     if proc.returncode:
         raise RuntimeError(err[-2000:])
     result = json.loads(out.strip().splitlines()[-1])
+    if "query_s" in result:
+        result["query_events_per_s"] = round(result["read"] / result["query_s"]) if result["query_s"] else None
     return {**result, "wall_s": round(wall, 2), "events_per_s": round(result["read"] / wall), "peak_rss_mb": round(peak / 2**20)}
+
+
+def spark_side_by_side(folder: Path, n: int) -> dict:
+    """The same n pre-produced events through the embedded ingestor and Spark Structured Streaming."""
+    topic = f"bench.spark.{uuid.uuid4().hex[:8]}"
+    produced = produce_all(topic, n)
+    rows = {}
+    for name, spark in (("embedded", False), ("spark", True)):
+        settings = settings_for(folder / name, topic, trigger=1.0)
+        if spark:
+            settings = settings.model_copy(update={"engine": "spark", "spark": SparkSettings(jars=str(JARS))})
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        config = folder / name / "settings.json"
+        config.write_text(settings.model_dump_json())
+        rows[name] = run_ingestor(config, spark=spark)
+    return {"events": n, "produce_s": round(produced, 1), **rows}
 
 
 def freshness(folder: Path, rate: int, seconds: float) -> dict:
@@ -190,6 +225,7 @@ def main() -> None:
     ap.add_argument("--rates", default="1000,10000")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--day-events", type=int, default=500_000)
+    ap.add_argument("--spark-events", type=int, default=200_000, help="0 skips the Spark Structured Streaming row")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="almacen-stream-bench-"))
     report: dict = {"machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)}}
@@ -202,6 +238,8 @@ def main() -> None:
     report["b_freshness"] = [freshness(folder / f"f{r}", int(r), args.seconds) for r in args.rates.split(",") if r]
     if args.day_events:
         report["d_day_query"] = day_query(folder / "day", args.day_events)
+    if args.spark_events:
+        report["e_spark_streaming"] = spark_side_by_side(folder / "spark", args.spark_events)
     a = report.get("a_throughput", {})
     report["targets"] = {
         "a_events_per_s>=100k": a.get("events_per_s", 0) >= 100_000 if a else None,

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from almacen.config import load_config
+from almacen.config import Settings, load_config
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="almacen.toml (default $ALMACEN_CONFIG or ./almacen.toml)")]
 
@@ -64,6 +64,8 @@ def stream(console: Console, config: Path | None, until_idle: bool, seconds: flo
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = load_config(config)
+    if settings.engine == "spark":
+        return _stream_on_spark(console, settings, until_idle, seconds)
     ingestor = StreamIngestor(settings)
     stop = _stop_on_signals()
     deadline = time.monotonic() + seconds if seconds else None
@@ -83,6 +85,26 @@ def stream(console: Console, config: Path | None, until_idle: bool, seconds: flo
         ingestor.close()
     console.print(f"stopped: {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} written, "
                   f"{totals.quarantined:,} quarantined, {totals.late:,} late")
+
+
+def _stream_on_spark(console: Console, settings: Settings, until_idle: bool, seconds: float | None) -> None:
+    """`engine = "spark"`: the same job as a Spark Structured Streaming query (`--until-idle`: availableNow)."""
+    from almacen.ingest.spark_stream import SparkStreamIngestor
+
+    ingestor = SparkStreamIngestor(settings)
+    stop = _stop_on_signals()
+    deadline = time.monotonic() + seconds if seconds else None
+    ingestor.start()
+    try:
+        totals = ingestor.run(lambda: stop.is_set() or (deadline is not None and time.monotonic() > deadline),
+                              available_now=until_idle,
+                              on_batch=lambda t: console.print(
+                                  f"{datetime.now():%H:%M:%S} read {t.read:,} · written {t.written:,} · "
+                                  f"quarantined {t.quarantined:,} · late {t.late:,}"))
+    finally:
+        ingestor.close()
+    console.print(f"stopped (Spark): {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} "
+                  f"written, {totals.quarantined:,} quarantined, {totals.late:,} late")
 
 
 def top(config: Path | None, minutes: int) -> None:

@@ -31,9 +31,12 @@ SESSION_DEFAULTS = {
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
 }
 
+LOCAL_ONLY = {"spark.driver.host", "spark.driver.bindAddress"}
+
 
 def spark_session(cfg: SparkSettings):
-    """The process's Spark session, started once with the connector jars and loopback binding."""
+    """The process's Spark session: the active one (Databricks, a notebook, a shared test session), or one
+    started with the connector jars and loopback binding, or under spark-submit with the cluster's settings."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -41,12 +44,17 @@ def spark_session(cfg: SparkSettings):
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    builder = SparkSession.builder.master(cfg.master).appName("almacen")
-    for key, value in {**SESSION_DEFAULTS, **cfg.conf}.items():
+    builder = SparkSession.builder.appName("almacen")
+    # Under spark-submit the cluster's master, jars and addresses win; on a laptop almacen sets them.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    defaults = {k: v for k, v in SESSION_DEFAULTS.items() if not (submitted and k in LOCAL_ONLY)}
+    for key, value in {**defaults, **cfg.conf}.items():
         builder = builder.config(key, value)
-    if cfg.jars:
-        builder = builder.config("spark.jars", ",".join(connector_jars(cfg.jars)))
+    if not submitted:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.master(cfg.master)
+        if cfg.jars:
+            builder = builder.config("spark.jars", ",".join(connector_jars(cfg.jars)))
     return builder.getOrCreate()
 
 
@@ -81,6 +89,10 @@ class SparkEngine:
             data = data.read_all()
         self._view(name, self.spark.createDataFrame(data) if data.num_rows else
                    self.spark.createDataFrame([], _spark_schema(self.spark, data.schema)))
+
+    def register_frame(self, name: str, df) -> None:
+        """Make a Spark DataFrame queryable as `name` without collecting it."""
+        self._view(name, df)
 
     def register_table(self, name: str, lake: Lake, table: str | None = None) -> None:
         table = table or name
@@ -152,7 +164,7 @@ def to_spark(sql: str, schemas: dict[str, dict[str, str]] | None = None,
         if marker.name not in (params or {}):
             raise KeyError(f"SQL parameter ${marker.name} has no value; given: {sorted(params or {})}")
         marker.replace(exp.convert(params[marker.name]))
-    tree = tree.transform(_spark_functions)
+    tree = tree.transform(_spark_functions).transform(_spark_functions)  # twice: a replaced node's arguments too
     if any(s.args.get("except_") or s.args.get("except") for s in tree.find_all(exp.Star)):
         tree = qualify_columns(qualify_tables(tree, dialect="spark"), schema=schemas or {}, dialect="spark",
                                expand_stars=True)
@@ -164,8 +176,33 @@ def _spark_functions(node):
 
     isodow: sqlglot emits `DAYOFWEEK(d) % 7 + 1`, but Spark's DAYOFWEEK counts from Sunday = 1.
     yearweek: Spark has none; ISO year × 100 + ISO week, as DuckDB defines it.
+    json_valid(x) / json_type(x) = 'OBJECT': Spark has no validity test, but JSON_OBJECT_KEYS is null
+    unless x is a JSON object, which is all the stream asks. from_json with a DuckDB structure
+    ('{"f": "VARCHAR"}') gets a Spark DDL schema. epoch_us -> UNIX_MICROS, make_timestamptz(us) -> TIMESTAMP_MICROS.
     """
+    import json
+
     from sqlglot import exp
+
+    def is_object(x):
+        return exp.Not(this=exp.Is(this=exp.Anonymous(this="JSON_OBJECT_KEYS", expressions=[x.copy()]),
+                                   expression=exp.Null()))
+
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("json_valid", "epoch_us", "make_timestamptz"):
+        name, args = node.name.lower(), node.expressions
+        if name == "json_valid":
+            return exp.Paren(this=is_object(args[0]))
+        if name == "epoch_us":
+            return exp.Anonymous(this="UNIX_MICROS", expressions=args)
+        if len(args) == 1:
+            return exp.Anonymous(this="TIMESTAMP_MICROS", expressions=args)
+    if isinstance(node, exp.JSONType):
+        return exp.Case(ifs=[exp.If(this=is_object(node.this), true=exp.Literal.string("OBJECT"))])
+    if isinstance(node, exp.FromJson) and isinstance(node.expression, exp.Literal) \
+            and node.expression.this.lstrip().startswith("{"):
+        fields = json.loads(node.expression.this)
+        ddl = ", ".join(f"`{k}` {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for k, t in fields.items())
+        return exp.FromJson(this=node.this, expression=exp.Literal.string(ddl))
 
     if isinstance(node, exp.DayOfWeekIso):
         return exp.Paren(this=exp.Add(this=exp.Anonymous(this="WEEKDAY", expressions=[node.this]),

@@ -25,7 +25,7 @@ import pyarrow.dataset as pads
 
 from almacen.config import Settings
 from almacen.domains.sales import sales_event_rules
-from almacen.engine import DuckDBEngine
+from almacen.engine import DuckDBEngine, Engine
 from almacen.ingest.maintenance import Maintenance, release_memory
 from almacen.lake import Lake
 from almacen.monitor import RunRecord, record_runs
@@ -190,17 +190,11 @@ class StreamIngestor:
         self.engine.execute("DROP TABLE IF EXISTS seen_in_batch")
         passed = judged.passed.drop_columns(_WORK)
         late_mask = self.rollup.is_late(passed["event_time"])
-        n = passed.num_rows
-        passed = (passed.append_column("event_date", pc.cast(passed["event_time"], pa.date32()))
-                  .append_column("_late", late_mask)
-                  .append_column("_source", pa.repeat(pa.scalar(batch.source), n))
-                  .append_column("_ingested_at", pa.repeat(pa.scalar(now, _TS), n)))
+        passed = bronze_rows(passed, late_mask, batch.source, now)
         for stream in batch.ends.keys() - self._quarantine.keys():
             self._quarantine[stream] = self.lake.transaction_version(QUARANTINE, app_id(stream)) or -1
-        bad = self._beyond(judged.quarantined, self._quarantine).drop_columns(["_untyped", "_parse_error"])
+        bad = quarantine_rows(self._beyond(judged.quarantined, self._quarantine), batch.source, now)
         if bad.num_rows:
-            bad = (bad.append_column("_source", pa.repeat(pa.scalar(batch.source), bad.num_rows))
-                   .append_column("_quarantined_at", pa.repeat(pa.scalar(now, _TS), bad.num_rows)))
             self.lake.append(QUARANTINE, bad, txns=self._txns(batch.ends))
         self._quarantine.update(batch.ends)
         passed = self._beyond(passed, self._bronze)
@@ -219,18 +213,7 @@ class StreamIngestor:
             t.late += late.num_rows
 
     def _parse(self, batch: StreamBatch) -> pa.Table:
-        raw = batch.table()
-        try:
-            text = shown = pc.cast(raw["_payload"], pa.string())
-        except pa.ArrowInvalid:  # some payload is not UTF-8: those are not parsed, and kept escaped
-            text = pa.array([_utf8_or_none(p) for p in batch.payloads], pa.string())
-            shown = pa.array([p.decode("utf-8", errors="backslashreplace") for p in batch.payloads], pa.string())
-        self.engine.register("raw_events", raw.drop_columns(["_payload"]).append_column("_text", text)
-                             .append_column("_shown", shown))
-        try:
-            return self.engine.query(PARSE.read_text(encoding="utf-8"))
-        finally:
-            self.engine.forget("raw_events")
+        return parse_events(self.engine, batch.table())
 
     def _check_late_duplicates(self, parsed: pa.Table) -> None:
         """`seen_in_batch`: hashes of this batch's ids already loaded. Recent ids are held in memory;
@@ -289,6 +272,39 @@ class StreamIngestor:
         self.source.close()
         self.engine.close()
         self._spill.cleanup()
+
+
+def parse_events(engine: Engine, raw: pa.Table) -> pa.Table:
+    """Typed events (events.sql on `engine`) from raw payloads (`_payload` bytes, `_stream`, `_position`,
+    `_batch_id`); shared with the Spark ingestor so both parse with the same SQL."""
+    try:
+        text = shown = pc.cast(raw["_payload"], pa.string())
+    except pa.ArrowInvalid:  # some payload is not UTF-8: those are not parsed, and kept escaped
+        payloads = raw["_payload"].to_pylist()
+        text = pa.array([_utf8_or_none(p) for p in payloads], pa.string())
+        shown = pa.array([p.decode("utf-8", errors="backslashreplace") for p in payloads], pa.string())
+    engine.register("raw_events", raw.drop_columns(["_payload"]).append_column("_text", text)
+                    .append_column("_shown", shown))
+    try:
+        return engine.query(PARSE.read_text(encoding="utf-8"))
+    finally:
+        engine.forget("raw_events")
+
+
+def bronze_rows(passed: pa.Table, late: pa.Array, source: str, now: datetime) -> pa.Table:
+    """Accepted events as bronze.sales_events holds them: `event_date`, `_late` and lineage added."""
+    n = passed.num_rows
+    return (passed.append_column("event_date", pc.cast(passed["event_time"], pa.date32()))
+            .append_column("_late", late)
+            .append_column("_source", pa.repeat(pa.scalar(source), n))
+            .append_column("_ingested_at", pa.repeat(pa.scalar(now, _TS), n)))
+
+
+def quarantine_rows(failed: pa.Table, source: str, now: datetime) -> pa.Table:
+    """Rows the gate refused as quarantine.sales_events holds them (parse helpers dropped, lineage added)."""
+    bad = failed.drop_columns(["_untyped", "_parse_error"])
+    return (bad.append_column("_source", pa.repeat(pa.scalar(source), bad.num_rows))
+            .append_column("_quarantined_at", pa.repeat(pa.scalar(now, _TS), bad.num_rows)))
 
 
 def _utf8_or_none(payload: bytes) -> str | None:

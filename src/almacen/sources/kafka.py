@@ -39,7 +39,7 @@ def client_config(kafka: KafkaSettings) -> dict[str, object]:
 def ensure_topic(kafka: KafkaSettings, partitions: int = 3, timeout: float = 10.0) -> None:
     """Create the topic when it does not exist (keyed by branch, so a branch keeps its order)."""
     admin = AdminClient(client_config(kafka))
-    topics = _metadata(admin, kafka, timeout).topics
+    topics = topic_metadata(admin, kafka, timeout).topics
     if kafka.topic in topics and topics[kafka.topic].error is None:
         return
     futures = admin.create_topics([NewTopic(kafka.topic, num_partitions=partitions, replication_factor=1)])
@@ -50,7 +50,8 @@ def ensure_topic(kafka: KafkaSettings, partitions: int = 3, timeout: float = 10.
             raise
 
 
-def _metadata(client, kafka: KafkaSettings, timeout: float):
+def topic_metadata(client, kafka: KafkaSettings, timeout: float):
+    """The cluster's topics and partitions, or BrokerUnavailable naming the broker."""
     try:
         return client.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -107,7 +108,7 @@ class KafkaSource:
             consumer = Consumer(config)
             tried += 1
             try:
-                meta = _metadata(consumer, self.kafka, self.connect_timeout)
+                meta = topic_metadata(consumer, self.kafka, self.connect_timeout)
                 break
             except BrokerUnavailable as exc:
                 consumer.close()
