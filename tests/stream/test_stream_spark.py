@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 
 from almacen.config import KafkaSettings, Settings
 from almacen.ingest.spark_stream import SparkStreamIngestor, checkpoint_dir
-from almacen.ingest.stream import StreamIngestor, Totals
+from almacen.ingest.stream import Totals
 from almacen.lake import Lake
 from almacen.sources.kafka import KafkaSink, ensure_topic
 from tests.stream.conftest import StreamWorld
