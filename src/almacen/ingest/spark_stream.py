@@ -39,6 +39,7 @@ from almacen.lake import Lake
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import split
 from almacen.realtime.rollup import LATE, MINUTE, MinuteRollup, app_id
+from almacen.sources.kafka import java_client_config
 
 log = logging.getLogger(__name__)
 _WORK = ["_untyped", "_parse_error", "_raw"]
@@ -58,9 +59,6 @@ class SparkStreamIngestor:
         if cfg.source != "kafka":
             raise ConfigError('engine = "spark" streams from Kafka: set stream.source = "kafka" '
                               '(the landing folder is read by the embedded ingestor)')
-        if cfg.kafka.options or cfg.kafka.password_env:
-            raise ConfigError("stream.kafka.options / password_env are librdkafka settings; the Spark ingestor "
-                              "does not translate them to Kafka's Java client yet (use the embedded ingestor)")
         self.settings, self.cfg = settings, cfg
         self.lake = Lake(settings.lake)
         self.engine = SparkEngine(settings.spark, session=engine.spark if engine else None)
@@ -91,7 +89,7 @@ class SparkStreamIngestor:
         self._on_batch = on_batch
         kafka = self.cfg.kafka
         reader = (self.spark.readStream.format("kafka")
-                  .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+                  .options(**{f"kafka.{k}": v for k, v in java_client_config(kafka).items()})
                   .option("subscribe", self.topic)
                   .option("startingOffsets", self._starting_offsets())
                   .option("maxOffsetsPerTrigger", str(self.cfg.max_batch_events))

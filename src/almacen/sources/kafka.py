@@ -36,6 +36,47 @@ def client_config(kafka: KafkaSettings) -> dict[str, object]:
     return config
 
 
+# librdkafka settings the Java client (Spark's Kafka source) knows by the same name.
+_JAVA_SAME = {"security.protocol", "sasl.mechanism", "client.id", "ssl.endpoint.identification.algorithm",
+              "session.timeout.ms", "request.timeout.ms", "socket.connection.setup.timeout.ms"}
+_LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}
+
+
+def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
+    """The same connection for Kafka's Java client, as Spark's `kafka.*` source options.
+
+    librdkafka's `sasl.username` + password become `sasl.jaas.config`, `ssl.ca.location` a PEM
+    truststore; a setting with no Java equivalent is refused by name rather than silently dropped.
+    """
+    librdkafka = client_config(kafka)
+    java: dict[str, str] = {"bootstrap.servers": kafka.bootstrap_servers}
+    for key, value in librdkafka.items():
+        if key in _JAVA_SAME:
+            java[key] = str(value)
+        elif key == "ssl.ca.location":
+            java |= {"ssl.truststore.type": "PEM", "ssl.truststore.location": str(value)}
+        elif key in ("sasl.username", "sasl.password", "bootstrap.servers", "sasl.mechanisms"):
+            continue
+        else:
+            raise ConfigError(f"stream.kafka.options: {key} has no equivalent in Kafka's Java client, which "
+                              "engine = \"spark\" reads with; set it through spark.conf or drop it")
+    mechanism = str(librdkafka.get("sasl.mechanism", librdkafka.get("sasl.mechanisms", "")))
+    if mechanism:
+        java["sasl.mechanism"] = mechanism
+    if "sasl.username" in librdkafka:
+        module = _LOGIN_MODULES.get(mechanism.upper())
+        if module is None:
+            raise ConfigError(f"stream.kafka: sasl.username with sasl.mechanism {mechanism or '(none)'}: "
+                              f"Spark's Kafka source takes {', '.join(_LOGIN_MODULES)} this way")
+        if "sasl.password" not in librdkafka:
+            raise ConfigError("stream.kafka: sasl.username is set but not password_env (the variable holding its password)")
+        user, password = (str(librdkafka[k]).replace('"', '\\"') for k in ("sasl.username", "sasl.password"))
+        java["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
+    return java
+
+
 def ensure_topic(kafka: KafkaSettings, partitions: int = 3, timeout: float = 10.0) -> None:
     """Create the topic when it does not exist (keyed by branch, so a branch keeps its order)."""
     admin = AdminClient(client_config(kafka))
