@@ -34,7 +34,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import psutil
 
 from almacen.config import Branch, KafkaSettings, Settings, SparkSettings
 from almacen.lake import Lake
@@ -42,6 +41,7 @@ from almacen.realtime import sales_minutes
 from almacen.simulate.demo import BRANCHES
 from almacen.simulate.events import EventMaker, stream_lines
 from almacen.sources.kafka import KafkaSink, ensure_topic
+from measure import machine, measure
 
 BOOTSTRAP = os.environ.get("ALMACEN_TEST_KAFKA", "127.0.0.1:9092")
 JARS = Path(__file__).resolve().parents[1] / ".jars" / "spark"
@@ -91,23 +91,10 @@ def run_ingestor(config: Path, spark: bool = False) -> dict:
         t = ing.run(until_idle=True); ing.close()
         print(json.dumps({{"read": t.read, "written": t.written, "batches": t.batches}}))
     """)
-    t = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)]))
-        except psutil.Error:
-            pass
-        time.sleep(0.05)
-    wall = time.perf_counter() - t
-    out, err = proc.communicate()
-    if proc.returncode:
-        raise RuntimeError(err[-2000:])
-    result = json.loads(out.strip().splitlines()[-1])
+    result = measure([sys.executable, "-c", code])
     if "query_s" in result:
         result["query_events_per_s"] = round(result["read"] / result["query_s"]) if result["query_s"] else None
-    return {**result, "wall_s": round(wall, 2), "events_per_s": round(result["read"] / wall), "peak_rss_mb": round(peak / 2**20)}
+    return {**result, "events_per_s": round(result["read"] / result["wall_s"])}
 
 
 def spark_side_by_side(folder: Path, n: int) -> dict:
@@ -228,7 +215,7 @@ def main() -> None:
     ap.add_argument("--spark-events", type=int, default=200_000, help="0 skips the Spark Structured Streaming row")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="almacen-stream-bench-"))
-    report: dict = {"machine": {"cpus": os.cpu_count(), "ram_gb": round(psutil.virtual_memory().total / 2**30)}}
+    report: dict = {"machine": machine()}
     if args.events:
         topic = f"bench.tp.{uuid.uuid4().hex[:8]}"
         report["produce_s"] = round(produce_all(topic, args.events), 1)
