@@ -7,8 +7,11 @@ tree (Spark's JVM included) sampled every 20 ms.
   (a) backfill: one branch holding N sales lines over 100 hours, extracted whole;
   (b) hourly:   one busy hour (~20,000 lines) from each of 5 branches, as the hourly job runs it.
 
+Contenders: almacen (embedded reader), almacen_spark (the same extraction with engine = "spark": Spark
+JDBC partitioned reads, same lake writes), a bare Spark JDBC job and a bare ConnectorX read.
+
 Needs `scripts/services up` and `pip install -e '.[bench]'`. Usage:
-  python benchmarks/extract.py [--lines 2000000] [--skip-spark]
+  python benchmarks/extract.py [--lines 2000000] [--skip-spark] [--only-almacen]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from measure import machine, measure
 
 PG = os.environ.get("ALMACEN_TEST_POSTGRES_URL", "postgresql://almacen:almacen@127.0.0.1:55432/almacen")
 JDBC_JAR = "/usr/share/java/postgresql.jar"
+SPARK_JARS = Path(__file__).resolve().parents[1] / ".jars" / "spark"
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 BACKFILL_HOURS = 100
 BUSY_HOUR = START + timedelta(hours=1)
@@ -74,10 +78,13 @@ def prepare(lines: int) -> dict:
             "prepare_s": round(time.perf_counter() - t, 1)}
 
 
-def config(folder: Path, urls: list[str]) -> Path:
+def config(folder: Path, urls: list[str], engine: str = "duckdb") -> Path:
     """An almacen.toml for these branches (password from the environment, as in production)."""
     catalog = make_url(urls[0])._replace(password=None).render_as_string(hide_password=False)
-    lines = [f'lake = "{folder / "lake"}"', "demo = true", "[catalog]", f'url = "{catalog}"', 'password_env = "BENCH_PW"']
+    lines = [f'lake = "{folder / "lake"}"', "demo = true", f'engine = "{engine}"']
+    if engine == "spark":
+        lines += ["[spark]", 'master = "local[2]"', f'jars = "{SPARK_JARS}"', "jdbc_partitions = 2"]
+    lines += ["[catalog]", f'url = "{catalog}"', 'password_env = "BENCH_PW"']
     for i, url in enumerate(urls):
         lines += ["[[branches]]", f'id = "b{i}"', f'name = "B{i}"', 'city = "CABA"', 'province = "CABA"',
                   f'url = "{make_url(url)._replace(password=None).render_as_string(hide_password=False)}"', 'password_env = "BENCH_PW"',
@@ -148,6 +155,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=2_000_000)
     ap.add_argument("--skip-spark", action="store_true")
+    ap.add_argument("--only-almacen", action="store_true", help="only almacen and almacen_spark (no bare readers)")
     args = ap.parse_args()
     env = {"BENCH_PW": make_url(PG).password or "", "SPARK_LOCAL_IP": "127.0.0.1"}
     data = prepare(args.lines)
@@ -156,23 +164,37 @@ def main() -> None:
                     "data": {k: v for k, v in data.items() if k not in ("backfill", "hourly")}}
     try:
         backfill_hours = [(START + timedelta(hours=h)).isoformat() for h in range(BACKFILL_HOURS)]
-        a = {"almacen": measure(almacen_cmd(config(work / "a", [data["backfill"]]), *backfill_hours), env),
-             "connectorx_bare": measure(connectorx_cmd(data["backfill"]))}
+        a = {"almacen": measure(almacen_cmd(config(work / "a", [data["backfill"]]), *backfill_hours), env)}
+        if not args.only_almacen:
+            a["connectorx_bare"] = measure(connectorx_cmd(data["backfill"]))
         if not args.skip_spark:
-            a["spark_jdbc_local2"] = measure(spark_cmd([data["backfill"]], work / "spark_a", None), env)
+            a["almacen_spark"] = measure(almacen_cmd(config(work / "a_spark", [data["backfill"]], "spark"),
+                                                     *backfill_hours), env)
+            if not args.only_almacen:
+                a["spark_jdbc_local2"] = measure(spark_cmd([data["backfill"]], work / "spark_a", None), env)
         b = {"almacen": measure(almacen_cmd(config(work / "b", data["hourly"]), BUSY_HOUR.isoformat()), env)}
         if not args.skip_spark:
-            b["spark_jdbc_local2"] = measure(spark_cmd(data["hourly"], work / "spark_b", BUSY_HOUR), env)
+            b["almacen_spark"] = measure(almacen_cmd(config(work / "b_spark", data["hourly"], "spark"),
+                                                     BUSY_HOUR.isoformat()), env)
+            if not args.only_almacen:
+                b["spark_jdbc_local2"] = measure(spark_cmd(data["hourly"], work / "spark_b", BUSY_HOUR), env)
         for case in (a, b):
             for r in case.values():
                 r["rows_per_s"] = round(r["rows"] / r["wall_s"]) if r.get("rows") else None
         report["a_backfill"], report["b_hourly_5_branches"] = a, b
+        for case in (a, b):  # both engines must have loaded the same rows
+            if "almacen_spark" in case:
+                assert case["almacen_spark"]["rows"] == case["almacen"]["rows"], case
         report["targets"] = {
             "a_rows_per_s>=800k": a["almacen"]["rows_per_s"] >= 800_000,
             "a_peak_rss<600MB": a["almacen"]["peak_rss_mb"] < 600,
             "b_10x_faster_than_spark": (b["spark_jdbc_local2"]["wall_s"] / b["almacen"]["wall_s"] >= 10)
             if "spark_jdbc_local2" in b else None,
         }
+        if "almacen_spark" in b:
+            report["ratios_almacen_spark_over_embedded_wall"] = {
+                "a": round(a["almacen_spark"]["wall_s"] / a["almacen"]["wall_s"], 2),
+                "b": round(b["almacen_spark"]["wall_s"] / b["almacen"]["wall_s"], 2)}
         if "spark_jdbc_local2" in b:
             report["ratios"] = {"a_spark_over_almacen_wall": round(a["spark_jdbc_local2"]["wall_s"] / a["almacen"]["wall_s"], 2),
                                 "b_spark_over_almacen_wall": round(b["spark_jdbc_local2"]["wall_s"] / b["almacen"]["wall_s"], 2)}

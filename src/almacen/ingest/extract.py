@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.clock import hour_start
-from almacen.config import Branch, Settings, resolve_url
+from almacen.config import Branch, Settings, SourceTable, resolve_url
 from almacen.domains.sales import sales_lines_rules, sales_rules
 from almacen.engine import DuckDBEngine, Engine
 from almacen.ingest.catalog import load_catalog
@@ -35,6 +35,8 @@ from almacen.sources import SourceError, probe, read_window, safe_source
 JOB = "extract"
 TXN_PREFIX = "almacen-extract:"
 KNOWN_VERSIONS = resources.files("almacen.ingest") / "known_versions.sql"
+Reader = Callable[[str, str, SourceTable, datetime, datetime, str], pa.Table]
+"""(url, table name, table, start, end, where) -> the table's rows of [start, end), as `read_window` gives them"""
 FIRST_WINDOW_HOURS = 4
 MAX_WINDOW_HOURS = 24
 
@@ -79,6 +81,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
         wanted.setdefault(settings.branch(branch_id).id, set()).add(hour_start(hour))
     hours = sorted(set().union(*wanted.values())) if wanted else []
     lake = Lake(settings.lake)
+    reader = window_reader(settings)
     records: list[RunRecord] = []
     pending: list[_Slice] = []
     with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
@@ -88,7 +91,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
             window = set(hours[i:i + window_hours])
             i += window_hours
             ranges = _ranges(settings, {b: sorted(hs & window) for b, hs in wanted.items() if hs & window})
-            read = [s for part in pool.map(lambda r: _read_range(settings, *r), ranges) for s in part]
+            read = [s for part in pool.map(lambda r: _read_range(settings, reader, *r), ranges) for s in part]
             pending += read
             # size the next window so that it reads about commit_rows rows
             per_hour = sum(s.run.rows_read for s in read) / len(window)
@@ -99,6 +102,20 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
                     on_progress(len(pending))
                 pending = []
     return records
+
+
+def window_reader(settings: Settings) -> Reader:
+    """How branch windows are read: embedded (ConnectorX / SQLAlchemy), or Spark JDBC split into
+    `[spark] jdbc_partitions` reads when `engine = "spark"`. Only the read differs: lineage, conform,
+    quality and the lake writes after it are the same code for both engines."""
+    if settings.engine != "spark":
+        return read_window
+    from almacen.engine.spark import spark_session  # PySpark is an optional extra
+    from almacen.sources.spark_jdbc import read_window_spark
+
+    spark, partitions = spark_session(settings.spark), settings.spark.jdbc_partitions
+    return lambda url, name, table, start, end, where: read_window_spark(
+        spark, url, name, table, start, end, where, partitions)
 
 
 def _ranges(settings: Settings, hours_by_branch: dict[str, list[datetime]]) -> list[tuple[Branch, list[datetime]]]:
@@ -134,7 +151,7 @@ def _flush(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice])
     return records
 
 
-def _read_range(settings: Settings, branch: Branch, hours: list[datetime]) -> list[_Slice]:
+def _read_range(settings: Settings, reader: Reader, branch: Branch, hours: list[datetime]) -> list[_Slice]:
     """Read both POS tables of a branch for contiguous hours and split them into hourly slices.
 
     A failure marks every slice of the range as failed; it never raises.
@@ -147,7 +164,7 @@ def _read_range(settings: Settings, branch: Branch, hours: list[datetime]) -> li
         probe(url, where)
         source = safe_source(url)
         for name, table in settings.schemas()[branch.pos_schema].tables.items():
-            rows = normalise(read_window(url, name, table, hours[0], hours[-1] + timedelta(hours=1), where))
+            rows = normalise(reader(url, name, table, hours[0], hours[-1] + timedelta(hours=1), where))
             hour_of = pc.floor_temporal(rows[table.cursor], unit="hour")
             for h, s in slices.items():
                 part = rows.filter(pc.equal(hour_of, pa.scalar(h.replace(tzinfo=None), hour_of.type)))

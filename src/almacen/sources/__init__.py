@@ -1,5 +1,11 @@
-"""Connectors: branch point-of-sale databases (and, later, streams and file exports)."""
+"""Connectors: branch point-of-sale databases (and, later, streams and file exports).
+
+`read_window_spark` (almacen.sources.spark_jdbc) is the Spark JDBC twin of `read_window`; it imports
+PySpark only through the session it is given.
+"""
 
 from almacen.sources.branch import SourceError, connect, probe, read_sql, read_window, render_query, safe_source
+from almacen.sources.spark_jdbc import jdbc_options, read_window_spark
 
-__all__ = ["SourceError", "connect", "probe", "read_sql", "read_window", "render_query", "safe_source"]
+__all__ = ["SourceError", "connect", "jdbc_options", "probe", "read_sql", "read_window", "read_window_spark",
+           "render_query", "safe_source"]

@@ -60,7 +60,7 @@ def read_sql(url: str, sql: str, where: str) -> pa.Table:
     try:
         return _read(url, sql)
     except Exception as exc:  # every driver raises its own types; we classify by message
-        raise SourceError(f"{where}: cannot read from {safe_source(url)}: {_cause(exc)}") from exc
+        raise SourceError(f"{where}: cannot read from {safe_source(url)}: {error_cause(exc)}") from exc
 
 
 def _read(url: str, sql: str) -> pa.Table:
@@ -180,7 +180,7 @@ def probe(url: str, where: str) -> None:
         with engine.connect():
             pass
     except Exception as exc:  # noqa: BLE001 - classified into words below
-        raise SourceError(f"{where}: cannot connect to {safe_source(url)}: {_cause(exc)}") from exc
+        raise SourceError(f"{where}: cannot connect to {safe_source(url)}: {error_cause(exc)}") from exc
     finally:
         engine.dispose()
 
@@ -190,7 +190,7 @@ def connect(url: str) -> sa.Engine:
     return sa.create_engine(_driver_url(make_url(url)))
 
 
-def _cause(exc: Exception) -> str:
+def error_cause(exc: Exception) -> str:
     """Name the likely cause in words a user can act on, then the driver's own text."""
     text = " ".join(str(exc).split())
     if isinstance(exc, FileNotFoundError):
