@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,6 +54,10 @@ def spark_session(cfg: SparkSettings):
     if not submitted:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.master(cfg.master)
+        if "spark.sql.warehouse.dir" not in cfg.conf:
+            # almacen addresses Delta tables by path; keep Spark's managed-table folder out of the project.
+            warehouse = Path(tempfile.gettempdir()) / "almacen-spark-warehouse"
+            builder = builder.config("spark.sql.warehouse.dir", str(warehouse))
         if cfg.jars:
             builder = builder.config("spark.jars", ",".join(connector_jars(cfg.jars)))
     return builder.getOrCreate()
