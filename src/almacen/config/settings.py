@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from sqlalchemy.engine import make_url
 
+from almacen.config.serve import ServeSettings
 from almacen.config.spark import SparkSettings
 from almacen.config.stream import StreamSettings
 
@@ -133,6 +134,7 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = "duckdb"
     demo: bool = False
     pseudonym_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(None, description="signs session cookies (ALMACEN_SECRET_KEY)")
     max_workers: int = Field(8, ge=1, le=64)
     commit_rows: int = Field(250_000, ge=1, description="rows read before the pending slices are committed")
     future_tolerance_minutes: int = Field(5, ge=0)
@@ -141,6 +143,7 @@ class Settings(BaseSettings):
     pos_schemas: dict[str, PosSchema] = Field(default_factory=dict)
     stream: StreamSettings = Field(default_factory=StreamSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @classmethod
     def settings_customise_sources(

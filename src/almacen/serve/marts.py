@@ -41,6 +41,9 @@ REALTIME_HOURS = 3
 """how much of gold.sales_minute is held in memory: the real-time page shows at most the last hour"""
 
 
+KPIS = ("revenue", "tickets", "avg_ticket", "units_per_ticket", "approval_rate")
+
+
 class NotBuilt(LookupError):
     """A gold mart the dashboard needs is not in the lake yet."""
 
@@ -96,9 +99,17 @@ class Marts:
     # -- datasets ---------------------------------------------------------------------------------
 
     def _kpis(self, f: Filters, branches, **_) -> pa.Table:
+        """A row per KPI: its value, the previous period's, the same days last week's and the changes in %."""
         prev, week = f.shifted(f.days), f.shifted(7)
-        return self._query(sql("kpis"), {**f.params(), "prev_start": prev.start, "prev_end": prev.end,
-                                         "week_start": week.start, "week_end": week.end})
+        periods = {r["period"]: r for r in self._query(sql("kpis"), {
+            **f.params(), "prev_start": prev.start, "prev_end": prev.end,
+            "week_start": week.start, "week_end": week.end}).to_pylist()}
+        now, before, last_week = periods["current"], periods["previous"], periods["last_week"]
+        rows = [{"kpi": k, "value": now[k], "previous": before[k], "last_week": last_week[k],
+                 "vs_previous_pct": _change(now[k], before[k]), "vs_last_week_pct": _change(now[k], last_week[k])}
+                for k in KPIS]
+        return pa.Table.from_pylist([{**r, **{c: None if r[c] is None else str(r[c])
+                                             for c in ("value", "previous", "last_week")}} for r in rows])
 
     def _sales(self, f: Filters, branches, *, by: str = "branch", grain: str = "day") -> pa.Table:
         name = "sales_by_category" if by == "category" or f.categories else "sales_by_ticket"
@@ -201,6 +212,13 @@ class Marts:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _change(value, base) -> float | None:
+    """Percent change from `base` to `value`, one decimal; None when there is no base to compare with."""
+    if value is None or not base:
+        return None
+    return round(100 * (float(value) - float(base)) / float(base), 1)
 
 
 QUERIES: dict[str, tuple[Permission, Callable[..., pa.Table]]] = {

@@ -1,0 +1,19 @@
+"""Settings of `almacen serve`: where it listens, TLS, sessions and how fresh the marts are kept."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServeSettings(BaseModel):
+    """`[serve]` in almacen.toml; the session signing key comes from ALMACEN_SECRET_KEY, never the file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="address to listen on; anything but loopback needs TLS")
+    port: int = Field(8000, ge=1, le=65535)
+    certificate: str = Field("", description="PEM certificate (chain) file; with `key`, the server speaks HTTPS")
+    key: str = Field("", description="PEM private key file of `certificate`")
+    session_hours: float = Field(8, gt=0, le=24 * 7, description="a login lasts this long, then the user logs in again")
+    refresh_seconds: float = Field(5, ge=0, description="how often the server looks for new versions of the gold marts")
+    language: str = Field("es", pattern="^(es|en)$", description="default page language (es or en)")
