@@ -69,6 +69,7 @@ def authenticate(request: Request) -> User:
     user = svc.users.get(username)
     if user is None or now - issued > svc.session_seconds or user.changed_at.timestamp() > issued:
         request.session.clear()
+        request.session["expired"] = True  # so the page can say why it asks to log in again
         raise NotLoggedIn("the session expired or the account changed: log in again")
     return user
 

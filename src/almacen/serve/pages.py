@@ -95,7 +95,7 @@ def _page(name: str):
         try:
             user = authenticate(request)
         except NotLoggedIn:
-            expired = "&expired=1" if "issued_at" in request.session or request.cookies.get("almacen_session") else ""
+            expired = "&expired=1" if request.session.get("expired") else ""
             return RedirectResponse(f"/login?next={quote('/' + name)}{expired}", 303)
         if not user.can(permission):
             return render(request, "forbidden.html", 403, user=user, page=key)
