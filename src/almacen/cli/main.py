@@ -1,4 +1,4 @@
-"""The `almacen` command: simulate, extract, build, reconcile, stream, top, minutes, demo.
+"""The `almacen` command: simulate, extract, build, reconcile, stream, top, minutes, demo, publish.
 
 Every failure a user can cause (bad config, unreachable branch, missing table) ends in one red
 line naming what and where, and a non-zero exit.
@@ -239,3 +239,31 @@ def demo(
     from almacen.cli.demo import run_demo
 
     run_demo(console, folder, branches, date.fromisoformat(day), scale)
+
+
+@app.command()
+@friendly
+def publish(
+    postgres: Annotated[str, typer.Option(help="postgresql://user@host:port/db; password from $ALMACEN_PUBLISH_PASSWORD or $PGPASSWORD")],
+    schema: Annotated[str, typer.Option(help="the published schema, replaced whole")] = "almacen",
+    config: ConfigOpt = None,
+) -> None:
+    """Copy the gold marts into a PostgreSQL schema with roles and row-level security per branch, for BI tools."""
+    import getpass
+
+    from almacen.lake import Lake
+    from almacen.serve.publish import publish as run
+
+    done = run(Lake(load_config(config).lake), postgres, schema=schema, actor=getpass.getuser())
+    for table, rows in done.tables.items():
+        console.print(f"{schema}.{table}: {rows:,} rows", highlight=False)
+    for user, role in done.user_roles.items():
+        console.print(f"user {user}: role {role}", highlight=False)
+    console.print(f"published to {done.target} in {done.seconds:.1f} s", highlight=False)
+
+
+from almacen.cli import serve as _serve  # noqa: E402,F401 - registers `almacen serve`
+from almacen.cli.admin import audit_app, audit_run, run_totals, users_app  # noqa: E402 - uses friendly and ConfigOpt above
+
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
