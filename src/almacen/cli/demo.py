@@ -27,12 +27,17 @@ from almacen.ingest.stream import StreamIngestor, Totals
 from almacen.lake import Lake
 from almacen.models import build
 from almacen.realtime import sales_minutes
+from almacen.security import Users
 from almacen.simulate import demo_config, simulate_chain
 from almacen.simulate.events import EventMaker, emit
 from almacen.sources.landing import LandingWriter
 
 SETTLE_HOURS = 8
 """hours after the day ends still extracted, so late status updates land"""
+HISTORY_DAYS = 7
+"""days before the demo day, simulated and extracted in one go, so the dashboard has trends to show"""
+DEMO_USERS = {"gerencia": ("admin", ()), "analista": ("analyst", ()), "auditoria": ("auditor", ())}
+DEMO_PASSWORD = "almacen-demo-2026"
 
 
 def run_demo(console: Console, folder: Path, branches: int, day: date, scale: float) -> None:
@@ -42,6 +47,13 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     start = datetime.combine(day, datetime.min.time(), timezone.utc)
     hours = [start + timedelta(hours=i) for i in range(24 + SETTLE_HOURS)]
     records = []
+    with progress() as bar:
+        task = bar.add_task(f"simulating and extracting the {HISTORY_DAYS} days before", total=HISTORY_DAYS)
+        for back in range(HISTORY_DAYS, 0, -1):
+            simulate_chain(settings, day - timedelta(days=back), scale=scale)
+            bar.advance(task)
+        first = start - timedelta(days=HISTORY_DAYS)
+        records += extract(settings, [first + timedelta(hours=i) for i in range(24 * HISTORY_DAYS)])
     with live_stream(settings) as streamed, progress() as bar:
         task = bar.add_task("simulating and extracting hour by hour (events streaming beside)", total=len(hours))
         for hour in hours:
@@ -55,7 +67,11 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     _summary(console, settings.lake, result)
     report.counts(console, counts, settings)
     _realtime(console, settings, streamed)
+    _demo_users(settings)
     console.print(f"\nconfig: {folder / 'almacen.toml'}   lake: {Path(settings.lake).resolve()}")
+    console.print(f"dashboard: [bold]almacen serve -c {folder / 'almacen.toml'}[/] then http://127.0.0.1:8000/ — "
+                  f"users {', '.join(DEMO_USERS)} and {settings.branches[0].id} (a branch manager), "
+                  f"password {DEMO_PASSWORD}")
     console.print("next: [bold]almacen extract --catch-up -c demo/almacen.toml[/], "
                   "[bold]almacen reconcile --day " + day.isoformat() + " -c demo/almacen.toml[/]")
     console.print("live: [bold]almacen simulate stream --rate 50/s --duration 600 -c demo/almacen.toml[/] with "
@@ -84,6 +100,13 @@ def live_stream(settings: Settings, rate: float = 200.0):
         consumer.join()
         ingestor.run(until_idle=True)  # what was emitted last
         ingestor.close()
+
+
+def _demo_users(settings: Settings) -> None:
+    """One user per role, with a published demo password (demo mode only: change them for real use)."""
+    users = Users(Lake(settings.lake))
+    for name, (role, branches) in {**DEMO_USERS, settings.branches[0].id: ("branch_manager", (settings.branches[0].id,))}.items():
+        users.add(name, DEMO_PASSWORD, role, branches)
 
 
 def _realtime(console: Console, settings: Settings, streamed: list[Totals]) -> None:
