@@ -98,6 +98,7 @@ def extract(
         task = bar.add_task("extracting", total=len(slices))
         records = extract_slices(settings, slices, on_progress=lambda n: bar.advance(task, n))
     report.runs(console, records)
+    audit_run(settings, "extract", **run_totals(records))
     failed = [r for r in records if r.status != "ok"]
     if failed:
         for r in failed:
@@ -114,6 +115,7 @@ def build(config: ConfigOpt = None) -> None:
     settings = load_config(config)
     counts = build_models(settings)
     report.counts(console, counts, settings)
+    audit_run(settings, "build", tables=counts)
 
 
 @app.command()
@@ -138,6 +140,8 @@ def reconcile(
         raise ValueError("say what to reconcile: --hour or --day")
     result = run(settings, start, end, branch)
     report.reconciliation(console, result)
+    audit_run(settings, "reconcile", start=start, end=end, hours=result.rows.num_rows,
+              differences=result.differences.num_rows, unreadable=sorted(result.errors), ok=result.ok)
     if not result.ok:
         raise typer.Exit(1)
 

@@ -85,6 +85,7 @@ def stream(console: Console, config: Path | None, until_idle: bool, seconds: flo
         ingestor.close()
     console.print(f"stopped: {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} written, "
                   f"{totals.quarantined:,} quarantined, {totals.late:,} late")
+    _audit_stream(settings, "stream", totals)
 
 
 def _stream_on_spark(console: Console, settings: Settings, until_idle: bool, seconds: float | None) -> None:
@@ -105,6 +106,15 @@ def _stream_on_spark(console: Console, settings: Settings, until_idle: bool, sec
         ingestor.close()
     console.print(f"stopped (Spark): {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} "
                   f"written, {totals.quarantined:,} quarantined, {totals.late:,} late")
+    _audit_stream(settings, "stream (spark)", totals)
+
+
+def _audit_stream(settings: Settings, job: str, totals) -> None:
+    """The stream run's `pipeline.run` audit entry, once the loop has ended."""
+    from almacen.cli.admin import audit_run
+
+    audit_run(settings, job, batches=totals.batches, read=totals.read, written=totals.written,
+              quarantined=totals.quarantined, late=totals.late)
 
 
 def top(config: Path | None, minutes: int) -> None:
