@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test services jars bench clean
+.PHONY: demo test services jars browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ services:
 jars:
 	scripts/spark/jars
 
+browser:
+	scripts/browser
+
 test: $(VENV)/.installed services
 	scripts/spark/jars
+	scripts/browser
 	eval "$$(scripts/services env)" && $(BIN)/python -m pytest
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.installed

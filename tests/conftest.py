@@ -96,6 +96,25 @@ def kafka_bootstrap() -> str:
     return bootstrap
 
 
+CHROMIUM = Path(os.environ.get("ALMACEN_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+"""without the background-networking flags Chromium's own connections are refused by a closed network"""
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium (scripts/browser installs it), driven through Playwright, for the whole run."""
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        _missing(f"Chromium is not installed at {CHROMIUM}: run scripts/browser")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 SPARK_JARS = ROOT / ".jars" / "spark"
 
 

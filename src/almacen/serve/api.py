@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -23,7 +24,6 @@ from almacen.serve.export import CONTENT_TYPES, to_csv, to_xlsx
 from almacen.serve.filters import Filters, parse_filters
 from almacen.serve.marts import QUERIES
 
-router = APIRouter(prefix="/api")
 UserDep = Annotated[User, Depends(api_user)]
 DEFAULT_DAYS = {"kpis": 1, "sales": 30}
 EXPORTABLE = (*QUERIES, "audit")
@@ -50,6 +50,21 @@ class Choices(BaseModel):
     categories: list[str]
     channels: list[str]
     payment_types: list[str]
+
+
+class Problem(BaseModel):
+    """Why a request was refused: a sentence, or FastAPI's list of the parameters that failed validation."""
+
+    detail: str | list[dict[str, Any]]
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {status: {"model": Problem, "description": text} for status, text in (
+    (401, "not logged in, or the API token is unknown or revoked"), (403, "the role or the branch scope forbids it"),
+    (404, "no such dataset, or no rows to export"), (422, "a parameter is malformed, unknown or out of range"),
+    (503, "a gold mart is not built yet"))}
+"""every refusal answers {"detail": ...}; documented so clients (and the fuzzer) can rely on it"""
+
+router = APIRouter(prefix="/api", responses=PROBLEMS)
 
 
 def filter_params(
@@ -156,7 +171,8 @@ def audit(request: Request, user: UserDep, limit: Annotated[int, Query(ge=1, le=
 @router.get("/export/{name}", summary="any dataset as CSV or Excel, with the same filters and scope",
             responses={200: {"content": {t: {} for t in CONTENT_TYPES.values()}}})
 def export(request: Request, user: UserDep, f: FilterDep,
-           name: Annotated[str, "dataset.csv or dataset.xlsx"],
+           name: Annotated[str, PathParam(description="<dataset>.csv or <dataset>.xlsx",
+                                          examples=[f"{d}.{fmt}" for d in EXPORTABLE for fmt in CONTENT_TYPES])],
            by: Literal["branch", "category", "payment_type", "channel"] = "branch",
            grain: Literal["day", "week", "month"] = "day",
            minutes: Annotated[int, Query(ge=1, le=180)] = 60) -> Response:

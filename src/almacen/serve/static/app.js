@@ -6,7 +6,9 @@ const T = JSON.parse(document.getElementById("texts").textContent);
 const LANG = document.body.dataset.lang;
 const PAGE = document.body.dataset.page;
 const charts = {};
-const money = new Intl.NumberFormat(LANG === "es" ? "es-AR" : "en-US", { maximumFractionDigits: 2 });
+const LOCALE = LANG === "es" ? "es-AR" : "en-US";
+const money = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 2 });
+const percent = new Intl.NumberFormat(LOCALE, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
 function query() {
   const form = document.getElementById("filters");
@@ -79,7 +81,7 @@ function chart(id, type, labels, datasets) {
 
 function change(pct) {
   if (pct === null || pct === undefined) return "—";
-  return `${pct > 0 ? "▲" : pct < 0 ? "▼" : "="} ${Math.abs(pct).toFixed(1)}%`;
+  return `${pct > 0 ? "▲" : pct < 0 ? "▼" : "="} ${percent.format(Math.abs(pct) / 100)}`;
 }
 
 async function fillChoices() {
@@ -113,7 +115,7 @@ const PAGES = {
       const card = document.createElement("article");
       card.className = "card";
       card.dataset.kpi = k.kpi;
-      const value = k.value === null ? "—" : k.kpi === "approval_rate" ? `${(100 * Number(k.value)).toFixed(1)}%` : money.format(Number(k.value));
+      const value = k.value === null ? "—" : k.kpi === "approval_rate" ? percent.format(Number(k.value)) : money.format(Number(k.value));
       card.innerHTML = "<h2></h2><p class='value'></p><p class='trend'></p><p class='trend'></p>";
       card.querySelector("h2").textContent = T[k.kpi];
       card.querySelector(".value").textContent = value;
