@@ -142,11 +142,11 @@ NO_AUDIT = """
 class Server:
     """A server process on a free loopback port, its RSS sampled every 20 ms until it stops."""
 
-    def __init__(self, config: Path, audit: bool = True) -> None:
+    def __init__(self, config: Path, audit: bool = True, workers: int = 1) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        cmd = ([ALMACEN, "serve", "-c", str(config), "--port", str(self.port)] if audit
+        cmd = ([ALMACEN, "serve", "-c", str(config), "--port", str(self.port), "--workers", str(workers)] if audit
                else [sys.executable, "-c", textwrap.dedent(NO_AUDIT), str(config), str(self.port)])
         self.started = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -276,7 +276,7 @@ def stats(samples: list[tuple[str, float, bool, bool]], seconds: float) -> dict:
 
 
 def serve_under_load(config: Path, tokens: dict[str, str], args, audit: bool) -> dict:
-    server = Server(config, audit=audit)
+    server = Server(config, audit=audit, workers=args.workers if audit else 1)
     try:
         first = server.first_answer(tokens["ana"])
         with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens['ana']}"}) as http:
@@ -293,7 +293,7 @@ def serve_under_load(config: Path, tokens: dict[str, str], args, audit: bool) ->
         }
     finally:
         peak = server.stop()
-    return {"first_answer_s": first, "server_peak_rss_mb": peak, **runs}
+    return {"workers": args.workers if audit else 1, "first_answer_s": first, "server_peak_rss_mb": peak, **runs}
 
 
 # -- the established tool, without the server ------------------------------------------------------
@@ -363,6 +363,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--warmup", type=float, default=5)
     ap.add_argument("--skip-no-audit", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="`almacen serve --workers` (the audited server)")
     args = ap.parse_args()
     config, data = prepare(args.data.resolve(), args.lines)
     data["streamed"] = stream_last_hour(config, args.events)

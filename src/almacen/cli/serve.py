@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default [serve] host, 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default [serve] port, 8000)")] = None,
     dev_tls: Annotated[bool, typer.Option("--dev-tls", help="HTTPS with a fresh self-signed certificate (trials only)")] = False,
+    workers: Annotated[int | None, typer.Option(help="server processes (default [serve] workers, 1)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the management dashboard and the JSON API (docs at /api/docs)."""
@@ -33,10 +36,20 @@ def serve(
         raise ValueError("[serve] certificate and key go together: set both, or neither")
     if not cert and host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError(f"refusing to serve on {host} without TLS: set [serve] certificate and key (docs/security.md)")
-    tls = bool(cert)
-    application = create_app(settings, tls=tls)
+    tls, workers = bool(cert), workers or settings.serve.workers
     scheme = "https" if tls else "http"
-    console.print(f"almacen dashboard on {scheme}://{host}:{port}/  (API docs: {scheme}://{host}:{port}/api/docs)",
-                  highlight=False)
-    uvicorn.run(application, host=host, port=port, ssl_certfile=cert or None, ssl_keyfile=key or None,
-                log_level="warning", access_log=False)
+    options = {"host": host, "port": port, "ssl_certfile": cert or None, "ssl_keyfile": key or None,
+               "log_level": "warning", "access_log": False}
+    if workers == 1:
+        application = create_app(settings, tls=tls)
+    else:  # each worker process builds its app from the environment: the same config and signing key
+        os.environ["ALMACEN_CONFIG"] = str(Path(config or os.environ.get("ALMACEN_CONFIG", "almacen.toml")).resolve())
+        os.environ["ALMACEN_SERVE_TLS"] = "1" if tls else "0"
+        if settings.secret_key is None and settings.demo:
+            os.environ["ALMACEN_SECRET_KEY"] = secrets.token_urlsafe(32)
+        create_app(settings, tls=tls)  # fail here, once, on a bad config or a missing key
+        application = "almacen.serve.app:app_from_environment"
+        options |= {"factory": True, "workers": workers}
+    console.print(f"almacen dashboard on {scheme}://{host}:{port}/  (API docs: {scheme}://{host}:{port}/api/docs)"
+                  f"{f', {workers} processes' if workers > 1 else ''}", highlight=False)
+    uvicorn.run(application, **options)

@@ -14,6 +14,7 @@ class ServeSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     certificate: str = Field("", description="PEM certificate (chain) file; with `key`, the server speaks HTTPS")
     key: str = Field("", description="PEM private key file of `certificate`")
+    workers: int = Field(1, ge=1, le=64, description="server processes; each holds its own copy of the marts")
     session_hours: float = Field(8, gt=0, le=24 * 7, description="a login lasts this long, then the user logs in again")
     refresh_seconds: float = Field(5, ge=0, description="how often the server looks for new versions of the gold marts")
     language: str = Field("es", pattern="^(es|en)$", description="default page language (es or en)")

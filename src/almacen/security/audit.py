@@ -6,8 +6,10 @@ Each entry's `hash` is the SHA-256 of a canonical JSON array
 (64 zeros for the first). Every commit records its last seq as the Delta transaction
 (`almacen-audit`, seq), so entries removed from the end are noticed too.
 
-Many server threads record at once: callers queue, one of them commits every pending entry in one
-Delta commit, and each caller returns once its own entry is committed. Processes sharing a local
+Many server threads record at once: callers queue, one of them writes every pending entry at once,
+and each caller returns once its own entry is durable: committed to the table, or, in the server's
+deferred mode on a local lake, fsync'd to a journal beside it that a background thread moves into
+the table every second (readers and `verify` move it first, so they always see every entry). Processes sharing a local
 lake serialise on a lock file beside the table and pick up each other's entries before chaining.
 """
 
@@ -19,12 +21,14 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from almacen.lake import Lake
+from almacen.security.journal import Journal
 from almacen.security.systables import CachedTable, table_lock
 
 log = logging.getLogger(__name__)
@@ -103,8 +107,18 @@ class _Pending:
 class AuditLog:
     """Record, read and verify the audit log of one lake."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, *, deferred_seconds: float | None = None) -> None:
+        """`deferred_seconds` (local lakes): record() returns once its entry is fsync'd to the journal, and
+        a background thread moves journaled entries into the table that often (the server's mode);
+        otherwise every record() commits to the table before returning."""
         self.lake = lake
+        local = "://" not in lake.root
+        self._journal = Journal(Path(lake.path(TABLE)).with_name("audit.journal")) if local else None
+        self._deferred = deferred_seconds if local else None
+        self._stop = threading.Event()
+        if self._deferred is not None:
+            threading.Thread(target=self._drain_every, args=(self._deferred,), name="audit-journal",
+                             daemon=True).start()
         self._table = CachedTable(lake, TABLE, SCHEMA)
         self._cv = threading.Condition()
         self._queue: list[_Pending] = []
@@ -155,8 +169,17 @@ class AuditLog:
 
     def _commit(self, batch: list[_Pending]) -> None:
         with table_lock(self.lake, TABLE):
-            dt = self._table.delta_table()
-            seq, prev = self._sync(dt)
+            journal = self._journal.read() if self._journal else []
+            dt = None
+            if self._deferred is not None and journal:
+                # every local writer journals first, so the journal's last line is the head of the chain
+                seq, prev, journaled = journal[-1]["seq"], journal[-1]["hash"], []
+            else:
+                dt = self._table.delta_table()
+                seq, prev = self._sync(dt)
+                journaled = [r for r in journal if r["seq"] > seq]
+                if journaled:
+                    seq, prev = journaled[-1]["seq"], journaled[-1]["hash"]
             rows = []
             for p in batch:
                 seq += 1
@@ -164,12 +187,44 @@ class AuditLog:
                 rows.append({"seq": seq, "at": p.at, "actor": p.actor, "action": p.action, "target": p.target,
                              "details": p.details, "prev_hash": prev, "hash": digest})
                 prev = digest
-            self.lake.append(TABLE, pa.Table.from_pylist(rows, schema=SCHEMA), txns=[(APP_ID, seq)])
-            self._head = (seq, prev)
+            if self._journal is None:
+                self._to_table(dt, rows)
+            else:
+                self._journal.append(rows)  # durable from here on: the entries are recorded
+                if self._deferred is None:
+                    self._to_table(dt, journaled + rows)
             for p, row in zip(batch, rows, strict=True):
                 p.seq = row["seq"]
-            if dt is not None and (dt.version() + 1) // COMPACT_EVERY > dt.version() // COMPACT_EVERY:
-                self._compact()
+
+    def _to_table(self, dt: DeltaTable | None, rows: list[dict]) -> None:
+        """Commit entries to the Delta table (holding the lock); the journal then keeps only the head."""
+        if not rows:
+            return
+        self.lake.append(TABLE, pa.Table.from_pylist(rows, schema=SCHEMA), txns=[(APP_ID, rows[-1]["seq"])])
+        self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        if self._journal is not None:
+            self._journal.keep_only(rows[-1])
+        if dt is not None and (dt.version() + 1) // COMPACT_EVERY > dt.version() // COMPACT_EVERY:
+            self._compact()
+
+    def _drain(self) -> None:
+        """Move journaled entries (this process's or any other's) into the Delta table."""
+        if self._journal is None:
+            return
+        with table_lock(self.lake, TABLE):
+            pending = self._journal.read()
+            if len(pending) > 1 or (pending and pending[-1]["seq"] != (self._head or (0,))[0]):
+                dt = self._table.delta_table()
+                seq, _ = self._sync(dt)
+                self._to_table(dt, [r for r in pending if r["seq"] > seq])
+
+    def _drain_every(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                self._drain()
+            except Exception:  # noqa: BLE001 - the entries stay journaled; the next round tries again
+                log.warning("moving the audit journal into %s failed; entries are safe in the journal",
+                            self.lake.path(TABLE), exc_info=True)
 
     def _compact(self) -> None:
         """Merge the log's small files; a failure is logged, never charged to the entries just committed."""
@@ -201,6 +256,7 @@ class AuditLog:
     def entries(self, *, limit: int = 200, actor: str | None = None, action: str | None = None,
                 since: datetime | None = None) -> pa.Table:
         """Entries newest first, at most `limit`, filtered by actor, action and time."""
+        self._drain()
         data = self.lake.dataset(TABLE)
         if data is None:
             return SCHEMA.empty_table()
@@ -215,6 +271,10 @@ class AuditLog:
 
     def verify(self) -> AuditCheck:
         """Walk the chain from the first entry and name the first altered, reordered or missing one."""
+        try:
+            self._drain()
+        except RuntimeError:  # a damaged table refuses journaled entries: report the damage below
+            pass
         data = self.lake.read(TABLE)
         dt = self._table.delta_table()
         committed = None if dt is None else dt.transaction_version(APP_ID)
@@ -250,16 +310,19 @@ class AuditLog:
         return AuditCheck(True, last, None, "", prev)
 
     def flush(self) -> None:
-        """Wait until every entry queued so far is committed (record() already waits for its own)."""
+        """Wait until every entry queued so far is in the Delta table (record() waits only for its own
+        entry to be durable)."""
         with self._cv:
             while self._writing or self._queue:
                 if self._writing:
                     self._cv.wait()
                 else:
                     self._lead()
+        self._drain()
 
     def close(self) -> None:
         """Flush, then refuse further records."""
         with self._cv:
             self._closed = True
+        self._stop.set()
         self.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -33,7 +34,7 @@ def create_app(settings: Settings, *, tls: bool = False, clock: Callable[[], dat
     lake = Lake(settings.lake)
     users = Users(lake)
     svc = Services(lake=lake, marts=Marts(lake, refresh_seconds=settings.serve.refresh_seconds, clock=clock),
-                   users=users, tokens=Tokens(lake, users), audit=AuditLog(lake), guard=guard or LoginGuard(),
+                   users=users, tokens=Tokens(lake, users), audit=AuditLog(lake, deferred_seconds=5.0), guard=guard or LoginGuard(),
                    clock=clock, session_seconds=settings.serve.session_hours * 3600, language=settings.serve.language)
     app = FastAPI(title="almacen", version="1", summary="Sales KPIs, trends, real time and data quality of the lake",
                   docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
@@ -61,6 +62,14 @@ def create_app(settings: Settings, *, tls: bool = False, clock: Callable[[], dat
     app.mount("/static", StaticFiles(directory=str(resources.files("almacen.serve") / "static")), name="static")
     app.router.add_event_handler("shutdown", lambda: (svc.audit.close(), svc.marts.close()))
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one uvicorn worker process (`almacen serve --workers N`): config from ALMACEN_CONFIG,
+    TLS from ALMACEN_SERVE_TLS; the CLI sets both, and one ALMACEN_SECRET_KEY for every worker."""
+    from almacen.config import load_config
+
+    return create_app(load_config(), tls=os.environ.get("ALMACEN_SERVE_TLS") == "1")
 
 
 def _reply(status: int):
