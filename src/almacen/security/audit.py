@@ -169,12 +169,13 @@ class AuditLog:
 
     def _commit(self, batch: list[_Pending]) -> None:
         with table_lock(self.lake, TABLE):
-            journal = self._journal.read() if self._journal else []
+            head = self._journal.last() if self._deferred is not None else None
             dt = None
-            if self._deferred is not None and journal:
+            if head is not None:
                 # every local writer journals first, so the journal's last line is the head of the chain
-                seq, prev, journaled = journal[-1]["seq"], journal[-1]["hash"], []
+                seq, prev, journaled = head["seq"], head["hash"], []
             else:
+                journal = self._journal.read() if self._journal else []
                 dt = self._table.delta_table()
                 seq, prev = self._sync(dt)
                 journaled = [r for r in journal if r["seq"] > seq]

@@ -45,6 +45,27 @@ class Journal:
             rows.append({**row, "at": datetime.fromisoformat(row["at"])})
         return rows
 
+    def last(self) -> dict | None:
+        """The last complete entry, read from the end of the file (the journal grows between moves)."""
+        try:
+            with open(self.path, "rb") as handle:
+                size, chunk = handle.seek(0, os.SEEK_END), 4096
+                while True:
+                    start = max(0, size - chunk)
+                    handle.seek(start)
+                    data = handle.read()
+                    end = data.rfind(b"\n")  # the end of the last complete line
+                    begin = data.rfind(b"\n", 0, max(end, 0)) + 1
+                    if start == 0 or (end >= 0 and begin > 0):
+                        break
+                    chunk *= 4
+        except FileNotFoundError:
+            return None
+        if end < 0:
+            return None
+        row = json.loads(data[begin:end])
+        return {**row, "at": datetime.fromisoformat(row["at"])}
+
     def _cut_torn_tail(self) -> None:
         """Drop a partial last line (a crash mid-write) so the next entry starts on a line of its own."""
         try:

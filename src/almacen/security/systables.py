@@ -8,7 +8,9 @@ log update on a kept `DeltaTable`) costs well under a millisecond, against ~5 ms
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,10 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from almacen.lake import Lake
+
+
+SETTLE_NS = 100_000_000
+"""a `_delta_log` change this recent (0.1 s) is re-checked through delta-rs rather than trusted from its mtime"""
 
 
 @contextmanager
@@ -48,6 +54,8 @@ class CachedTable:
         self._dt: DeltaTable | None = None
         self._version: int | None = None
         self._data = schema.empty_table()
+        self._log_mtime: int | None = None
+        self._log_dir = None if "://" in lake.root else Path(lake.path(table)) / "_delta_log"
 
     def version(self) -> int | None:
         """The table's current Delta version (None while it was never written), read from the log."""
@@ -75,6 +83,20 @@ class CachedTable:
             self._dt = self.lake.table(self.name)
             if self._dt is None:
                 return None
-        else:
+        elif not self._log_unchanged():
             self._dt.update_incremental()
         return self._dt.version()
+
+    def _log_unchanged(self) -> bool:
+        """True when the local `_delta_log` folder has not changed since the last look: every commit adds a
+        file there, so its mtime moves. Checking costs a stat, against milliseconds for delta-rs to list a
+        long log. A change younger than SETTLE_NS is not trusted (two commits can share a timestamp tick)."""
+        if self._log_dir is None:
+            return False
+        try:
+            mtime = os.stat(self._log_dir).st_mtime_ns
+        except FileNotFoundError:
+            return False
+        unchanged = mtime == self._log_mtime and time.time_ns() - mtime > SETTLE_NS
+        self._log_mtime = mtime
+        return unchanged
