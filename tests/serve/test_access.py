@@ -66,3 +66,9 @@ def test_the_navigation_shows_only_the_pages_a_role_may_open(served):
     page = served.client("aurora").get("/quality").text
     assert 'href="/audit"' in page and 'href="/quality"' in page
     assert 'href="/sales"' not in page and 'href="/overview"' not in page
+
+
+def test_the_quality_page_holds_freshness_reconciliation_quarantine_with_reasons_and_runs(served):
+    page = served.client("aurora").get("/quality").text
+    parts = ["freshness", "reconciliation", "quarantine", "quarantine_rows", "runs"]
+    assert [p for p in parts if f'data-quality="{p}"' in page] == parts
