@@ -4,6 +4,7 @@ last hour of sale events streamed into gold.sales_minute; five users, one per ro
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -92,9 +93,10 @@ def build_world(folder: Path) -> tuple[Settings, datetime]:
 
 
 @pytest.fixture(scope="package")
-def served(tmp_path_factory) -> Served:
+def served(tmp_path_factory) -> Iterator[Served]:
     settings, _ = build_world(tmp_path_factory.mktemp("served"))
     now = datetime.now(timezone.utc)  # after the users were made: their sessions are newer than their accounts
     settings = settings.model_copy(update={"secret_key": SecretStr("test-secret-key-not-for-production")})
     app = create_app(settings, clock=lambda: now, guard=LoginGuard(clock=lambda: 0.0))
-    return Served(settings, Lake(settings.lake), now, app)
+    yield Served(settings, Lake(settings.lake), now, app)
+    app.state.services.audit.close()

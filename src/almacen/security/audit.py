@@ -15,10 +15,12 @@ lake serialise on a lock file beside the table and pick up each other's entries 
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -92,6 +94,20 @@ def _refuse_secrets(value: object) -> None:
             _refuse_secrets(item)
 
 
+_MOVING: weakref.WeakSet[AuditLog] = weakref.WeakSet()
+"""logs with a journal-moving thread, stopped at interpreter exit"""
+
+
+@atexit.register
+def _stop_moving() -> None:
+    """Let every journal mover finish its current move before the interpreter tears down: a daemon thread
+    frozen inside a Delta write at exit crashed the process (the entries stay safe in the journal)."""
+    for log in list(_MOVING):
+        log._stop.set()
+        if log._mover is not None:
+            log._mover.join(timeout=30)
+
+
 @dataclass
 class _Pending:
     actor: str
@@ -116,9 +132,12 @@ class AuditLog:
         self._journal = Journal(Path(lake.path(TABLE)).with_name("audit.journal")) if local else None
         self._deferred = deferred_seconds if local else None
         self._stop = threading.Event()
+        self._mover: threading.Thread | None = None
         if self._deferred is not None:
-            threading.Thread(target=self._drain_every, args=(self._deferred,), name="audit-journal",
-                             daemon=True).start()
+            self._mover = threading.Thread(target=self._drain_every, args=(self._deferred,), name="audit-journal",
+                                           daemon=True)
+            self._mover.start()
+            _MOVING.add(self)
         self._table = CachedTable(lake, TABLE, SCHEMA)
         self._cv = threading.Condition()
         self._queue: list[_Pending] = []
@@ -326,4 +345,6 @@ class AuditLog:
         with self._cv:
             self._closed = True
         self._stop.set()
+        if self._mover is not None and self._mover is not threading.current_thread():
+            self._mover.join(timeout=30)
         self.flush()
