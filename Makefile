@@ -28,7 +28,7 @@ browser:
 test: $(VENV)/.installed services
 	scripts/spark/jars
 	scripts/browser
-	eval "$$(scripts/services env)" && $(BIN)/python -m pytest
+	eval "$$(scripts/services env)" && PYTHONFAULTHANDLER=1 $(BIN)/python -m pytest
 
 $(VENV)/.bench: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e ".[test,bench]"
