@@ -12,6 +12,7 @@ from almacen.config.settings import (
     load_config,
     resolve_url,
 )
+from almacen.config.messaging import MessagingSettings
 from almacen.config.serve import ServeSettings
 from almacen.config.spark import SparkSettings
 from almacen.config.stream import KafkaSettings, StreamSettings
@@ -22,6 +23,7 @@ __all__ = [
     "Catalog",
     "ConfigError",
     "KafkaSettings",
+    "MessagingSettings",
     "PosSchema",
     "ServeSettings",
     "Settings",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from sqlalchemy.engine import make_url
 
+from almacen.config.messaging import MessagingSettings
 from almacen.config.serve import ServeSettings
 from almacen.config.spark import SparkSettings
 from almacen.config.stream import StreamSettings
@@ -144,6 +145,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = Field(default_factory=StreamSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
 
     @classmethod
     def settings_customise_sources(

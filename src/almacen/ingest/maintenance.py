@@ -2,9 +2,9 @@
 
 One-second micro-batches write a file per commit: a day of them is 86,400 files to open. The
 append-only tables (bronze, quarantine) are compacted by a background thread, which never
-conflicts with the appends going on beside it. gold.sales_minute is rewritten by every batch, so a
-compaction beside it would make the batch's commit conflict: it is compacted on the ingest thread
-between batches (a small table, tens of milliseconds). Checkpoints come every ten commits by
+conflicts with the appends going on beside it. Gold rollups (gold.sales_minute, gold.usage_minute)
+are rewritten by every batch, so a compaction beside it would make the batch's commit conflict:
+they are compacted on the ingest thread between batches (small tables, tens of milliseconds). Checkpoints come every ten commits by
 themselves (`delta.checkpointInterval`, lake.tables).
 """
 
@@ -23,8 +23,6 @@ from almacen.engine import Engine
 from almacen.lake import Lake
 
 log = logging.getLogger(__name__)
-APPEND_ONLY = ("bronze.sales_events", "quarantine.sales_events")
-REWRITTEN = ("gold.sales_minute", "gold.sales_minute_late")
 TRIM_EVERY_S = 10.0
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or None)
 
@@ -38,8 +36,13 @@ def release_memory() -> None:
 
 
 class Maintenance:
-    def __init__(self, lake: Lake, every_s: float, retention_hours: int) -> None:
+    """Compaction of one stream's tables: `append_only` in the background, `rewritten` between batches."""
+
+    def __init__(self, lake: Lake, every_s: float, retention_hours: int, *, append_only: tuple[str, ...],
+                 rewritten: tuple[str, ...]) -> None:
         self.lake = lake
+        self.append_only = append_only
+        self.rewritten = rewritten
         self.every_s = every_s
         self.retention_hours = retention_hours
         self._stop = threading.Event()
@@ -54,7 +57,7 @@ class Maintenance:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
-            for table in APPEND_ONLY:
+            for table in self.append_only:
                 self._compact(table)
 
     def _compact(self, table: str) -> None:
@@ -71,7 +74,7 @@ class Maintenance:
             engine.execute("DELETE FROM seen_events WHERE t < $since", {"since": watermark - lateness})
             self._last_trim = now
         if now - self._last_inline >= self.every_s:
-            for table in REWRITTEN:
+            for table in self.rewritten:
                 self._compact(table)
             self._last_inline = now
 

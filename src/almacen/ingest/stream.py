@@ -1,8 +1,10 @@
-"""The stream job: sale events from a landing folder or Kafka into bronze, quarantine and the minute rollups.
+"""The stream job: events from a landing folder or Kafka into bronze, quarantine and gold, exactly once.
 
+One ingestor serves each kind of event stream (`ingest.kinds`: sale events, message events); the
+kind says how events parse, which rules judge them and which gold tables they keep current.
 Each micro-batch: poll (up to `max_batch_events`, at most `trigger_seconds`), parse and judge the
 events, then commit in this order, each with the positions it includes as Delta transaction ids:
-quarantine.sales_events -> bronze.sales_events -> gold rollups. The ingestor resumes from bronze's
+quarantine -> bronze -> gold. The ingestor resumes from bronze's
 positions; a table that got less than bronze (a crash between commits) is completed from bronze
 (gold) or keeps only rows past its own positions (quarantine). So a SIGKILL at any moment loses
 nothing and duplicates nothing, and no state lives anywhere but the lake.
@@ -17,38 +19,37 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from almacen.config import Settings
-from almacen.domains.sales import sales_event_rules
+from almacen.config import Settings, StreamSettings
 from almacen.engine import DuckDBEngine, Engine
+from almacen.ingest.kinds import SALES, StreamKind
 from almacen.ingest.maintenance import Maintenance, release_memory
 from almacen.lake import Lake
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import split
-from almacen.realtime.rollup import LATE, MINUTE, MinuteRollup, app_id
+from almacen.realtime.rollup import app_id
 from almacen.sources.stream import EventSource, StreamBatch
 
 log = logging.getLogger(__name__)
 JOB = "stream"
-EVENTS = "bronze.sales_events"
-QUARANTINE = "quarantine.sales_events"
-PARSE = resources.files("almacen.ingest") / "events.sql"
+EVENTS = SALES.bronze
+QUARANTINE = SALES.quarantine
+PARSE = SALES.parse
 _TS = pa.timestamp("us", tz="UTC")
 _WORK = ["_untyped", "_parse_error", "_raw"]
 
 
-def open_source(settings: Settings) -> EventSource:
+def open_source(cfg: StreamSettings) -> EventSource:
     """The configured event source (landing folder by default)."""
-    if settings.stream.source == "kafka":
+    if cfg.source == "kafka":
         from almacen.sources.kafka import KafkaSource
-        return KafkaSource(settings.stream.kafka)
+        return KafkaSource(cfg.kafka)
     from almacen.sources.landing import LandingSource
-    return LandingSource(settings.stream.landing)
+    return LandingSource(cfg.landing)
 
 
 @dataclass
@@ -68,27 +69,30 @@ class Totals:
 class StreamIngestor:
     """One ingestor per source and lake (two running on the same source is not supported)."""
 
-    def __init__(self, settings: Settings, source: EventSource | None = None) -> None:
+    def __init__(self, settings: Settings, source: EventSource | None = None, kind: StreamKind = SALES) -> None:
         self.settings = settings
-        self.cfg = settings.stream
+        self.kind = kind
+        self.cfg = kind.settings(settings)
         self.lake = Lake(settings.lake)
-        self.source = source or open_source(settings)
-        self._spill = tempfile.TemporaryDirectory(prefix="almacen-stream-")
+        self._rules = kind.rules(settings)
+        self.source = source or open_source(self.cfg)
+        self._spill = tempfile.TemporaryDirectory(prefix=f"almacen-{kind.name}-stream-")
         self.engine = DuckDBEngine(memory_limit=self.cfg.memory_limit, temp_directory=self._spill.name)
         self.lateness = timedelta(minutes=self.cfg.allowed_lateness_minutes)
-        self.rollup = MinuteRollup(self.lake, self.engine, self.lateness)
+        self.gold = kind.gold(settings, self.lake, self.engine, self.lateness)
         self.totals = Totals()
         self._period = Totals()
         self._bronze: dict[str, int] = {}
         self._quarantine: dict[str, int] = {}
-        self._maintenance = Maintenance(self.lake, self.cfg.compact_every_seconds, self.cfg.vacuum_retention_hours)
+        self._maintenance = Maintenance(self.lake, self.cfg.compact_every_seconds, self.cfg.vacuum_retention_hours,
+                                        append_only=(kind.bronze, kind.quarantine), rewritten=self.gold.tables)
 
     # -- start: everything from the lake -------------------------------------------------------
     def start(self) -> None:
-        """Restore rollups and duplicate detection from the lake, complete gold, open the source."""
-        self.rollup.restore()
-        branches = pa.table({"branch_id": pa.array([b.id for b in self.settings.branches], pa.string())})
-        self.engine.register("known_branches", branches)
+        """Restore gold's state and duplicate detection from the lake, complete gold, open the source."""
+        self.gold.restore()
+        for name, table in self.kind.references(self.settings, self.lake).items():
+            self.engine.register(name, table)
         self.engine.execute("CREATE OR REPLACE TABLE seen_events (h UBIGINT, t TIMESTAMPTZ)")
         self._restore_seen()
         release_memory()
@@ -99,17 +103,17 @@ class StreamIngestor:
     def _committed(self, stream: str) -> int | None:
         position = self._bronze.get(stream)
         if position is None:
-            position = self.lake.transaction_version(EVENTS, app_id(stream))
+            position = self.lake.transaction_version(self.kind.bronze, app_id(stream))
             if position is not None:
                 self._bronze[stream] = position
         return position
 
     def _restore_seen(self) -> None:
         """Ids of the events still open to duplicates (event time within the lateness of the watermark)."""
-        data = self.lake.dataset(EVENTS)
-        if data is None or self.rollup.watermark is None:
+        data = self.lake.dataset(self.kind.bronze)
+        if data is None or self.gold.watermark is None:
             return
-        since = self.rollup.watermark - self.lateness
+        since = self.gold.watermark - self.lateness
         recent = data.to_table(columns=["event_id", "event_time"],
                                filter=(pads.field("event_date") >= pa.scalar(since.date()))
                                & (pads.field("event_time") >= pa.scalar(since, _TS)))
@@ -124,27 +128,12 @@ class StreamIngestor:
 
     def _complete_gold(self) -> None:
         """Apply to gold what bronze committed but gold did not (the ingestor stopped between commits)."""
-        data = self.lake.dataset(EVENTS)
+        data = self.lake.dataset(self.kind.bronze)
         if data is None:
             return
-        streams = {s: p for s in self.source.streams() if (p := self._committed(s)) is not None}
-        for table in (MINUTE, LATE):
-            behind = {s: self.lake.transaction_version(table, app_id(s)) for s in streams}
-            missing = [s for s, p in behind.items() if p is None or p < streams[s]]
-            if not missing:
-                continue
-            cond = None
-            for s in missing:
-                c = (pads.field("_stream") == s) & (pads.field("_position") > (behind[s] if behind[s] is not None else -1))
-                cond = c if cond is None else cond | c
-            late = pads.field("_late")
-            rows = data.to_table(filter=cond & (late if table == LATE else ~late))
-            positions = {s: streams[s] for s in missing}
-            log.info("completing %s from bronze: %d events past its positions", table, rows.num_rows)
-            if table == MINUTE:
-                self.rollup.apply_minutes(rows, positions, self._max_time(rows))
-            else:
-                self.rollup.apply_late(rows, positions, record_empty=True)
+        committed = {s: p for s in self.source.streams() if (p := self._committed(s)) is not None}
+        if committed:
+            self.gold.complete(data, committed)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: Callable[[], bool] | threading.Event | None = None, *, until_idle: bool = False,
@@ -174,7 +163,7 @@ class StreamIngestor:
             self._process(batch)
             self.source.acknowledge(batch.ends)
             release_memory()
-        self._maintenance.tick(self.engine, self.rollup.watermark, self.lateness)
+        self._maintenance.tick(self.engine, self.gold.watermark, self.lateness)
         lag = self.source.lag()
         for t in (self.totals, self._period):
             t.lag = lag
@@ -185,35 +174,32 @@ class StreamIngestor:
         now = datetime.now(timezone.utc)
         parsed = self._parse(batch)
         self._check_late_duplicates(parsed)
-        judged = split(self.engine, parsed, sales_event_rules(self.settings.future_tolerance_minutes),
-                       name="batch_events", now=now)
+        judged = split(self.engine, parsed, self._rules, name="batch_events", now=now)
         self.engine.execute("DROP TABLE IF EXISTS seen_in_batch")
         passed = judged.passed.drop_columns(_WORK)
-        late_mask = self.rollup.is_late(passed["event_time"])
-        passed = bronze_rows(passed, late_mask, batch.source, now)
         for stream in batch.ends.keys() - self._quarantine.keys():
-            self._quarantine[stream] = self.lake.transaction_version(QUARANTINE, app_id(stream)) or -1
+            self._quarantine[stream] = self.lake.transaction_version(self.kind.quarantine, app_id(stream)) or -1
         bad = quarantine_rows(self._beyond(judged.quarantined, self._quarantine), batch.source, now)
         if bad.num_rows:
-            self.lake.append(QUARANTINE, bad, txns=self._txns(batch.ends))
+            self.lake.append(self.kind.quarantine, bad, txns=self._txns(batch.ends))
         self._quarantine.update(batch.ends)
         passed = self._beyond(passed, self._bronze)
-        self.lake.append(EVENTS, passed, txns=self._txns(batch.ends), partition_by=["event_date"])
+        late = self.gold.is_late(passed["event_time"])
+        passed = bronze_rows(passed, late, batch.source, now)
+        self.lake.append(self.kind.bronze, passed, txns=self._txns(batch.ends), partition_by=["event_date"])
         self._bronze.update(batch.ends)
         self._remember(passed)
-        late = passed.filter(late_mask)
-        on_time = passed.filter(pc.invert(late_mask))
-        self.rollup.apply_late(late, batch.ends)
-        self.rollup.apply_minutes(on_time, batch.ends, self._max_time(passed))
+        self.gold.apply(passed, late, batch.ends)
+        n_late = pc.sum(late).as_py() or 0
         for t in (self.totals, self._period):
             t.batches += 1
             t.read += len(batch)
             t.written += passed.num_rows
             t.quarantined += bad.num_rows
-            t.late += late.num_rows
+            t.late += n_late
 
     def _parse(self, batch: StreamBatch) -> pa.Table:
-        return parse_events(self.engine, batch.table())
+        return self.kind.prepare(self.settings, parse_events(self.engine, batch.table(), self.kind.parse))
 
     def _check_late_duplicates(self, parsed: pa.Table) -> None:
         """`seen_in_batch`: hashes of this batch's ids already loaded. Recent ids are held in memory;
@@ -222,9 +208,9 @@ class StreamIngestor:
         try:
             self.engine.execute("CREATE OR REPLACE TEMP TABLE seen_in_batch AS SELECT h FROM seen_events "
                                 "WHERE h IN (SELECT hash(event_id) FROM parsed_ids WHERE event_id IS NOT NULL)")
-            old = parsed.filter(self.rollup.is_late(parsed["event_time"])) if self.rollup.watermark else None
-            data = self.lake.dataset(EVENTS)
-            if old is not None and old.num_rows and data is not None:
+            old = parsed.filter(self.gold.is_late(parsed["event_time"])) if self.gold.watermark else None
+            data = self.lake.dataset(self.kind.bronze) if old is not None and old.num_rows else None
+            if data is not None:
                 ids = pc.drop_null(old["event_id"])
                 dates = pc.unique(pc.drop_null(pc.cast(old["event_time"], pa.date32())))
                 loaded = data.to_table(columns=["event_id", "event_time"],
@@ -251,18 +237,12 @@ class StreamIngestor:
     def _txns(ends: dict[str, int]) -> list[tuple[str, int]]:
         return [(app_id(s), p) for s, p in ends.items()]
 
-    @staticmethod
-    def _max_time(rows: pa.Table) -> datetime | None:
-        if rows.num_rows == 0:
-            return None
-        return pc.max(rows["event_time"]).as_py()
-
     def report(self) -> None:
         """A run record of the events since the last one, with the lag behind the source."""
         p, now = self._period, datetime.now(timezone.utc)
         if p.batches == 0 and p.read == 0:
             return
-        record = RunRecord(JOB, None, p.since, now, p.since, now, p.read, p.written, p.quarantined,
+        record = RunRecord(self.kind.job, None, p.since, now, p.since, now, p.read, p.written, p.quarantined,
                            lag=p.lag, rows_late=p.late)
         record_runs(self.lake, [record])
         self._period = Totals(lag=p.lag)
@@ -274,9 +254,9 @@ class StreamIngestor:
         self._spill.cleanup()
 
 
-def parse_events(engine: Engine, raw: pa.Table) -> pa.Table:
-    """Typed events (events.sql on `engine`) from raw payloads (`_payload` bytes, `_stream`, `_position`,
-    `_batch_id`); shared with the Spark ingestor so both parse with the same SQL."""
+def parse_events(engine: Engine, raw: pa.Table, sql=PARSE) -> pa.Table:
+    """Typed events (a kind's parse SQL, sale events by default, on `engine`) from raw payloads (`_payload`
+    bytes, `_stream`, `_position`, `_batch_id`); shared with the Spark ingestor so both parse with the same SQL."""
     try:
         text = shown = pc.cast(raw["_payload"], pa.string())
     except pa.ArrowInvalid:  # some payload is not UTF-8: those are not parsed, and kept escaped
@@ -286,7 +266,7 @@ def parse_events(engine: Engine, raw: pa.Table) -> pa.Table:
     engine.register("raw_events", raw.drop_columns(["_payload"]).append_column("_text", text)
                     .append_column("_shown", shown))
     try:
-        return engine.query(PARSE.read_text(encoding="utf-8"))
+        return engine.query(sql.read_text(encoding="utf-8"))
     finally:
         engine.forget("raw_events")
 

@@ -26,12 +26,22 @@ def _lit(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def _only_when(when: str | None, passes: str) -> str:
+    """A condition that holds trivially on rows where `when` (SQL) does not."""
+    return passes if when is None else f"NOT coalesce({when}, false) OR ({passes})"
+
+
 @dataclass(frozen=True)
 class NotNull:
+    """`columns` present; with `when` (SQL), only on the rows it holds for (e.g. one event type)."""
+
     columns: tuple[str, ...]
+    when: str | None = None
 
     def checks(self) -> list[Check]:
-        return [Check(f"not_null:{c}", f"{_q(c)} IS NOT NULL", _lit(f"{c} is null")) for c in self.columns]
+        scope = f" (required when {self.when})" if self.when else ""
+        return [Check(f"not_null:{c}", _only_when(self.when, f"{_q(c)} IS NOT NULL"), _lit(f"{c} is null{scope}"))
+                for c in self.columns]
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,15 @@ class Typed:
 
 @dataclass(frozen=True)
 class Allowed:
+    """`column` in a vocabulary; with `when` (SQL), only on the rows it holds for."""
+
     column: str
     values: tuple[str, ...]
+    when: str | None = None
 
     def checks(self) -> list[Check]:
         values = ", ".join(_lit(v) for v in self.values)
-        return [Check(f"allowed:{self.column}", f"{_q(self.column)} IN ({values})",
+        return [Check(f"allowed:{self.column}", _only_when(self.when, f"{_q(self.column)} IN ({values})"),
                       _lit(f"{self.column} = '") + f" || coalesce({_q(self.column)}::VARCHAR, 'null') || "
                       + _lit(f"' is not one of {', '.join(self.values)}"))]
 

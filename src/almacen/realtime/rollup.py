@@ -39,6 +39,22 @@ def app_id(stream: str) -> str:
     return f"almacen-stream:{stream}"
 
 
+def past(behind: dict[str, int | None], streams: list[str]) -> pads.Expression:
+    """Bronze rows of `streams` past the positions a gold table holds (`behind`, None: nothing yet)."""
+    cond = None
+    for s in streams:
+        c = (pads.field("_stream") == s) & (pads.field("_position") > (behind[s] if behind[s] is not None else -1))
+        cond = c if cond is None else cond | c
+    return cond
+
+
+def late_mask(event_time: pa.ChunkedArray | pa.Array, watermark: datetime | None, lateness: timedelta) -> pa.Array:
+    """True for events older than `watermark - lateness` (none before there is a watermark)."""
+    if watermark is None:
+        return pa.array([False] * len(event_time))
+    return pc.fill_null(pc.less(event_time, pa.scalar(watermark - lateness, _TS)), False)
+
+
 def floor_minute(t: datetime) -> datetime:
     return t.replace(second=0, microsecond=0)
 
@@ -55,6 +71,8 @@ class MinuteRollup:
     engine: Engine
     lateness: timedelta
     watermark: datetime | None = None
+    tables: tuple[str, ...] = (MINUTE, LATE)
+    """rewritten by every batch: compacted between batches, never beside one"""
 
     def restore(self) -> None:
         """Watermark and open minutes as gold.sales_minute last committed them."""
@@ -72,9 +90,29 @@ class MinuteRollup:
 
     def is_late(self, event_time: pa.ChunkedArray | pa.Array) -> pa.Array:
         """Events older than the watermark minus the allowed lateness (decided before a batch moves it)."""
-        if self.watermark is None:
-            return pa.array([False] * len(event_time))
-        return pc.fill_null(pc.less(event_time, pa.scalar(self.watermark - self.lateness, _TS)), False)
+        return late_mask(event_time, self.watermark, self.lateness)
+
+    def apply(self, passed: pa.Table, late: pa.Array, positions: dict[str, int]) -> None:
+        """Fold a batch's accepted events into gold: late ones apart, the rest into their minutes."""
+        batch_max = pc.max(passed["event_time"]).as_py() if passed.num_rows else None
+        self.apply_late(passed.filter(late), positions)
+        self.apply_minutes(passed.filter(pc.invert(late)), positions, batch_max)
+
+    def complete(self, bronze: pads.Dataset, committed: dict[str, int]) -> None:
+        """Apply what bronze committed past each gold table's positions (the ingestor stopped between commits)."""
+        for table in (MINUTE, LATE):
+            behind = {s: self.lake.transaction_version(table, app_id(s)) for s in committed}
+            missing = [s for s, p in behind.items() if p is None or p < committed[s]]
+            if not missing:
+                continue
+            rows = bronze.to_table(filter=past(behind, missing) & (pads.field("_late") if table == LATE
+                                                                    else ~pads.field("_late")))
+            positions = {s: committed[s] for s in missing}
+            if table == MINUTE:
+                batch_max = pc.max(rows["event_time"]).as_py() if rows.num_rows else None
+                self.apply_minutes(rows, positions, batch_max)
+            else:
+                self.apply_late(rows, positions, record_empty=True)
 
     def apply_minutes(self, on_time: pa.Table, positions: dict[str, int], batch_max: datetime | None) -> None:
         """Fold accepted, on-time events into their minutes and replace the open minutes in gold,

@@ -1,0 +1,229 @@
+"""Per-minute messaging usage kept exact by the message stream: `gold.usage_minute`.
+
+A template is counted in the minute it was sent; its delivery statuses arrive later, in any order,
+sometimes before the send itself. The ingestor keeps every template of the last `horizon` in the
+engine (id, minute, client, category, country and the highest status rank seen), and statuses whose
+message it does not know yet apart, until the send arrives. Each batch recomputes whole the minutes
+it touched from those messages and replaces exactly them in gold, with the stream positions and the
+watermark in the same commit: gold always equals a fresh count over bronze (which is deduplicated),
+and after a crash the state is rebuilt from bronze, never from gold.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from importlib import resources
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+
+from almacen.domains.messaging.vocabulary import STATUS_RANK
+from almacen.engine import Engine
+from almacen.lake import Lake
+from almacen.realtime.rollup import app_id, late_mask, past
+
+log = logging.getLogger(__name__)
+USAGE = "gold.usage_minute"
+WATERMARK_APP = "almacen-messaging:watermark"
+EVENTS = "bronze.message_events"
+_TS = pa.timestamp("us", tz="UTC")
+USAGE_SCHEMA = pa.schema([
+    ("minute", _TS), ("day", pa.date32()), ("client_id", pa.string()), ("category", pa.string()),
+    ("country", pa.string()), ("sent", pa.int64()), ("delivered", pa.int64()), ("read", pa.int64()),
+    ("failed", pa.int64()), ("billable", pa.int64()),
+])
+STATE_COLUMNS = ["event_id", "type", "message_id", "event_time", "client_id", "category", "country", "status"]
+_SQL = resources.files("almacen.realtime")
+_STATE = _SQL.joinpath("usage_state.sql").read_text(encoding="utf-8")
+_USAGE = _SQL.joinpath("usage_minutes.sql").read_text(encoding="utf-8")
+EVICT_EVERY_S = 60.0
+
+
+def status_ranks() -> pa.Table:
+    """STATUS_RANK as a table, so the SQL ranks statuses from the one vocabulary."""
+    return pa.table({"status": list(STATUS_RANK), "rank": pa.array(list(STATUS_RANK.values()), pa.int8())})
+
+
+def usage_from_messages(engine: Engine, messages: pa.Table) -> pa.Table:
+    """gold.usage_minute computed in one go from the templates of `messages` (minute, client_id,
+    category, country, rank): the same SQL the stream runs on the minutes it touches."""
+    engine.register("usage_messages", messages)
+    engine.register("touched_minutes", pa.table({"minute": pc.unique(messages["minute"])}))
+    try:
+        return engine.query(_USAGE).cast(USAGE_SCHEMA)
+    finally:
+        engine.forget("usage_messages")
+        engine.forget("touched_minutes")
+
+
+@dataclass
+class UsageMinutes:
+    """The templates awaiting statuses, and how to fold a batch of message events into gold."""
+
+    lake: Lake
+    engine: Engine
+    lateness: timedelta
+    horizon: timedelta
+    watermark: datetime | None = None
+    tables: tuple[str, ...] = (USAGE,)
+    evicted_before: datetime | None = None
+    """messages sent before this were dropped from memory: statuses for them are looked up in bronze"""
+    _last_evict: float = field(default_factory=time.monotonic)
+
+    def restore(self) -> None:
+        """Watermark from gold; the templates of the horizon and the unmatched statuses from bronze."""
+        ms = self.lake.transaction_version(USAGE, WATERMARK_APP)
+        self.watermark = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
+        self.engine.register("status_ranks", status_ranks())
+        self.engine.execute("CREATE OR REPLACE TABLE msg_state (message_id VARCHAR, sent_at TIMESTAMPTZ, "
+                            "minute TIMESTAMPTZ, client_id VARCHAR, category VARCHAR, country VARCHAR, rank TINYINT)")
+        self.engine.execute("CREATE OR REPLACE TABLE msg_pending (message_id VARCHAR, rank TINYINT, "
+                            "event_time TIMESTAMPTZ)")
+        data = self.lake.dataset(EVENTS)
+        if data is None:
+            return
+        newest = pc.max(data.to_table(columns=["event_date"])["event_date"]).as_py()
+        if newest is None:
+            return
+        since = datetime.combine(newest, datetime.min.time(), timezone.utc) - self.horizon
+        recent = data.to_table(columns=STATE_COLUMNS, filter=pads.field("event_date") >= pa.scalar(since.date()))
+        self.engine.register("state_events", recent)
+        try:
+            self.engine.execute(f"INSERT INTO msg_state SELECT * FROM ({_STATE}) WHERE sent_at >= $since",
+                                {"since": since})
+            sends = data.to_table(columns=["message_id"], filter=pads.field("type") == "send")
+            self.engine.register("all_sends", sends)
+            self.engine.execute(
+                "INSERT INTO msg_pending SELECT e.message_id, r.rank, e.event_time FROM state_events e "
+                "JOIN status_ranks r USING (status) WHERE e.type = 'status' "
+                "AND e.message_id NOT IN (SELECT message_id FROM all_sends)")
+        finally:
+            self.engine.forget("state_events")
+            self.engine.forget("all_sends")
+        oldest = pc.min(data.to_table(columns=["event_date"])["event_date"]).as_py()
+        self.evicted_before = since if oldest < since.date() else None
+
+    def is_late(self, event_time: pa.ChunkedArray | pa.Array) -> pa.Array:
+        """Events older than the watermark minus the allowed lateness (they still count, exactly)."""
+        return late_mask(event_time, self.watermark, self.lateness)
+
+    def apply(self, passed: pa.Table, late: pa.Array, positions: dict[str, int]) -> None:
+        """Fold a batch into the messages held, recompute the minutes it touched, replace them in gold."""
+        batch_max = pc.max(passed["event_time"]).as_py() if passed.num_rows else None
+        touched = self._fold(passed.select(STATE_COLUMNS)) if passed.num_rows else []
+        self._commit(touched, positions, batch_max)
+        self._evict()
+
+    def complete(self, bronze: pads.Dataset, committed: dict[str, int]) -> None:
+        """Recompute the minutes of bronze rows past gold's positions (the state already holds them)."""
+        behind = {s: self.lake.transaction_version(USAGE, app_id(s)) for s in committed}
+        missing = [s for s, p in behind.items() if p is None or p < committed[s]]
+        if not missing:
+            return
+        rows = bronze.to_table(columns=STATE_COLUMNS, filter=past(behind, missing))
+        log.info("completing %s from bronze: %d events past its positions", USAGE, rows.num_rows)
+        self.engine.register("state_events", rows)
+        try:
+            touched = self.engine.query(
+                "SELECT DISTINCT s.minute FROM msg_state s WHERE s.message_id IN "
+                "(SELECT message_id FROM state_events)")["minute"].to_pylist()
+        finally:
+            self.engine.forget("state_events")
+        batch_max = pc.max(rows["event_time"]).as_py() if rows.num_rows else None
+        self._commit(touched, {s: committed[s] for s in missing}, batch_max)
+
+    # -- the parts of a batch ------------------------------------------------------------------
+    def _fold(self, events: pa.Table) -> list[datetime]:
+        """Add the batch's sends and statuses to the state; returns the minutes whose counts changed."""
+        self.engine.register("state_events", events)
+        try:
+            self.engine.execute(f"CREATE OR REPLACE TEMP TABLE batch_sends AS {_STATE}")
+            self.engine.execute(
+                "CREATE OR REPLACE TEMP TABLE batch_status AS SELECT message_id, max(r.rank) AS rank, "
+                "max(event_time) AS event_time FROM state_events JOIN status_ranks r USING (status) "
+                "WHERE type = 'status' GROUP BY message_id")
+        finally:
+            self.engine.forget("state_events")
+        if self.evicted_before is not None:
+            self._recall_old_messages()
+        touched = self.engine.query(
+            "INSERT INTO msg_state SELECT s.message_id, s.sent_at, s.minute, s.client_id, s.category, s.country, "
+            "greatest(s.rank, coalesce(p.rank, 0))::TINYINT FROM batch_sends s "
+            "LEFT JOIN (SELECT message_id, max(rank) AS rank FROM msg_pending GROUP BY message_id) p USING (message_id) "
+            "WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id) RETURNING minute")
+        self.engine.execute("DELETE FROM msg_pending WHERE message_id IN (SELECT message_id FROM batch_sends)")
+        updated = self.engine.query(
+            "UPDATE msg_state SET rank = b.rank FROM batch_status b "
+            "WHERE msg_state.message_id = b.message_id AND b.rank > msg_state.rank RETURNING msg_state.minute")
+        self.engine.execute(
+            "INSERT INTO msg_pending SELECT b.message_id, b.rank, b.event_time FROM batch_status b "
+            "WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)")
+        return sorted(set(touched["minute"].to_pylist()) | set(updated["minute"].to_pylist()))
+
+    def _recall_old_messages(self) -> None:
+        """Statuses for messages no longer held: their sends are read back from bronze, once."""
+        unknown = self.engine.query(
+            "SELECT message_id FROM batch_status b WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE "
+            "m.message_id = b.message_id) AND NOT EXISTS (SELECT 1 FROM batch_sends s WHERE s.message_id = "
+            "b.message_id) AND NOT EXISTS (SELECT 1 FROM msg_pending p WHERE p.message_id = b.message_id)")
+        data = self.lake.dataset(EVENTS)
+        if unknown.num_rows == 0 or data is None:
+            return
+        ids = unknown["message_id"]
+        old = data.to_table(columns=STATE_COLUMNS, filter=pads.field("message_id").isin(ids))
+        if old.num_rows == 0:
+            return
+        self.engine.register("state_events", old)
+        try:
+            self.engine.execute(f"INSERT INTO msg_state SELECT * FROM ({_STATE}) s WHERE NOT EXISTS "
+                                "(SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id)")
+        finally:
+            self.engine.forget("state_events")
+
+    def _commit(self, touched: list[datetime], positions: dict[str, int], batch_max: datetime | None) -> None:
+        """Replace the touched minutes in gold with fresh counts; positions and watermark in the same commit."""
+        txns = [(app_id(s), p) for s, p in positions.items()]
+        known = [t for t in (self.watermark, batch_max) if t is not None]
+        watermark = max(known) if known else None
+        if watermark is not None:
+            txns.append((WATERMARK_APP, int(watermark.timestamp() * 1000)))
+        if not touched:
+            if txns:
+                self.lake.append(USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=["day"])
+            self.watermark = watermark
+            return
+        self.engine.register("touched_minutes", pa.table({"minute": pa.array(touched, _TS)}))
+        self.engine.execute("CREATE OR REPLACE VIEW usage_messages AS SELECT * FROM msg_state")
+        try:
+            rows = self.engine.query(_USAGE).cast(USAGE_SCHEMA)
+        finally:
+            self.engine.forget("touched_minutes")
+        days = sorted({t.date() for t in touched})
+        predicate = (f"day IN ({', '.join(_day(d) for d in days)}) AND "
+                     f"minute IN ({', '.join(_stamp(t) for t in touched)})")
+        if self.lake.table(USAGE) is not None:
+            self.lake.replace(USAGE, rows, predicate, txns=txns)
+        else:
+            self.lake.append(USAGE, rows, txns=txns, partition_by=["day"])
+        self.watermark = watermark
+
+    def _evict(self) -> None:
+        """Forget templates older than the horizon (a status for one later is looked up in bronze)."""
+        if self.watermark is None or time.monotonic() - self._last_evict < EVICT_EVERY_S:
+            return
+        self._last_evict = time.monotonic()
+        before = self.watermark - self.horizon
+        self.engine.execute("DELETE FROM msg_state WHERE sent_at < $before", {"before": before})
+        self.evicted_before = before if self.evicted_before is None else max(self.evicted_before, before)
+
+
+def _stamp(t: datetime) -> str:
+    return "'" + t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") + "'"
+
+
+def _day(d: date) -> str:
+    return f"'{d.isoformat()}'"
