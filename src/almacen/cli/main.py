@@ -1,4 +1,4 @@
-"""The `almacen` command: simulate, extract, build, reconcile, stream, top, minutes, demo, publish.
+"""The `almacen` command: simulate, extract, build, reconcile, stream, top, minutes, billing, demo, publish.
 
 Every failure a user can cause (bad config, unreachable branch, missing table) ends in one red
 line naming what and where, and a non-zero exit.
@@ -146,7 +146,8 @@ def reconcile(
         raise typer.Exit(1)
 
 
-simulate_app = typer.Typer(help="Simulated data: a day of branch sales (--day), or a stream of sale events (stream).",
+simulate_app = typer.Typer(help="Simulated data: a day of branch sales (--day), a stream of sale events (stream), "
+                                 "or messaging traffic (messaging).",
                             no_args_is_help=True, invoke_without_command=True)
 app.add_typer(simulate_app, name="simulate")
 
@@ -196,14 +197,15 @@ def simulate_stream(
 @app.command()
 @friendly
 def stream(
+    kind: Annotated[str, typer.Argument(help="sales (gold.sales_minute) or messaging (gold.usage_minute)")] = "sales",
     until_idle: Annotated[bool, typer.Option(help="stop when a poll brings no events")] = False,
     seconds: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Consume sale events (landing folder or Kafka) into bronze, quarantine and the minute rollups."""
+    """Consume events (landing folder or Kafka) into bronze, quarantine and their per-minute gold, exactly once."""
     from almacen.cli import stream as cmd
 
-    cmd.stream(console, config, until_idle, seconds)
+    cmd.stream(console, config, until_idle, seconds, kind)
 
 
 @app.command()
@@ -268,6 +270,8 @@ def publish(
 
 from almacen.cli import serve as _serve  # noqa: E402,F401 - registers `almacen serve`
 from almacen.cli.admin import audit_app, audit_run, run_totals, users_app  # noqa: E402 - uses friendly and ConfigOpt above
+from almacen.cli.billing import billing_app  # noqa: E402 - also registers `almacen simulate messaging`
 
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(billing_app, name="billing")

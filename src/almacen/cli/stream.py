@@ -58,15 +58,18 @@ def simulate_stream(console: Console, config: Path | None, rate: str, duration: 
     console.print(f"sent {sent:,} events")
 
 
-def stream(console: Console, config: Path | None, until_idle: bool, seconds: float | None) -> None:
+def stream(console: Console, config: Path | None, until_idle: bool, seconds: float | None, kind: str = "sales") -> None:
     """Run the ingestor until Ctrl-C (or idle / a time limit), showing a line per report."""
+    from almacen.ingest.kinds import KINDS
     from almacen.ingest.stream import StreamIngestor
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if kind not in KINDS:
+        raise ValueError(f"stream: {kind!r} is not a kind of stream; known: {', '.join(KINDS)}")
     settings = load_config(config)
-    if settings.engine == "spark":
+    if settings.engine == "spark" and kind == "sales":
         return _stream_on_spark(console, settings, until_idle, seconds)
-    ingestor = StreamIngestor(settings)
+    ingestor = StreamIngestor(settings, kind=KINDS[kind])
     stop = _stop_on_signals()
     deadline = time.monotonic() + seconds if seconds else None
     last = [0.0]
@@ -85,7 +88,7 @@ def stream(console: Console, config: Path | None, until_idle: bool, seconds: flo
         ingestor.close()
     console.print(f"stopped: {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} written, "
                   f"{totals.quarantined:,} quarantined, {totals.late:,} late")
-    _audit_stream(settings, "stream", totals)
+    _audit_stream(settings, KINDS[kind].job, totals)
 
 
 def _stream_on_spark(console: Console, settings: Settings, until_idle: bool, seconds: float | None) -> None:

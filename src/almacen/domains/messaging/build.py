@@ -1,0 +1,74 @@
+"""The messaging models: silver.messages and the conversation tables, rebuilt from bronze.
+
+Runs on DuckDB (the conversation rule chains 24-hour windows, which the Spark dialect has no
+transpilable form for); `gold.usage_minute` is not rebuilt here: the message stream keeps it, and
+`usage_check` proves it equal to a fresh count over silver.messages.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from almacen.config import Settings
+from almacen.engine import DuckDBEngine
+from almacen.lake import Lake
+from almacen.realtime.usage import USAGE, USAGE_SCHEMA, status_ranks, usage_from_messages
+
+EVENTS = "bronze.message_events"
+MESSAGES = "silver.messages"
+_SQL = resources.files("almacen.domains.messaging")
+
+
+def _engine(lake: Lake) -> DuckDBEngine:
+    engine = DuckDBEngine()
+    try:
+        engine.register_table(EVENTS, lake)
+    except LookupError as exc:
+        engine.close()
+        raise LookupError(f"{exc}: run `almacen stream messaging` first") from None
+    engine.register("status_ranks", status_ranks())
+    return engine
+
+
+def build_messaging(settings: Settings) -> dict[str, int]:
+    """silver.messages, gold.conversations, gold.conversations_daily and _monthly, each replaced whole."""
+    from almacen.domains.messaging.conversations import conversations_sql, rollups_sql
+
+    lake = Lake(settings.lake)
+    counts = {}
+    with _engine(lake) as engine:
+        counts[MESSAGES] = engine.materialize(_SQL.joinpath("messages.sql").read_text(encoding="utf-8"), None,
+                                              lake, MESSAGES)
+        conversations = conversations_sql(engine)
+        lake.overwrite("gold.conversations", conversations)
+        counts["gold.conversations"] = conversations.num_rows
+        engine.register("gold.conversations", conversations)
+        for table, rows in rollups_sql(engine).items():
+            lake.overwrite(table, rows)
+            counts[table] = rows.num_rows
+    return counts
+
+
+def pending_statuses(settings: Settings) -> pa.Table:
+    """Status events whose message was never seen (yet), oldest first."""
+    with _engine(Lake(settings.lake)) as engine:
+        return engine.query(_SQL.joinpath("pending.sql").read_text(encoding="utf-8"))
+
+
+def usage_check(settings: Settings) -> tuple[pa.Table, pa.Table]:
+    """gold.usage_minute as the stream keeps it, and as a fresh count over silver.messages: equal when exact."""
+    lake = Lake(settings.lake)
+    kept = lake.read(USAGE)
+    kept = USAGE_SCHEMA.empty_table() if kept is None else kept.select(USAGE_SCHEMA.names).cast(USAGE_SCHEMA)
+    with _engine(lake) as engine:
+        messages = engine.query(
+            "SELECT m.message_id, make_timestamptz((epoch_us(m.sent_at) // 60000000) * 60000000) AS minute, "
+            "m.client_id, m.category, m.country, r.rank FROM (" + _SQL.joinpath("messages.sql").read_text(encoding="utf-8")
+            + ") m JOIN status_ranks r USING (status) WHERE m.kind = 'template'")
+        fresh = usage_from_messages(engine, messages)
+    order = [("minute", "ascending"), ("client_id", "ascending"), ("category", "ascending"), ("country", "ascending")]
+    kept = kept.filter(pc.greater(kept["sent"], 0)).sort_by(order)
+    return kept, fresh.sort_by(order)

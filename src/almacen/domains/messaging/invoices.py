@@ -1,0 +1,275 @@
+"""The invoice ledger: drafts per month, issued invoices that never change, and adjustment notes.
+
+`gold.invoice_drafts` (+ `_lines`) holds the month's drafts, replaced by each invoice run.
+Issuing moves them into `gold.invoices` / `gold.invoice_lines`, which are only ever appended to:
+an issued invoice is never modified or deleted. A recalculation compares the month's fresh figures
+with what was issued for it (the invoice plus its earlier adjustments) and issues the difference as
+a credit or debit note that references the invoice. Lines are committed before their header, and
+a line without a header (a run cut short) is removed before the next run, so a header always comes
+with all its lines.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from almacen.config import Settings
+from almacen.domains.messaging.billing import INVOICE_SCHEMA, LINE_SCHEMA, invoice_month_sql
+from almacen.engine import DuckDBEngine
+from almacen.lake import Lake
+
+DRAFTS, DRAFT_LINES = "gold.invoice_drafts", "gold.invoice_draft_lines"
+INVOICES, LINES = "gold.invoices", "gold.invoice_lines"
+INPUTS = ("gold.usage_minute", "silver.rate_cards", "silver.contracts")
+_TS = pa.timestamp("us", tz="UTC")
+CENT = Decimal("0.01")
+
+
+class BillingError(ValueError):
+    """An invoice run that cannot go ahead (missing inputs, an incomplete month without --force)."""
+
+
+@dataclass
+class MonthRun:
+    """What an invoice, issue or recalc run did for one month."""
+
+    month: date
+    documents: int = 0
+    total: Decimal = Decimal("0.00")
+    provisional: bool = False
+    skipped: list[str] = field(default_factory=list)
+    """clients left out, with why (already issued: changes go through recalc)"""
+
+
+def month_start(text: str) -> date:
+    """`2026-10` (or a date in it) as the first day of the month; a clear error otherwise."""
+    try:
+        year, month = (int(p) for p in text.split("-")[:2])
+        return date(year, month, 1)
+    except ValueError:
+        raise BillingError(f"month {text!r} is not YYYY-MM (e.g. 2026-10)") from None
+
+
+def next_month(m: date) -> date:
+    return date(m.year + m.month // 12, m.month % 12 + 1, 1)
+
+
+def month_complete(settings: Settings, lake: Lake, month: date) -> tuple[bool, datetime | None]:
+    """Complete once the message stream's watermark is `settle_hours` past the month's end."""
+    from almacen.realtime.usage import USAGE, WATERMARK_APP
+
+    ms = lake.transaction_version(USAGE, WATERMARK_APP)
+    watermark = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
+    end = datetime.combine(next_month(month), datetime.min.time(), timezone.utc)
+    return watermark is not None and watermark >= end + timedelta(hours=settings.messaging.settle_hours), watermark
+
+
+def compute_month(lake: Lake, month: date) -> tuple[pa.Table, pa.Table]:
+    """Fresh invoice figures of every client for `month` from the lake's usage, rate cards and contracts."""
+    with DuckDBEngine() as engine:
+        for table in INPUTS:
+            try:
+                engine.register_table(table, lake)
+            except LookupError as exc:
+                hint = ("run `almacen stream messaging` first" if table.startswith("gold")
+                        else f"load it with `almacen billing {'rates' if 'rate' in table else 'clients'} load FILE`")
+                raise BillingError(f"cannot invoice: {exc}; {hint}") from None
+        return invoice_month_sql(engine, month)
+
+
+def draft_month(settings: Settings, month: date, *, force: bool = False, now: datetime | None = None) -> MonthRun:
+    """Draft the month's invoices (replacing its earlier drafts) for every client not yet issued."""
+    lake, now = Lake(settings.lake), now or datetime.now(timezone.utc)
+    complete, watermark = month_complete(settings, lake, month)
+    if not complete and not force:
+        raise BillingError(
+            f"{month:%Y-%m} is not complete yet: message events are in up to {watermark or 'nothing'}, and the "
+            f"month closes {settings.messaging.settle_hours} h after its end; use --force for a provisional draft")
+    _remove_orphan_lines(lake)
+    invoices, lines = compute_month(lake, month)
+    issued = set(_issued(lake, month, kind="invoice")["client_id"].to_pylist())
+    keep = pc.invert(pc.is_in(invoices["client_id"], pa.array(sorted(issued), pa.string())))
+    invoices = invoices.filter(keep)
+    lines = lines.filter(pc.is_in(lines["invoice_id"], invoices["invoice_id"]))
+    run_id = uuid.uuid4().hex
+    invoices = _stamp(invoices, status="draft", provisional=not complete, created_at=now, run_id=run_id)
+    lines = _with_run(lines, run_id)
+    where = f"month = '{month.isoformat()}'"
+    _replace_or_create(lake, DRAFT_LINES, lines, where)
+    _replace_or_create(lake, DRAFTS, invoices, where)
+    return MonthRun(month, invoices.num_rows, _sum(invoices["total"]), not complete,
+                    [f"{c}: already issued (use recalc)" for c in sorted(issued)])
+
+
+def issue_month(settings: Settings, month: date, *, force: bool = False, now: datetime | None = None) -> MonthRun:
+    """Move the month's drafts into the issued ledger (append-only); provisional drafts need `force`."""
+    lake, now = Lake(settings.lake), now or datetime.now(timezone.utc)
+    drafts = _rows(lake, DRAFTS, month)
+    if drafts.num_rows == 0:
+        raise BillingError(f"no drafts for {month:%Y-%m}: run `almacen billing invoice --month {month:%Y-%m}` first")
+    if not force and pc.any(drafts["provisional"]).as_py():
+        raise BillingError(f"the drafts of {month:%Y-%m} are provisional (the month was not complete): "
+                           "draft again once it is, or issue them with --force")
+    _remove_orphan_lines(lake)
+    already = set(_issued(lake, month)["invoice_id"].to_pylist())
+    drafts = drafts.filter(pc.invert(pc.is_in(drafts["invoice_id"], pa.array(sorted(already), pa.string()))))
+    lines = _rows(lake, DRAFT_LINES, month)
+    lines = lines.filter(pc.is_in(lines["invoice_id"], drafts["invoice_id"]))
+    issued = drafts.set_column(drafts.schema.get_field_index("status"), "status",
+                               pa.repeat(pa.scalar("issued"), drafts.num_rows))
+    issued = issued.set_column(issued.schema.get_field_index("issued_at"), pa.field("issued_at", _TS),
+                               pa.repeat(pa.scalar(now, _TS), drafts.num_rows))
+    if issued.num_rows:
+        lake.append(LINES, lines.cast(_with_run(LINE_SCHEMA.empty_table(), "").schema))
+        lake.append(INVOICES, issued)
+    where = f"month = '{month.isoformat()}'"
+    lake.replace(DRAFT_LINES, _rows(lake, DRAFT_LINES, month).slice(0, 0), where)
+    lake.replace(DRAFTS, drafts.slice(0, 0), where)
+    return MonthRun(month, issued.num_rows, _sum(issued["total"]), bool(pc.any(issued["provisional"]).as_py())
+                    if issued.num_rows else False)
+
+
+def recalc(settings: Settings, since: date, until: date | None = None, *, now: datetime | None = None) -> list[MonthRun]:
+    """Recompute every month from `since` (to `until`, default the last month issued): for each issued
+    invoice whose fresh figures differ from what was issued, issue a credit or debit note with the
+    differences per line; drafts are simply drafted again."""
+    lake, now = Lake(settings.lake), now or datetime.now(timezone.utc)
+    _remove_orphan_lines(lake)
+    ledger = lake.read(INVOICES)
+    months = sorted(set(ledger["month"].to_pylist())) if ledger is not None else []
+    last = until or (months[-1] if months else since)
+    runs = []
+    month = since
+    while month <= last:
+        if _rows(lake, DRAFTS, month).num_rows:
+            draft_month(settings, month, force=True, now=now)
+        runs.append(_adjust_month(lake, month, now))
+        month = next_month(month)
+    return runs
+
+
+def _adjust_month(lake: Lake, month: date, now: datetime) -> MonthRun:
+    """Credit or debit notes for the month's issued invoices whose fresh figures moved."""
+    issued = _issued(lake, month)
+    run = MonthRun(month)
+    if issued.num_rows == 0:
+        return run
+    fresh, fresh_lines = compute_month(lake, month)
+    billed_lines = _rows(lake, LINES, month)
+    by_original: dict[str, list[dict]] = defaultdict(list)
+    for doc in issued.to_pylist():
+        by_original[doc["references"] or doc["invoice_id"]].append(doc)
+    fresh_by_client = {r["client_id"]: r for r in fresh.to_pylist()}
+    fresh_lines_by_id: dict[str, list[dict]] = defaultdict(list)
+    for line in fresh_lines.to_pylist():
+        fresh_lines_by_id[line["invoice_id"]].append(line)
+    billed_by_id: dict[str, list[dict]] = defaultdict(list)
+    for line in billed_lines.to_pylist():
+        billed_by_id[line["invoice_id"]].append(line)
+    run_id = uuid.uuid4().hex
+    notes, note_lines = [], []
+    for original_id, docs in sorted(by_original.items()):
+        original = next(d for d in docs if d["kind"] == "invoice")
+        now_doc = fresh_by_client.get(original["client_id"])
+        if now_doc is None:
+            continue
+        billed = [line for d in docs for line in billed_by_id[d["invoice_id"]]]
+        lines = _line_differences(billed, fresh_lines_by_id[now_doc["invoice_id"]])
+        money = {k: now_doc[k] - sum((d[k] for d in docs), Decimal("0.00")) for k in ("subtotal", "discount", "total")}
+        if not lines and not any(money.values()):
+            continue
+        note_id = f"{original_id}-A{len(docs)}"
+        notes.append({**now_doc, "invoice_id": note_id, "kind": "credit" if money["total"] < 0 else "debit",
+                      "references": original_id, "status": "issued", "provisional": False, **money,
+                      "created_at": now, "issued_at": now, "run_id": run_id})
+        note_lines += [{**line, "invoice_id": note_id, "line_no": i, "run_id": run_id}
+                       for i, line in enumerate(lines, start=1)]
+    if notes:
+        invoice_schema = lake.table(INVOICES).schema().to_arrow() if lake.table(INVOICES) else None
+        lake.append(LINES, pa.Table.from_pylist(note_lines, schema=_with_run(LINE_SCHEMA.empty_table(), "").schema))
+        lake.append(INVOICES, pa.Table.from_pylist(notes, schema=pa.schema(invoice_schema)
+                                                   if invoice_schema is not None else None))
+    run.documents = len(notes)
+    run.total = sum((n["total"] for n in notes), Decimal("0.00"))
+    return run
+
+
+def _line_differences(billed: list[dict], fresh: list[dict]) -> list[dict]:
+    """Fresh minus billed per (category, country, tier): the lines of an adjustment note."""
+    key = lambda line: (line["category"], line["country"], line["tier"])  # noqa: E731
+    totals: dict[tuple, dict] = {}
+    for line in billed:
+        t = totals.setdefault(key(line), {**line, "quantity": 0, "free_quantity": 0, "amount": Decimal("0.00")})
+        t["quantity"] -= line["quantity"]
+        t["free_quantity"] -= line["free_quantity"]
+        t["amount"] -= line["amount"]
+    for line in fresh:
+        t = totals.setdefault(key(line), {**line, "quantity": 0, "free_quantity": 0, "amount": Decimal("0.00")})
+        t.update({k: line[k] for k in ("unit_price", "tier_from", "rate_card_version")})
+        t["quantity"] += line["quantity"]
+        t["free_quantity"] += line["free_quantity"]
+        t["amount"] += line["amount"]
+    return [t for k, t in sorted(totals.items()) if t["quantity"] or t["free_quantity"] or t["amount"]]
+
+
+def _issued(lake: Lake, month: date, kind: str | None = None) -> pa.Table:
+    rows = _rows(lake, INVOICES, month)
+    return rows.filter(pc.equal(rows["kind"], kind)) if kind and rows.num_rows else rows
+
+
+def _rows(lake: Lake, table: str, month: date) -> pa.Table:
+    """The table's rows of `month` (an empty table, typed as best known, when there are none)."""
+    data = lake.dataset(table)
+    if data is None:
+        schema = LINE_SCHEMA if "line" in table else INVOICE_SCHEMA
+        return _with_run(schema.empty_table(), "")
+    return data.to_table(filter=pc.field("month") == pa.scalar(month, pa.date32()))
+
+
+def _stamp(invoices: pa.Table, *, status: str, provisional: bool, created_at: datetime, run_id: str) -> pa.Table:
+    n = invoices.num_rows
+    for name, value, typ in (("status", status, pa.string()), ("provisional", provisional, pa.bool_()),
+                             ("created_at", created_at, _TS)):
+        invoices = invoices.set_column(invoices.schema.get_field_index(name), pa.field(name, typ),
+                                       pa.repeat(pa.scalar(value, typ), n))
+    return _with_run(invoices, run_id)
+
+
+def _with_run(table: pa.Table, run_id: str) -> pa.Table:
+    """The run that wrote a document, so a header and its lines can be told apart from another run's."""
+    if "run_id" in table.column_names:
+        return table
+    return table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.string()), table.num_rows))
+
+
+def _replace_or_create(lake: Lake, table: str, rows: pa.Table, where: str) -> None:
+    if lake.table(table) is None:
+        lake.append(table, rows)
+    else:
+        lake.replace(table, rows, where)
+
+
+def _remove_orphan_lines(lake: Lake) -> None:
+    """Lines committed by a run cut short before its headers: never part of an issued document."""
+    for headers, lines_table in ((INVOICES, LINES), (DRAFTS, DRAFT_LINES)):
+        lines, docs = lake.read(lines_table, ["invoice_id", "run_id"]), lake.read(headers, ["invoice_id", "run_id"])
+        if lines is None or lines.num_rows == 0:
+            continue
+        have = set(zip(docs["invoice_id"].to_pylist(), docs["run_id"].to_pylist())) if docs is not None else set()
+        orphans = sorted({(i, r) for i, r in zip(lines["invoice_id"].to_pylist(), lines["run_id"].to_pylist())} - have)
+        if orphans:
+            runs = ", ".join(f"'{r}'" for r in sorted({r for _, r in orphans}))
+            lake.replace(lines_table, lake.read(lines_table).slice(0, 0), f"run_id IN ({runs})")
+
+
+def _sum(values: pa.ChunkedArray) -> Decimal:
+    return (pc.sum(values).as_py() or Decimal("0")).quantize(CENT)
+
+
