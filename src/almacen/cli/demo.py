@@ -1,5 +1,6 @@
 """`almacen demo`: a simulated chain's day, extracted hour by hour as the hourly job would, then gold;
-beside it, live sale events streamed through the landing folder into the minute rollups.
+beside it, live sale events streamed through the landing folder into the minute rollups; and a
+month of the messaging platform's traffic streamed, metered per minute and invoiced.
 
 The simulation advances one hour at a time and each hour is extracted right after it, so a
 sale that was `pendiente` at 14:00 and `aprobada` at 17:00 reaches bronze twice and silver once.
@@ -67,6 +68,7 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     _summary(console, settings.lake, result)
     report.counts(console, counts, settings)
     _realtime(console, settings, streamed)
+    _messaging(console, settings, folder / "messaging")
     _demo_users(settings)
     console.print(f"\nconfig: {folder / 'almacen.toml'}   lake: {Path(settings.lake).resolve()}")
     console.print(f"dashboard: [bold]almacen serve -c {folder / 'almacen.toml'}[/] then http://127.0.0.1:8000/ — "
@@ -74,6 +76,8 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
                   f"password {DEMO_PASSWORD}")
     console.print("next: [bold]almacen extract --catch-up -c demo/almacen.toml[/], "
                   "[bold]almacen reconcile --day " + day.isoformat() + " -c demo/almacen.toml[/]")
+    console.print("billing: [bold]almacen billing show --month 2026-10 --client c00001 -c demo/almacen.toml[/]; "
+                  "docs/messaging.md for a retroactive price change and its credit/debit notes")
     console.print("live: [bold]almacen simulate stream --rate 50/s --duration 600 -c demo/almacen.toml[/] with "
                   "[bold]almacen stream -c demo/almacen.toml[/] and [bold]almacen top -c demo/almacen.toml[/]")
 
@@ -100,6 +104,48 @@ def live_stream(settings: Settings, rate: float = 200.0):
         consumer.join()
         ingestor.run(until_idle=True)  # what was emitted last
         ingestor.close()
+
+
+def _messaging(console: Console, settings: Settings, folder: Path, clients: int = 200, events: int = 120_000) -> None:
+    """October 2026 of a messaging platform (and two days of November, so the month is complete):
+    streamed into gold.usage_minute, conversations built, every client's invoice drafted and issued."""
+    from almacen.domains.messaging.build import build_messaging
+    from almacen.domains.messaging.invoices import draft_month, issue_month
+    from almacen.domains.messaging.reference import store_clients, store_rate_card
+    from almacen.ingest.kinds import MESSAGING
+    from almacen.simulate.messaging import MessageMaker, build_world, write_reference
+
+    shutil.rmtree(folder, ignore_errors=True)
+    lake, world = Lake(settings.lake), build_world(clients, seed=7, start=date(2026, 9, 1))
+    accounts, rates = write_reference(world, folder)
+    store_clients(lake, accounts)
+    store_rate_card(lake, rates)
+    maker = MessageMaker(world, seed=7, start=datetime(2026, 10, 1, tzinfo=timezone.utc),
+                         per_second=events / 3.5 / (33 * 86_400), run="demo")
+    LandingWriter(settings.messaging.stream.landing, "demo", file_events=20_000).write(
+        [line for _, line in maker.events(events) + maker.flush()])
+    ingestor = StreamIngestor(settings, kind=MESSAGING)
+    ingestor.start()
+    try:
+        done = ingestor.run(until_idle=True)
+    finally:
+        ingestor.close()
+    counts = build_messaging(settings)
+    october = date(2026, 10, 1)
+    draft_month(settings, october)
+    issued = issue_month(settings, october)
+    usage = lake.read("gold.usage_minute")
+    console.print(f"\n[bold]messaging[/]: {done.read:,} events of {clients} client accounts streamed, "
+                  f"{done.quarantined:,} quarantined; {pc.sum(usage['sent']).as_py():,} templates sent, "
+                  f"{pc.sum(usage['billable']).as_py():,} billable; {counts['gold.conversations']:,} conversations")
+    invoices = lake.read("gold.invoices").sort_by([("total", "descending")]).slice(0, 5)
+    t = Table(title=f"October 2026: {issued.documents} invoices issued, USD {issued.total:,.2f} in all — the largest",
+              title_justify="left")
+    for col in ("invoice", "subtotal", "discount", "total (USD)"):
+        t.add_column(col, justify="left" if col == "invoice" else "right")
+    for r in invoices.to_pylist():
+        t.add_row(r["invoice_id"], f"{r['subtotal']:,.2f}", f"{r['discount']:,.2f}", f"{r['total']:,.2f}")
+    console.print(t)
 
 
 def _demo_users(settings: Settings) -> None:

@@ -39,6 +39,7 @@ def demo_config(folder: Path, branches: int = 5) -> Path:
                   f'province = "{province}"', f'url = "sqlite:///{folder / "pos" / (bid + ".sqlite")}"',
                   f'pos_schema = "{schema}"']
     lines += ["", "[stream]", f'landing = "{folder / "landing" / "sales_events"}"']
+    lines += ["", "[messaging.stream]", f'landing = "{folder / "landing" / "message_events"}"']
     path = folder / "almacen.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
