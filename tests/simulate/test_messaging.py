@@ -60,7 +60,7 @@ def _recount(lines, world) -> tuple[list[dict], list[dict]]:
     for e in events:
         if e["type"] == "status":
             continue
-        sent_at = datetime.strptime(e["event_time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        sent_at = datetime.fromisoformat(e["event_time"])
         kind = "template" if e["type"] == "send" else e["type"]
         status = {"inbound": "received", "reply": "sent"}.get(e["type"]) or names[best.get(e["message_id"], 0)]
         messages.append({"message_id": e["message_id"], "client_id": e["client_id"], "recipient": e["recipient"],
@@ -81,9 +81,9 @@ def _recount(lines, world) -> tuple[list[dict], list[dict]]:
 
 def test_the_same_seed_makes_the_same_events_however_they_are_asked_for(world):
     a, b, c = _maker(world, bad_fraction=0.02), _maker(world, bad_fraction=0.02), _maker(world, seed=12)
-    whole = a.events(3000) + a.flush()
-    assert b.events(1000) + b.events(1) + b.events(1999) + b.flush() == whole
-    assert c.events(3000) != whole[:3000]
+    whole = a.events(2000) + a.flush()
+    assert b.events(700) + b.events(1) + b.events(1299) + b.flush() == whole
+    assert c.events(2000) != whole[:2000]
     assert a.ledger.usage_minute() == b.ledger.usage_minute()
     assert build_world(40) == world and build_world(40, seed=8) != world
 
@@ -96,7 +96,7 @@ def test_events_gives_exactly_n_and_counts_them(world):
 
 def test_the_ledger_equals_a_recount_of_the_lines_emitted_so_far_and_after_flush(world):
     m = _maker(world, bad_fraction=0.03)
-    lines = m.events(12_000)
+    lines = m.events(8000)
     messages, usage = _recount(lines, world)
     assert m.ledger.messages().to_pylist() == messages
     assert m.ledger.usage_minute().to_pylist() == usage
@@ -129,7 +129,7 @@ def test_usage_minute_has_the_contract_columns_sorted(world):
 
 def test_after_flush_statuses_are_final_and_in_the_expected_shares(world):
     m = _maker(world, chatbot_share=0.0)
-    m.events(30_000)
+    m.events(15_000)
     m.flush()
     assert m.flush() == [] and not m._pending and not m._future
     shares = Counter(m.ledger.messages()["status"].to_pylist())
@@ -142,7 +142,7 @@ def test_after_flush_statuses_are_final_and_in_the_expected_shares(world):
 
 def test_arrival_is_not_time_order(world):
     m = _maker(world)
-    events = [json.loads(line) for _, line in m.events(20_000) + m.flush()]
+    events = [json.loads(line) for _, line in m.events(10_000) + m.flush()]
     times = [e["event_time"] for e in events]
     assert times != sorted(times)
     first: dict[tuple[str, str], int] = {}
@@ -156,7 +156,7 @@ def test_arrival_is_not_time_order(world):
 
 def test_duplicates_repeat_the_same_event(world):
     m = _maker(world)
-    lines = m.events(20_000) + m.flush()
+    lines = m.events(10_000) + m.flush()
     ids = Counter(json.loads(line)["event_id"] for _, line in lines)
     repeated = {i for i, k in ids.items() if k > 1}
     assert len(repeated) == m.ledger.counts()["duplicates"] > 0
@@ -173,13 +173,14 @@ def test_every_bad_kind_appears_and_stays_out_of_the_ledger(world):
     assert set(counts["bad"]) == set(BAD_KINDS) and all(counts["bad"][k] >= 10 for k in BAD_KINDS)
     assert counts["orphans"] == counts["bad"]["orphan_status"]
     seen = Counter()
-    sent = {json.loads(line)["message_id"] for _, line in lines if '"type": "send"' in line and "-b" not in line}
+    parsed = []
     for _, line in lines:
         try:
-            e = json.loads(line)
+            parsed.append(json.loads(line))
         except json.JSONDecodeError:
             seen["malformed_json"] += 1
-            continue
+    sent = {e["message_id"] for e in parsed if e["type"] == "send"}
+    for e in parsed:
         seen["unknown_version"] += e["schema_version"] == 99
         seen["unknown_client"] += e["client_id"] == "c_desconocido"
         seen["unknown_country"] += e.get("country") == "XX"
@@ -196,7 +197,7 @@ def test_every_bad_kind_appears_and_stays_out_of_the_ledger(world):
 
 def test_recipients_are_phones_of_their_country_and_come_back(world):
     m = _maker(world)
-    m.events(20_000)
+    m.events(8000)
     rows = m.ledger.messages().to_pylist()
     assert all(re.fullmatch(r"\+\d{11,13}", r["recipient"]) and r["recipient"].startswith(CODES[r["country"]])
                for r in rows)
@@ -208,7 +209,7 @@ def test_recipients_are_phones_of_their_country_and_come_back(world):
 
 def test_chatbot_conversations_continue_and_reopen(world):
     m = _maker(world, chatbot_share=1.0, per_second=0.5)
-    m.events(5000)
+    m.events(3000)
     m.flush()
     rows = [r for r in m.ledger.messages().to_pylist() if r["kind"] == "inbound"]
     assert {r["category"] for r in m.ledger.messages().to_pylist()} == {None}
@@ -276,7 +277,6 @@ def test_emit_messaging_paces_events_by_the_wall_clock(world):
     sent = emit_messaging(m, batches.append, 2000.0, 0.3)
     lines = [line for batch in batches for _, line in batch]
     assert sent == len(lines) == m.ledger.counts()["events"] and 500 <= sent <= 600
-    times = [datetime.strptime(json.loads(line)["event_time"], "%Y-%m-%dT%H:%M:%S.%fZ") for line in lines]
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    assert all(datetime.fromtimestamp(began, timezone.utc).replace(tzinfo=None) - timedelta(seconds=1) <= t
-               <= now + timedelta(seconds=1) for t in times)
+    times = [datetime.fromisoformat(json.loads(line)["event_time"]) for line in lines]
+    began, now = datetime.fromtimestamp(began, timezone.utc), datetime.now(timezone.utc)
+    assert all(began - timedelta(seconds=1) <= t <= now + timedelta(seconds=1) for t in times)
