@@ -62,14 +62,16 @@ def invoice_month_py(usage: pa.Table, rate_card: RateCard, clients: list[ClientA
                        sorted({client for client, _, _ in quantities} - set(contracts)),
                        _unpriced(quantities, period.prices))
     contract_version = _one_version(clients)
+    used: dict[str, list[tuple[str, str, int]]] = {}
+    for (client_id, category, country), quantity in sorted(quantities.items()):
+        used.setdefault(client_id, []).append((category, country, quantity))
     invoices, lines = [], []
     with localcontext() as ctx:
         ctx.prec = 60  # every product and sum below is exact
         for client_id, contract in sorted(contracts.items()):
             number = invoice_id(client_id, month)
             remaining, subtotal, line_no = contract.free_messages, Decimal("0.00"), 0
-            used = sorted((key[1], key[2], q) for key, q in quantities.items() if key[0] == client_id)
-            for category, country, quantity in used:
+            for category, country, quantity in used.get(client_id, []):
                 tiers = period.prices[(category, country)]
                 for i, tier in enumerate(tiers, start=1):
                     upper = tiers[i].start if i < len(tiers) else None
@@ -95,7 +97,8 @@ def invoice_month_py(usage: pa.Table, rate_card: RateCard, clients: list[ClientA
     return (pa.Table.from_pylist(invoices, schema=INVOICE_SCHEMA), pa.Table.from_pylist(lines, schema=LINE_SCHEMA))
 
 
-def register_inputs(engine: DuckDBEngine, usage: pa.Table, rate_card_table: pa.Table, contracts_table: pa.Table) -> None:
+def register_inputs(engine: DuckDBEngine, usage: pa.Table, rate_card_table: pa.Table,
+                    contracts_table: pa.Table) -> None:
     """Register the three inputs of `invoice_month_sql` under the names its SQL reads."""
     engine.register("gold.usage_minute", usage)
     engine.register("silver.rate_cards", rate_card_table)
@@ -116,7 +119,8 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
             if p["version"] is None:
                 raise RateCardError("silver.rate_cards is empty: load a rate card first")
             raise RateCardError(no_period_message(p["version"], month, p["first_period"]))
-    _raise_on_problems(month, problems[0]["version"] if problems else None, [p["client_id"] for p in problems if p["problem"] == "contract"],
+    _raise_on_problems(month, problems[0]["version"] if problems else None,
+                       [p["client_id"] for p in problems if p["problem"] == "contract"],
                        [(p["category"], p["country"], p["client_id"]) for p in problems if p["problem"] == "price"])
     result = engine.query(_read("invoice.sql"), {**params, "created_at": created_at})
     lines = pc.list_flatten(result.column("lines"))
@@ -127,7 +131,7 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
 def _quantities(usage: pa.Table, month: date) -> dict[tuple[str, str, str], int]:
     """Billable units of the month by (client_id, category, country), only those above zero."""
     start = datetime.combine(month, datetime.min.time(), timezone.utc)
-    end = datetime.combine(_next_month(month), datetime.min.time(), timezone.utc)
+    end = datetime.combine(next_month(month), datetime.min.time(), timezone.utc)
     minute = usage["minute"].cast(_TS)
     inside = pc.and_(pc.greater_equal(minute, pa.scalar(start, _TS)), pc.less(minute, pa.scalar(end, _TS)))
     totals: dict[tuple[str, str, str], int] = {}
@@ -182,7 +186,7 @@ def _check_month(month: date) -> None:
         raise ValueError(f"month must be the first day of a month (a date), got {month!r}")
 
 
-def _next_month(month: date) -> date:
+def next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 

@@ -54,7 +54,7 @@ def conversations_py(messages: pa.Table) -> pa.Table:
             rows.append((client_id, key, t, message_id, kind, category))
     if unplaced:
         raise ValueError(_unplaced_message(len(unplaced), min((m for m in unplaced if m is not None), default=None)))
-    rows.sort()
+    rows.sort(key=lambda r: r[:4])
     out: list[list] = []
     for client_id, key, t, _, kind, category in rows:
         last = out[-1] if out else None

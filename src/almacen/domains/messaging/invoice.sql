@@ -3,8 +3,8 @@
 -- silver.rate_cards and silver.contracts, the highest version of each. $created_at: timestamptz or null.
 -- invoice_check.sql must have passed: here usage without a contract or a price is simply not billed.
 WITH bounds AS (
-    SELECT $month::DATE AS month, $month::DATE::TIMESTAMPTZ AS starts_at,
-           ($month::DATE + INTERVAL 1 MONTH)::DATE::TIMESTAMPTZ AS ends_at
+    SELECT $month::DATE AS month, $month::DATE::TIMESTAMP AT TIME ZONE 'UTC' AS starts_at,
+           ($month::DATE + INTERVAL 1 MONTH)::TIMESTAMP AT TIME ZONE 'UTC' AS ends_at  -- UTC months
 ), card AS (
     SELECT * FROM silver.rate_cards WHERE version = (SELECT max(version) FROM silver.rate_cards)
 ), tiers AS (

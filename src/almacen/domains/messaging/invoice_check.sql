@@ -4,8 +4,8 @@
 -- price (with the first client using it); `version` is the rate card's. billing.py words the errors
 -- exactly as its Python twin does.
 WITH bounds AS (
-    SELECT $month::DATE AS month, $month::DATE::TIMESTAMPTZ AS starts_at,
-           ($month::DATE + INTERVAL 1 MONTH)::DATE::TIMESTAMPTZ AS ends_at
+    SELECT $month::DATE AS month, $month::DATE::TIMESTAMP AT TIME ZONE 'UTC' AS starts_at,
+           ($month::DATE + INTERVAL 1 MONTH)::TIMESTAMP AT TIME ZONE 'UTC' AS ends_at  -- UTC months
 ), card AS (
     SELECT * FROM silver.rate_cards WHERE version = (SELECT max(version) FROM silver.rate_cards)
 ), period AS (

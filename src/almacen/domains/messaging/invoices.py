@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.config import Settings
-from almacen.domains.messaging.billing import INVOICE_SCHEMA, LINE_SCHEMA, invoice_month_sql
+from almacen.domains.messaging.billing import CENT, INVOICE_SCHEMA, LINE_SCHEMA, invoice_month_sql, next_month
 from almacen.engine import DuckDBEngine
 from almacen.lake import Lake
 
@@ -29,7 +29,6 @@ DRAFTS, DRAFT_LINES = "gold.invoice_drafts", "gold.invoice_draft_lines"
 INVOICES, LINES = "gold.invoices", "gold.invoice_lines"
 INPUTS = ("gold.usage_minute", "silver.rate_cards", "silver.contracts")
 _TS = pa.timestamp("us", tz="UTC")
-CENT = Decimal("0.01")
 
 
 class BillingError(ValueError):
@@ -55,10 +54,6 @@ def month_start(text: str) -> date:
         return date(year, month, 1)
     except ValueError:
         raise BillingError(f"month {text!r} is not YYYY-MM (e.g. 2026-10)") from None
-
-
-def next_month(m: date) -> date:
-    return date(m.year + m.month // 12, m.month % 12 + 1, 1)
 
 
 def month_complete(settings: Settings, lake: Lake, month: date) -> tuple[bool, datetime | None]:
@@ -176,21 +171,15 @@ def _adjust_month(lake: Lake, month: date, now: datetime) -> MonthRun:
     run_id = uuid.uuid4().hex
     notes, note_lines = [], []
     for original_id, docs in sorted(by_original.items()):
-        original = next(d for d in docs if d["kind"] == "invoice")
-        now_doc = fresh_by_client.get(original["client_id"])
-        if now_doc is None:
+        fresh_doc = fresh_by_client.get(docs[0]["client_id"])
+        if fresh_doc is None:
             continue
         billed = [line for d in docs for line in billed_by_id[d["invoice_id"]]]
-        lines = _line_differences(billed, fresh_lines_by_id[now_doc["invoice_id"]])
-        money = {k: now_doc[k] - sum((d[k] for d in docs), Decimal("0.00")) for k in ("subtotal", "discount", "total")}
-        if not lines and not any(money.values()):
-            continue
-        note_id = f"{original_id}-A{len(docs)}"
-        notes.append({**now_doc, "invoice_id": note_id, "kind": "credit" if money["total"] < 0 else "debit",
-                      "references": original_id, "status": "issued", "provisional": False, **money,
-                      "created_at": now, "issued_at": now, "run_id": run_id})
-        note_lines += [{**line, "invoice_id": note_id, "line_no": i, "run_id": run_id}
-                       for i, line in enumerate(lines, start=1)]
+        made = adjustment_note(docs, billed, fresh_doc, fresh_lines_by_id[fresh_doc["invoice_id"]])
+        if made is not None:
+            note, lines = made
+            notes.append({**note, "created_at": now, "issued_at": now, "run_id": run_id})
+            note_lines += [{**line, "run_id": run_id} for line in lines]
     if notes:
         invoice_schema = lake.table(INVOICES).schema().to_arrow() if lake.table(INVOICES) else None
         lake.append(LINES, pa.Table.from_pylist(note_lines, schema=_with_run(LINE_SCHEMA.empty_table(), "").schema))
@@ -199,6 +188,25 @@ def _adjust_month(lake: Lake, month: date, now: datetime) -> MonthRun:
     run.documents = len(notes)
     run.total = sum((n["total"] for n in notes), Decimal("0.00"))
     return run
+
+
+def adjustment_note(issued: list[dict], billed_lines: list[dict], fresh: dict,
+                    fresh_lines: list[dict]) -> tuple[dict, list[dict]] | None:
+    """The note that brings what was issued for an invoice (`issued`: the invoice and its earlier notes,
+    `billed_lines`: all their lines) to its `fresh` figures, or None when nothing moved.
+
+    Its lines are the per (category, country, tier) differences of quantity, free quantity and amount;
+    its subtotal, discount and total the differences of the documents' own figures (each side rounded
+    as its invoice was, so the note adds up to exactly what the client now owes)."""
+    original = next(d for d in issued if d["kind"] == "invoice")
+    lines = _line_differences(billed_lines, fresh_lines)
+    money = {k: fresh[k] - sum((d[k] for d in issued), Decimal("0.00")) for k in ("subtotal", "discount", "total")}
+    if not lines and not any(money.values()):
+        return None
+    note_id = f"{original['invoice_id']}-A{len(issued)}"
+    note = {**fresh, "invoice_id": note_id, "kind": "credit" if money["total"] < 0 else "debit",
+            "references": original["invoice_id"], "status": "issued", "provisional": False, **money}
+    return note, [{**line, "invoice_id": note_id, "line_no": i} for i, line in enumerate(lines, start=1)]
 
 
 def _line_differences(billed: list[dict], fresh: list[dict]) -> list[dict]:

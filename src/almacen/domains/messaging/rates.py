@@ -144,7 +144,8 @@ def contract_for(contracts: Iterable[Contract], client_id: str, month: date) -> 
 def contract_in_force(contracts: Iterable[Contract], client_id: str, month: date) -> Contract | None:
     """The client's contract in force on `month`, or None."""
     for c in contracts:
-        if c.client_id == client_id and c.effective_from <= month and (c.effective_to is None or month < c.effective_to):
+        in_force = c.effective_from <= month and (c.effective_to is None or month < c.effective_to)
+        if c.client_id == client_id and in_force:
             return c
     return None
 
@@ -173,7 +174,8 @@ def contracts_from_table(contracts: pa.Table, clients: pa.Table | None = None) -
     if version is not None:
         for row in contracts.filter(pc.equal(contracts["version"], version)).to_pylist():
             by_client.setdefault(row["client_id"], []).append(Contract(
-                row["client_id"], row["effective_from"], row["effective_to"], row["free_messages"], row["discount_pct"]))
+                row["client_id"], row["effective_from"], row["effective_to"], row["free_messages"],
+                row["discount_pct"]))
     return [ClientAccount(client_id, names.get(client_id, client_id),
                           tuple(sorted(found, key=lambda c: c.effective_from)), version)
             for client_id, found in sorted(by_client.items())]
@@ -278,7 +280,7 @@ def _discount(value: object, fail: Callable[..., ValueError]) -> Decimal:
     pct = _decimal(str(value), "discount_pct", fail)
     if not 0 <= pct <= 100:
         raise fail(f"discount_pct {value} is outside 0..100")
-    if pct.as_tuple().exponent < -2:
+    if pct != pct.quantize(Decimal("0.01")):
         raise fail(f"discount_pct {value} has more than 2 decimals")
     return pct.quantize(Decimal("0.01"))
 
@@ -329,10 +331,10 @@ def _price(value: object, fail: Callable[..., ValueError]) -> Decimal:
     price = _decimal(value, "price", fail)
     if price < 0:
         raise fail(f"negative price {value}")
-    if price.as_tuple().exponent < -6:
-        raise fail(f"price {value} has more than 6 decimals")
     if price >= _MAX_PRICE:
         raise fail(f"price {value} is too large (decimal(18,6) holds 12 integer digits)")
+    if price != price.quantize(Decimal("0.000001")):
+        raise fail(f"price {value} has more than 6 decimals")
     return price.quantize(Decimal("0.000001"))
 
 
