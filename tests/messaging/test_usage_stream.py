@@ -111,3 +111,24 @@ def test_silver_keeps_one_row_per_message_with_its_final_status(mworld: Messagin
     assert silver["kind"].to_pylist() == expected["kind"].to_pylist()
     assert "recipient" not in silver.column_names
     assert "recipient" not in mworld.lake.read("bronze.message_events").column_names
+
+
+def test_a_status_for_a_message_already_dropped_from_memory_is_matched_from_bronze(mworld: MessagingWorld,
+                                                                                    monkeypatch):
+    import almacen.realtime.usage as usage
+
+    monkeypatch.setattr(usage, "EVICT_EVERY_S", 0.0)  # evict after every batch
+    messaging = mworld.settings.messaging.model_copy(update={"status_horizon_days": 1})
+    mworld.settings = mworld.settings.model_copy(update={"messaging": messaging})
+    maker = mworld.maker(per_second=0.02)  # about four days of traffic
+    events = lines(made(maker, 2_000))
+    sends = [e for e in events if '"type": "status"' not in e]
+    statuses = [e for e in events if '"type": "status"' in e]
+    mworld.write(sends, writer="a")
+    mworld.ingest(max_batch_events=200)  # the sends of the first days are evicted as later ones arrive
+    mworld.write(statuses, writer="b")
+
+    mworld.ingest(max_batch_events=200)
+
+    assert same_usage(mworld.usage(), maker.ledger.usage_minute())
+    assert pending_statuses(mworld.settings).num_rows == 0

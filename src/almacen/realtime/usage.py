@@ -69,20 +69,27 @@ class UsageMinutes:
     lateness: timedelta
     horizon: timedelta
     watermark: datetime | None = None
+    """what lateness is measured from: the lowest of the latest event times of the streams in the last
+    batch (a partition behind the others does not make its events late)"""
+    high: datetime | None = None
+    """the latest event time of any stream, committed with gold: a month is complete past it"""
     tables: tuple[str, ...] = (USAGE,)
-    evicted_before: datetime | None = None
-    """messages sent before this were dropped from memory: statuses for them are looked up in bronze"""
+    evicted: bool = False
+    """some templates were dropped from memory (their ids kept in msg_evicted): a status for one of
+    them reads it back from bronze"""
+    _latest: dict[str, datetime] = field(default_factory=dict)
     _last_evict: float = field(default_factory=time.monotonic)
 
     def restore(self) -> None:
         """Watermark from gold; the templates of the horizon and the unmatched statuses from bronze."""
         ms = self.lake.transaction_version(USAGE, WATERMARK_APP)
-        self.watermark = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
+        self.watermark = self.high = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
         self.engine.register("status_ranks", status_ranks())
         self.engine.execute("CREATE OR REPLACE TABLE msg_state (message_id VARCHAR, sent_at TIMESTAMPTZ, "
                             "minute TIMESTAMPTZ, client_id VARCHAR, category VARCHAR, country VARCHAR, rank TINYINT)")
         self.engine.execute("CREATE OR REPLACE TABLE msg_pending (message_id VARCHAR, rank TINYINT, "
                             "event_time TIMESTAMPTZ)")
+        self.engine.execute("CREATE OR REPLACE TABLE msg_evicted (h UBIGINT)")
         data = self.lake.dataset(EVENTS)
         if data is None:
             return
@@ -101,11 +108,12 @@ class UsageMinutes:
                 "INSERT INTO msg_pending SELECT e.message_id, r.rank, e.event_time FROM state_events e "
                 "JOIN status_ranks r USING (status) WHERE e.type = 'status' "
                 "AND e.message_id NOT IN (SELECT message_id FROM all_sends)")
+            self.engine.execute("INSERT INTO msg_evicted SELECT hash(message_id) FROM all_sends a WHERE NOT EXISTS "
+                                "(SELECT 1 FROM msg_state m WHERE m.message_id = a.message_id)")
         finally:
             self.engine.forget("state_events")
             self.engine.forget("all_sends")
-        oldest = pc.min(data.to_table(columns=["event_date"])["event_date"]).as_py()
-        self.evicted_before = since if oldest < since.date() else None
+        self.evicted = bool(self.engine.query("SELECT count(*) AS n FROM msg_evicted")["n"][0].as_py())
 
     def is_late(self, event_time: pa.ChunkedArray | pa.Array) -> pa.Array:
         """Events older than the watermark minus the allowed lateness (they still count, exactly)."""
@@ -116,6 +124,11 @@ class UsageMinutes:
         batch_max = pc.max(passed["event_time"]).as_py() if passed.num_rows else None
         touched = self._fold(passed.select(STATE_COLUMNS)) if passed.num_rows else []
         self._commit(touched, positions, batch_max)
+        if passed.num_rows:
+            latest = passed.group_by("_stream").aggregate([("event_time", "max")]).to_pydict()
+            for stream, t in zip(latest["_stream"], latest["event_time_max"]):
+                self._latest[stream] = max(t, self._latest.get(stream, t))
+            self.watermark = min(self._latest[s] for s in latest["_stream"])
         self._evict()
 
     def complete(self, bronze: pads.Dataset, committed: dict[str, int]) -> None:
@@ -148,8 +161,7 @@ class UsageMinutes:
                 "WHERE type = 'status' GROUP BY message_id")
         finally:
             self.engine.forget("state_events")
-        if self.evicted_before is not None:
-            self._recall_old_messages()
+        recalled = self._recall_old_messages() if self.evicted else []
         touched = self.engine.query(
             "INSERT INTO msg_state SELECT s.message_id, s.sent_at, s.minute, s.client_id, s.category, s.country, "
             "greatest(s.rank, coalesce(p.rank, 0))::TINYINT FROM batch_sends s "
@@ -162,39 +174,47 @@ class UsageMinutes:
         self.engine.execute(
             "INSERT INTO msg_pending SELECT b.message_id, b.rank, b.event_time FROM batch_status b "
             "WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)")
-        return sorted(set(touched["minute"].to_pylist()) | set(updated["minute"].to_pylist()))
+        return sorted(set(touched["minute"].to_pylist()) | set(updated["minute"].to_pylist()) | set(recalled))
 
-    def _recall_old_messages(self) -> None:
-        """Statuses for messages no longer held: their sends are read back from bronze, once."""
+    def _recall_old_messages(self) -> list[datetime]:
+        """Statuses for messages no longer held: the messages are read back from bronze (which already
+        holds this batch, so their ranks are final), and their minutes are returned as touched."""
         unknown = self.engine.query(
-            "SELECT message_id FROM batch_status b WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE "
-            "m.message_id = b.message_id) AND NOT EXISTS (SELECT 1 FROM batch_sends s WHERE s.message_id = "
-            "b.message_id) AND NOT EXISTS (SELECT 1 FROM msg_pending p WHERE p.message_id = b.message_id)")
-        data = self.lake.dataset(EVENTS)
-        if unknown.num_rows == 0 or data is None:
-            return
-        ids = unknown["message_id"]
+            "SELECT message_id FROM batch_status b WHERE hash(message_id) IN (SELECT h FROM msg_evicted) "
+            "AND NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)")
+        data = self.lake.dataset(EVENTS) if unknown.num_rows else None
+        if data is None:
+            return []
+        is_send = pads.field("type") == "send"
+        sends = data.to_table(columns=["event_time"], filter=is_send & pads.field("message_id").isin(unknown["message_id"]))
+        if sends.num_rows == 0:
+            return []
+        # a minute is recounted whole: every message sent in it is read back, not only these
+        minutes = pc.unique(pc.floor_temporal(sends["event_time"], unit="minute"))
+        dates = pc.unique(pc.cast(sends["event_time"], pa.date32()))
+        near = data.to_table(columns=["message_id", "event_time"], filter=is_send & pads.field("event_date").isin(dates))
+        same_minute = pc.is_in(pc.floor_temporal(near["event_time"], unit="minute"), minutes)
+        ids = near.filter(same_minute)["message_id"]
         old = data.to_table(columns=STATE_COLUMNS, filter=pads.field("message_id").isin(ids))
-        if old.num_rows == 0:
-            return
         self.engine.register("state_events", old)
         try:
-            self.engine.execute(f"INSERT INTO msg_state SELECT * FROM ({_STATE}) s WHERE NOT EXISTS "
-                                "(SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id)")
+            return self.engine.query(f"INSERT INTO msg_state SELECT * FROM ({_STATE}) s WHERE NOT EXISTS "
+                                     "(SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id) "
+                                     "RETURNING minute")["minute"].to_pylist()
         finally:
             self.engine.forget("state_events")
 
     def _commit(self, touched: list[datetime], positions: dict[str, int], batch_max: datetime | None) -> None:
         """Replace the touched minutes in gold with fresh counts; positions and watermark in the same commit."""
         txns = [(app_id(s), p) for s, p in positions.items()]
-        known = [t for t in (self.watermark, batch_max) if t is not None]
-        watermark = max(known) if known else None
-        if watermark is not None:
-            txns.append((WATERMARK_APP, int(watermark.timestamp() * 1000)))
+        known = [t for t in (self.high, batch_max) if t is not None]
+        high = max(known) if known else None
+        if high is not None:
+            txns.append((WATERMARK_APP, int(high.timestamp() * 1000)))
         if not touched:
             if txns:
                 self.lake.append(USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=["day"])
-            self.watermark = watermark
+            self.high = high
             return
         self.engine.register("touched_minutes", pa.table({"minute": pa.array(touched, _TS)}))
         self.engine.execute("CREATE OR REPLACE VIEW usage_messages AS SELECT * FROM msg_state")
@@ -209,16 +229,20 @@ class UsageMinutes:
             self.lake.replace(USAGE, rows, predicate, txns=txns)
         else:
             self.lake.append(USAGE, rows, txns=txns, partition_by=["day"])
-        self.watermark = watermark
+        self.high = high
 
     def _evict(self) -> None:
-        """Forget templates older than the horizon (a status for one later is looked up in bronze)."""
-        if self.watermark is None or time.monotonic() - self._last_evict < EVICT_EVERY_S:
+        """Forget templates sent longer than the horizon ago, keeping a hash of their ids: a status for
+        one of them later reads it back from bronze."""
+        if self.high is None or time.monotonic() - self._last_evict < EVICT_EVERY_S:
             return
         self._last_evict = time.monotonic()
-        before = self.watermark - self.horizon
-        self.engine.execute("DELETE FROM msg_state WHERE sent_at < $before", {"before": before})
-        self.evicted_before = before if self.evicted_before is None else max(self.evicted_before, before)
+        before = {"before": self.high - self.horizon}
+        if self.engine.query("SELECT count(*) AS n FROM msg_state WHERE sent_at < $before", before)["n"][0].as_py():
+            self.engine.execute("INSERT INTO msg_evicted SELECT hash(message_id) FROM msg_state "
+                                "WHERE sent_at < $before", before)
+            self.engine.execute("DELETE FROM msg_state WHERE sent_at < $before", before)
+            self.evicted = True
 
 
 def _stamp(t: datetime) -> str:

@@ -7,6 +7,8 @@ transpilable form for); `gold.usage_minute` is not rebuilt here: the message str
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import contextmanager
 from importlib import resources
 
 import pyarrow as pa
@@ -22,26 +24,37 @@ MESSAGES = "silver.messages"
 _SQL = resources.files("almacen.domains.messaging")
 
 
-def _engine(lake: Lake) -> DuckDBEngine:
-    engine = DuckDBEngine()
-    try:
-        engine.register_table(EVENTS, lake)
-    except LookupError as exc:
-        engine.close()
-        raise LookupError(f"{exc}: run `almacen stream messaging` first") from None
-    engine.register("status_ranks", status_ranks())
-    return engine
+@contextmanager
+def _engine(lake: Lake, memory_limit: str | None = None):
+    """DuckDB over bronze.message_events, spilling to a temporary folder beyond `memory_limit`."""
+    with tempfile.TemporaryDirectory(prefix="almacen-messaging-") as spill:
+        engine = DuckDBEngine(memory_limit=memory_limit, temp_directory=spill)
+        try:
+            try:
+                engine.register_table(EVENTS, lake)
+            except LookupError as exc:
+                raise LookupError(f"{exc}: run `almacen stream messaging` first") from None
+            engine.register("status_ranks", status_ranks())
+            yield engine
+        finally:
+            engine.close()
 
 
 def build_messaging(settings: Settings) -> dict[str, int]:
-    """silver.messages, gold.conversations, gold.conversations_daily and _monthly, each replaced whole."""
+    """silver.messages, gold.conversations, gold.conversations_daily and _monthly, each replaced whole.
+
+    silver.messages stays inside DuckDB (under `messaging.models_memory_limit`, spilling beyond it) and
+    is streamed to Delta in batches: the one table as large as the traffic is never held as Arrow."""
     from almacen.domains.messaging.conversations import conversations_sql, rollups_sql
 
     lake = Lake(settings.lake)
     counts = {}
-    with _engine(lake) as engine:
-        counts[MESSAGES] = engine.materialize(_SQL.joinpath("messages.sql").read_text(encoding="utf-8"), None,
-                                              lake, MESSAGES)
+    with _engine(lake, settings.messaging.models_memory_limit) as engine:
+        engine.execute("CREATE SCHEMA IF NOT EXISTS silver")
+        engine.execute("CREATE OR REPLACE TABLE silver.messages AS "
+                       + _SQL.joinpath("messages.sql").read_text(encoding="utf-8"))
+        lake.overwrite(MESSAGES, engine.stream("SELECT * FROM silver.messages"))
+        counts[MESSAGES] = engine.query("SELECT count(*) AS n FROM silver.messages")["n"][0].as_py()
         conversations = conversations_sql(engine)
         lake.overwrite("gold.conversations", conversations)
         counts["gold.conversations"] = conversations.num_rows
