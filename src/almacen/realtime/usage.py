@@ -24,7 +24,7 @@ import pyarrow.dataset as pads
 from almacen.domains.messaging.vocabulary import STATUS_RANK
 from almacen.engine import Engine
 from almacen.lake import Lake
-from almacen.realtime.rollup import app_id, late_mask, past
+from almacen.realtime.rollup import app_id, floor_minute, late_mask, past
 
 log = logging.getLogger(__name__)
 USAGE = "gold.usage_minute"
@@ -77,6 +77,9 @@ class UsageMinutes:
     evicted: bool = False
     """some templates were dropped from memory (their ids kept in msg_evicted): a status for one of
     them reads it back from bronze"""
+    held_from: datetime | None = None
+    """every template sent from this minute on is held (None: every template ever): a span of those
+    minutes can be recounted whole from memory"""
     _latest: dict[str, datetime] = field(default_factory=dict)
     _last_evict: float = field(default_factory=time.monotonic)
 
@@ -114,6 +117,7 @@ class UsageMinutes:
             self.engine.forget("state_events")
             self.engine.forget("all_sends")
         self.evicted = bool(self.engine.query("SELECT count(*) AS n FROM msg_evicted")["n"][0].as_py())
+        self.held_from = since if self.evicted else None
 
     def is_late(self, event_time: pa.ChunkedArray | pa.Array) -> pa.Array:
         """Events older than the watermark minus the allowed lateness (they still count, exactly)."""
@@ -216,20 +220,38 @@ class UsageMinutes:
                 self.lake.append(USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=["day"])
             self.high = high
             return
-        self.engine.register("touched_minutes", pa.table({"minute": pa.array(touched, _TS)}))
+        minutes, predicate = self._recounted(touched)
+        self.engine.register("touched_minutes", pa.table({"minute": minutes}))
         self.engine.execute("CREATE OR REPLACE VIEW usage_messages AS SELECT * FROM msg_state")
         try:
             rows = self.engine.query(_USAGE).cast(USAGE_SCHEMA)
         finally:
             self.engine.forget("touched_minutes")
-        days = sorted({t.date() for t in touched})
-        predicate = (f"day IN ({', '.join(_day(d) for d in days)}) AND "
-                     f"minute IN ({', '.join(_stamp(t) for t in touched)})")
         if self.lake.table(USAGE) is not None:
             self.lake.replace(USAGE, rows, predicate, txns=txns)
         else:
             self.lake.append(USAGE, rows, txns=txns, partition_by=["day"])
         self.high = high
+
+    def _recounted(self, touched: list[datetime]) -> tuple[pa.Array, str]:
+        """The minutes to recount and the gold predicate that covers exactly them: the held minutes
+        as one span from the first touched to the last (a short predicate; a minute without messages
+        recounts to no rows, as gold has none), minutes read back from bronze one by one."""
+        touched = sorted(touched)
+        held = [t for t in touched if self.held_from is None or t >= self.held_from]
+        old = [t for t in touched if self.held_from is not None and t < self.held_from]
+        minutes, parts = [pa.array(old, _TS)], []
+        if held:
+            lo, hi = held[0], held[-1]
+            span = int((hi - lo).total_seconds() // 60) + 1
+            epoch_us = int(lo.timestamp()) * 1_000_000
+            minutes.append(pa.array(range(epoch_us, epoch_us + span * 60_000_000, 60_000_000), pa.int64()).cast(_TS))
+            parts.append(f"(day >= {_day(lo.date())} AND day <= {_day(hi.date())} AND "
+                         f"minute >= {_stamp(lo)} AND minute <= {_stamp(hi)})")
+        if old:
+            parts.append(f"(day IN ({', '.join(_day(d) for d in sorted({t.date() for t in old}))}) AND "
+                         f"minute IN ({', '.join(_stamp(t) for t in old)}))")
+        return pa.concat_arrays(minutes), " OR ".join(parts)
 
     def _evict(self) -> None:
         """Forget templates sent longer than the horizon ago, keeping a hash of their ids: a status for
@@ -237,12 +259,13 @@ class UsageMinutes:
         if self.high is None or time.monotonic() - self._last_evict < EVICT_EVERY_S:
             return
         self._last_evict = time.monotonic()
-        before = {"before": self.high - self.horizon}
+        before = {"before": floor_minute(self.high - self.horizon)}  # whole minutes stay or go
         if self.engine.query("SELECT count(*) AS n FROM msg_state WHERE sent_at < $before", before)["n"][0].as_py():
             self.engine.execute("INSERT INTO msg_evicted SELECT hash(message_id) FROM msg_state "
                                 "WHERE sent_at < $before", before)
             self.engine.execute("DELETE FROM msg_state WHERE sent_at < $before", before)
             self.evicted = True
+            self.held_from = max(before["before"], self.held_from or before["before"])
 
 
 def _stamp(t: datetime) -> str:
