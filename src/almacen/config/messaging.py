@@ -22,7 +22,7 @@ class MessagingSettings(BaseModel):
         24, ge=0, description="a month is complete once the stream's watermark is this far past its end "
                               "(late delivery statuses); invoicing an incomplete month needs --force")
     models_memory_limit: str = Field(
-        "1GB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+        "512MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
         description="DuckDB's memory for `almacen billing build` (messages, conversations); it spills to disk beyond it")
     status_horizon_days: int = Field(
         35, ge=1, description="messages kept in the ingestor's memory for matching status events; an "

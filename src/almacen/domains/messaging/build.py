@@ -43,9 +43,10 @@ def _engine(lake: Lake, memory_limit: str | None = None):
 def build_messaging(settings: Settings) -> dict[str, int]:
     """silver.messages, gold.conversations, gold.conversations_daily and _monthly, each replaced whole.
 
-    silver.messages stays inside DuckDB (under `messaging.models_memory_limit`, spilling beyond it) and
-    is streamed to Delta in batches: the one table as large as the traffic is never held as Arrow."""
-    from almacen.domains.messaging.conversations import conversations_sql, rollups_sql
+    silver.messages and gold.conversations stay inside DuckDB (under `messaging.models_memory_limit`,
+    spilling beyond it) and are streamed to Delta in batches: tables as large as the traffic are never
+    held as Arrow."""
+    from almacen.domains.messaging.conversations import create_conversations, rollups_sql
 
     lake = Lake(settings.lake)
     counts = {}
@@ -55,10 +56,8 @@ def build_messaging(settings: Settings) -> dict[str, int]:
                        + _SQL.joinpath("messages.sql").read_text(encoding="utf-8"))
         lake.overwrite(MESSAGES, engine.stream("SELECT * FROM silver.messages"))
         counts[MESSAGES] = engine.query("SELECT count(*) AS n FROM silver.messages")["n"][0].as_py()
-        conversations = conversations_sql(engine)
-        lake.overwrite("gold.conversations", conversations)
-        counts["gold.conversations"] = conversations.num_rows
-        engine.register("gold.conversations", conversations)
+        lake.overwrite("gold.conversations", create_conversations(engine))
+        counts["gold.conversations"] = engine.query("SELECT count(*) AS n FROM gold.conversations")["n"][0].as_py()
         for table, rows in rollups_sql(engine).items():
             lake.overwrite(table, rows)
             counts[table] = rows.num_rows

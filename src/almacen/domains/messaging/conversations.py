@@ -78,10 +78,27 @@ def conversations_py(messages: pa.Table) -> pa.Table:
 
 def conversations_sql(engine: DuckDBEngine) -> pa.Table:
     """gold.conversations computed by conversations.sql over the registered silver.messages, sorted by id."""
+    _check_messages(engine)
+    return _exactly(engine.query(_read("conversations.sql")), CONVERSATION_SCHEMA)
+
+
+def create_conversations(engine: DuckDBEngine, table: str = "gold.conversations") -> pa.RecordBatchReader:
+    """conversations.sql into the engine's own table `table` (kept inside DuckDB, under its memory
+    limit), returned as a stream of batches: for a build too large to hold as Arrow."""
+    _check_messages(engine)
+    engine.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+    engine.execute(f"CREATE OR REPLACE TABLE {table} AS {_read('conversations.sql')}")
+    rows = engine.stream(f"SELECT * FROM {table}")
+    if rows.schema != CONVERSATION_SCHEMA:
+        raise RuntimeError(f"conversation SQL returned {rows.schema}, expected {CONVERSATION_SCHEMA}")
+    return rows
+
+
+def _check_messages(engine: DuckDBEngine) -> None:
+    """Every considered message can be placed (client, phone, time and id present), or a ValueError."""
     check = engine.query(_read("conversations_check.sql")).to_pylist()[0]
     if check["unplaced"]:
         raise ValueError(_unplaced_message(check["unplaced"], check["first_id"]))
-    return _exactly(engine.query(_read("conversations.sql")), CONVERSATION_SCHEMA)
 
 
 def conversations_daily_py(conversations: pa.Table) -> pa.Table:
