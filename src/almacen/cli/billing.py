@@ -159,11 +159,11 @@ def show(month: MonthOpt, client: Annotated[str | None, typer.Option(help="one c
          drafts: Annotated[bool, typer.Option(help="the drafts instead of the issued ledger")] = False,
          config: ConfigOpt = None) -> None:
     """The month's invoices and notes (and, for one client, their lines)."""
-    from almacen.domains.messaging.invoices import DRAFT_LINES, DRAFTS, INVOICES, LINES, _rows, month_start
+    from almacen.domains.messaging.invoices import DRAFT_LINES, DRAFTS, INVOICES, LINES, month_rows, month_start
 
     lake = Lake(load_config(config).lake)
     m = month_start(month)
-    docs, lines = _rows(lake, DRAFTS if drafts else INVOICES, m), _rows(lake, DRAFT_LINES if drafts else LINES, m)
+    docs, lines = month_rows(lake, DRAFTS if drafts else INVOICES, m), month_rows(lake, DRAFT_LINES if drafts else LINES, m)
     if client:
         docs = docs.filter(docs["client_id"].to_numpy(zero_copy_only=False) == client)
         lines = lines.filter(lines["client_id"].to_numpy(zero_copy_only=False) == client)

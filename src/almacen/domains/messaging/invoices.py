@@ -106,7 +106,7 @@ def draft_month(settings: Settings, month: date, *, force: bool = False, now: da
 def issue_month(settings: Settings, month: date, *, force: bool = False, now: datetime | None = None) -> MonthRun:
     """Move the month's drafts into the issued ledger (append-only); provisional drafts need `force`."""
     lake, now = Lake(settings.lake), now or datetime.now(timezone.utc)
-    drafts = _rows(lake, DRAFTS, month)
+    drafts = month_rows(lake, DRAFTS, month)
     if drafts.num_rows == 0:
         raise BillingError(f"no drafts for {month:%Y-%m}: run `almacen billing invoice --month {month:%Y-%m}` first")
     if not force and pc.any(drafts["provisional"]).as_py():
@@ -115,7 +115,7 @@ def issue_month(settings: Settings, month: date, *, force: bool = False, now: da
     _remove_orphan_lines(lake)
     already = set(_issued(lake, month)["invoice_id"].to_pylist())
     drafts = drafts.filter(pc.invert(pc.is_in(drafts["invoice_id"], pa.array(sorted(already), pa.string()))))
-    lines = _rows(lake, DRAFT_LINES, month)
+    lines = month_rows(lake, DRAFT_LINES, month)
     lines = lines.filter(pc.is_in(lines["invoice_id"], drafts["invoice_id"]))
     issued = drafts.set_column(drafts.schema.get_field_index("status"), "status",
                                pa.repeat(pa.scalar("issued"), drafts.num_rows))
@@ -125,7 +125,7 @@ def issue_month(settings: Settings, month: date, *, force: bool = False, now: da
         lake.append(LINES, lines.cast(_with_run(LINE_SCHEMA.empty_table(), "").schema))
         lake.append(INVOICES, issued)
     where = f"month = '{month.isoformat()}'"
-    lake.replace(DRAFT_LINES, _rows(lake, DRAFT_LINES, month).slice(0, 0), where)
+    lake.replace(DRAFT_LINES, month_rows(lake, DRAFT_LINES, month).slice(0, 0), where)
     lake.replace(DRAFTS, drafts.slice(0, 0), where)
     return MonthRun(month, issued.num_rows, _sum(issued["total"]), bool(pc.any(issued["provisional"]).as_py())
                     if issued.num_rows else False)
@@ -143,7 +143,7 @@ def recalc(settings: Settings, since: date, until: date | None = None, *, now: d
     runs = []
     month = since
     while month <= last:
-        if _rows(lake, DRAFTS, month).num_rows:
+        if month_rows(lake, DRAFTS, month).num_rows:
             draft_month(settings, month, force=True, now=now)
         runs.append(_adjust_month(lake, month, now))
         month = next_month(month)
@@ -157,7 +157,7 @@ def _adjust_month(lake: Lake, month: date, now: datetime) -> MonthRun:
     if issued.num_rows == 0:
         return run
     fresh, fresh_lines = compute_month(lake, month)
-    billed_lines = _rows(lake, LINES, month)
+    billed_lines = month_rows(lake, LINES, month)
     by_original: dict[str, list[dict]] = defaultdict(list)
     for doc in issued.to_pylist():
         by_original[doc["references"] or doc["invoice_id"]].append(doc)
@@ -228,11 +228,11 @@ def _line_differences(billed: list[dict], fresh: list[dict]) -> list[dict]:
 
 
 def _issued(lake: Lake, month: date, kind: str | None = None) -> pa.Table:
-    rows = _rows(lake, INVOICES, month)
+    rows = month_rows(lake, INVOICES, month)
     return rows.filter(pc.equal(rows["kind"], kind)) if kind and rows.num_rows else rows
 
 
-def _rows(lake: Lake, table: str, month: date) -> pa.Table:
+def month_rows(lake: Lake, table: str, month: date) -> pa.Table:
     """The table's rows of `month` (an empty table, typed as best known, when there are none)."""
     data = lake.dataset(table)
     if data is None:
