@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from almacen.domains.messaging.rates import Tier
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, STATUS_RANK
 from almacen.simulate.messaging import BAD_KINDS, MessageMaker, build_world, emit_messaging, write_reference
 
@@ -232,11 +233,11 @@ def test_the_world_has_the_promised_shape(world):
     assert sum(c.countries[0][0] == "AR" for c in world.clients) > 20
     assert all(c.contracts[0].effective_from == date(2026, 8, 1) and 1 <= len(c.contracts) <= 2 for c in world.clients)
     assert any(len(c.contracts) == 2 for c in world.clients)
-    assert [p.effective_from for p in world.periods] == [date(2026, 8, 1), date(2026, 10, 1)]
-    first = {(p.category, p.country): p.tiers for p in world.periods[0].prices}
-    assert first["marketing", "AR"][0] == (0, Decimal("0.0618"))
-    assert first["utility", "AR"][0] == (0, Decimal("0.0260"))
-    assert first["authentication", "AR"][0] == (0, Decimal("0.0230"))
+    assert [p.effective_from for p in world.rate_card.periods] == [date(2026, 8, 1), date(2026, 10, 1)]
+    first = world.rate_card.periods[0].prices
+    assert first["marketing", "AR"][0] == Tier(0, Decimal("0.0618"))
+    assert first["utility", "AR"][0] == Tier(0, Decimal("0.0260"))
+    assert first["authentication", "AR"][0] == Tier(0, Decimal("0.0230"))
     assert {len(t) for t in first.values()} == {1, 2, 3}
     with pytest.raises(ValueError, match="first day of a month"):
         build_world(3, start=date(2026, 8, 2))
@@ -280,3 +281,12 @@ def test_emit_messaging_paces_events_by_the_wall_clock(world):
     times = [datetime.fromisoformat(json.loads(line)["event_time"]) for line in lines]
     began, now = datetime.fromtimestamp(began, timezone.utc), datetime.now(timezone.utc)
     assert all(began - timedelta(seconds=1) <= t <= now + timedelta(seconds=1) for t in times)
+
+
+def test_the_reference_files_load_back_as_the_worlds_own_rate_card_and_accounts(world, tmp_path):
+    from almacen.domains.messaging.rates import load_clients, load_rate_card
+
+    clients_path, rates_path = write_reference(world, tmp_path / "ref")
+
+    assert load_rate_card(rates_path) == world.rate_card
+    assert load_clients(clients_path) == world.accounts()

@@ -24,11 +24,10 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
 
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, STATUS_RANK
-from almacen.simulate.messaging_ledger import (INBOUND, NO_CATEGORY, REPLY, TEMPLATE, Client, Contract, Ledger,
-                                               Price, RatePeriod, World, build_world, write_reference)
+from almacen.simulate.messaging_ledger import (INBOUND, NO_CATEGORY, REPLY, TEMPLATE, Client, Ledger, World,
+                                               build_world, write_reference)
 
-__all__ = ["BAD_KINDS", "Client", "Contract", "Ledger", "MessageMaker", "Price", "RatePeriod", "World",
-           "build_world", "emit_messaging", "write_reference"]
+__all__ = ["BAD_KINDS", "Client", "Ledger", "MessageMaker", "World", "build_world", "emit_messaging", "write_reference"]
 
 SCHEMA_VERSION = 1
 BAD_KINDS = ("malformed_json", "unknown_version", "unknown_client", "unknown_country", "unknown_category",

@@ -20,6 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.domains.messaging.rates import ClientAccount, Contract, RateCard, RatePeriod, Tier
+from almacen.domains.messaging.reference import clients_toml, rate_card_toml
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, STATUS_RANK
 
 BASE_PRICES = {  # USD per delivered template, first tier
@@ -51,21 +53,13 @@ _PLACES = ("Norte", "del Sur", "del Plata", "Andina", "Patagonia", "Los Andes", 
 _FORMS = {"AR": ("S.A.", "S.R.L."), "BR": ("Ltda.",), "CL": ("SpA",), "CO": ("S.A.S.",),
           "MX": ("S.A. de C.V.",), "PE": ("S.A.C.",), "US": ("Inc.", "LLC")}
 @dataclass(frozen=True)
-class Contract:
-    """A client's terms from `effective_from` (the first of a month) until its next contract starts."""
-
-    effective_from: date
-    free_messages: int
-    discount_pct: Decimal
-
-
-@dataclass(frozen=True)
 class Client:
     """A business account: its contracts and the shape of its traffic."""
 
     client_id: str
     name: str
     contracts: tuple[Contract, ...]
+    """its terms, as billing reads them (`domains.messaging.rates.Contract`)"""
     countries: tuple[tuple[str, float], ...]
     """(country, share of its recipients)"""
     categories: tuple[tuple[str, float], ...]
@@ -78,30 +72,16 @@ class Client:
 
 
 @dataclass(frozen=True)
-class Price:
-    """Graduated tiers of one (category, country): (from unit, unit price)."""
-
-    category: str
-    country: str
-    tiers: tuple[tuple[int, Decimal], ...]
-
-
-@dataclass(frozen=True)
-class RatePeriod:
-    """The rate card's prices from `effective_from` until the next period starts."""
-
-    effective_from: date
-    prices: tuple[Price, ...]
-
-
-@dataclass(frozen=True)
 class World:
     """The platform's reference data: client accounts and the rate card."""
 
     start: date
     clients: tuple[Client, ...]
-    periods: tuple[RatePeriod, ...]
-    currency: str = "USD"
+    rate_card: RateCard
+
+    def accounts(self) -> list[ClientAccount]:
+        """The client accounts as billing reads them."""
+        return [ClientAccount(c.client_id, c.name, c.contracts) for c in self.clients]
 
 
 def _months_later(day: date, months: int) -> date:
@@ -128,10 +108,12 @@ def _client(rng: random.Random, i: int, start: date, names: set[str]) -> Client:
     terms = [(rng.choice((0, 500, 1000, 1000, 5000)), rng.choice(("0.00", "0.00", "5.00", "10.00")))]
     if rng.random() < 0.4:
         terms.append((rng.choice((0, 1000, 2000, 5000)), rng.choice(("0.00", "5.00", "7.50", "12.00"))))
-    contracts = tuple(Contract(_months_later(start, 0 if k == 0 else k + rng.randrange(2)), free, Decimal(pct))
-                      for k, (free, pct) in enumerate(terms))
+    client_id = f"c{i + 1:05d}"
+    starts = [_months_later(start, 0 if k == 0 else k + rng.randrange(2)) for k in range(len(terms))]
+    contracts = tuple(Contract(client_id, day, nxt, free, Decimal(pct))
+                      for day, nxt, (free, pct) in zip(starts, [*starts[1:], None], terms))
     volume = min(200.0, rng.paretovariate(1.2)) * (5 if i == 0 else 1)
-    return Client(f"c{i + 1:05d}", name, contracts, tuple(countries), tuple(zip(CATEGORIES, shares)), volume,
+    return Client(client_id, name, contracts, tuple(countries), tuple(zip(CATEGORIES, shares)), volume,
                   i == 0 or rng.random() < chatbot, int(min(20_000, 40 + volume * 150)))
 
 
@@ -153,40 +135,21 @@ def build_world(clients: int, seed: int = 7, start: date = date(2026, 8, 1)) -> 
     tiers = {(ca, co): TIERS[:rng.choice((1, 2, 2, 3))] for ca in CATEGORIES for co in COUNTRIES}
     change = {key: Decimal(rng.choice(("0.95", "1", "1.03", "1.08"))) for key in tiers}
     periods = []
-    for day, moved in ((start, False), (_months_later(start, 2), True)):
-        prices = []
-        for ca, co in tiers:
-            factor = change[ca, co] if moved else Decimal(1)
-            prices.append(Price(ca, co, tuple((f, _price(BASE_PRICES[ca][co], k * factor)) for f, k in tiers[ca, co])))
-        periods.append(RatePeriod(day, tuple(prices)))
-    return World(start, accounts, tuple(periods))
-
-
-def _toml(text: str) -> str:
-    """A TOML basic string."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    change_day = _months_later(start, 2)
+    for day, until, moved in ((start, change_day, False), (change_day, None, True)):
+        prices = {(ca, co): tuple(Tier(f, _price(BASE_PRICES[ca][co], k * (change[ca, co] if moved else Decimal(1))))
+                                  for f, k in tiers[ca, co]) for ca, co in tiers}
+        periods.append(RatePeriod(day, until, prices))
+    return World(start, accounts, RateCard("USD", tuple(periods)))
 
 
 def write_reference(world: World, folder: Path) -> tuple[Path, Path]:
     """`clients.toml` and `rates.toml` in the contract's formats, for `almacen billing clients|rates load`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    clients = ["# client accounts and contracts of the simulated messaging platform\n"]
-    for c in world.clients:
-        clients.append(f"[[client]]\nid = {_toml(c.client_id)}\nname = {_toml(c.name)}\n")
-        for k in c.contracts:
-            clients.append(f"[[client.contract]]\neffective_from = \"{k.effective_from}\"\n"
-                           f"free_messages = {k.free_messages}\ndiscount_pct = \"{k.discount_pct}\"\n")
-    rates = [f"# rate card in {world.currency} per delivered template message\ncurrency = {_toml(world.currency)}\n"]
-    for p in world.periods:
-        rates.append(f"[[period]]\neffective_from = \"{p.effective_from}\"\n")
-        for price in p.prices:
-            tiers = ", ".join(f'[{f}, "{u}"]' for f, u in price.tiers)
-            rates.append(f"[[period.price]]\ncategory = \"{price.category}\"\ncountry = \"{price.country}\"\n"
-                         f"tiers = [{tiers}]\n")
     paths = folder / "clients.toml", folder / "rates.toml"
-    paths[0].write_text("\n".join(clients), encoding="utf-8")
-    paths[1].write_text("\n".join(rates), encoding="utf-8")
+    paths[0].write_text(clients_toml(world.accounts()), encoding="utf-8")
+    paths[1].write_text(rate_card_toml(world.rate_card), encoding="utf-8")
     return paths
 
 

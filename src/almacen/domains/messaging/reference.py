@@ -1,19 +1,20 @@
-"""Client accounts, contracts and rate cards loaded from files into the lake, each load a new version.
+"""Client accounts, contracts and rate cards: written to and loaded from files, stored in the lake.
 
-Every load validates the whole file first (nothing is written when any part is wrong) and appends
+The files' formats (docs/messaging-contract.md) are read by `rates.load_*` and written here. Every load validates the whole file first (nothing is written when any part is wrong) and appends
 it as version n + 1 of `silver.clients` + `silver.contracts` or `silver.rate_cards`: the highest
 version is in force, and every earlier one stays so an invoice can be traced to the one it used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow.compute as pc
 
 from almacen.domains.messaging.accounts import CLIENTS
-from almacen.domains.messaging.rates import clients_to_tables, load_clients, load_rate_card
+from almacen.domains.messaging.rates import ClientAccount, RateCard, clients_to_tables, load_clients, load_rate_card
 from almacen.lake import Lake
 
 CONTRACTS = "silver.contracts"
@@ -43,3 +44,30 @@ def store_rate_card(lake: Lake, path: Path, now: datetime | None = None) -> tupl
     table = card.to_table(version, now or datetime.now(timezone.utc))
     lake.append(RATE_CARDS, table)
     return version, table.num_rows
+
+
+def clients_toml(accounts: Iterable[ClientAccount]) -> str:
+    """`clients.toml` text for `accounts`, as `load_clients` reads it back."""
+    out = ["# client accounts and their contracts (docs/messaging-contract.md)\n"]
+    for a in accounts:
+        out.append(f"[[client]]\nid = {_toml(a.client_id)}\nname = {_toml(a.name)}\n")
+        for c in a.contracts:
+            out.append(f'[[client.contract]]\neffective_from = "{c.effective_from}"\n'
+                       f'free_messages = {c.free_messages}\ndiscount_pct = "{c.discount_pct}"\n')
+    return "\n".join(out)
+
+
+def rate_card_toml(card: RateCard) -> str:
+    """`rates.toml` text for `card`, as `load_rate_card` reads it back."""
+    out = [f"# rate card in {card.currency} per delivered template message\ncurrency = {_toml(card.currency)}\n"]
+    for period in card.periods:
+        out.append(f'[[period]]\neffective_from = "{period.effective_from}"\n')
+        for (category, country), tiers in period.prices.items():
+            listed = ", ".join(f'[{t.start}, "{t.unit_price}"]' for t in tiers)
+            out.append(f'[[period.price]]\ncategory = "{category}"\ncountry = "{country}"\ntiers = [{listed}]\n')
+    return "\n".join(out)
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
