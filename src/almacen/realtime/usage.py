@@ -81,11 +81,14 @@ class UsageMinutes:
     """every template sent from this minute on is held (None: every template ever): a span of those
     minutes can be recounted whole from memory"""
     _latest: dict[str, datetime] = field(default_factory=dict)
+    _gold_exists: bool = False
     _last_evict: float = field(default_factory=time.monotonic)
 
     def restore(self) -> None:
         """Watermark from gold; the templates of the horizon and the unmatched statuses from bronze."""
-        ms = self.lake.transaction_version(USAGE, WATERMARK_APP)
+        gold = self.lake.table(USAGE)
+        self._gold_exists = gold is not None
+        ms = None if gold is None else gold.transaction_version(WATERMARK_APP)
         self.watermark = self.high = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
         self.engine.register("status_ranks", status_ranks())
         self.engine.execute("CREATE OR REPLACE TABLE msg_state (message_id VARCHAR, sent_at TIMESTAMPTZ, "
@@ -218,6 +221,7 @@ class UsageMinutes:
         if not touched:
             if txns:
                 self.lake.append(USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=["day"])
+                self._gold_exists = True
             self.high = high
             return
         minutes, predicate = self._recounted(touched)
@@ -227,10 +231,11 @@ class UsageMinutes:
             rows = self.engine.query(_USAGE).cast(USAGE_SCHEMA)
         finally:
             self.engine.forget("touched_minutes")
-        if self.lake.table(USAGE) is not None:
+        if self._gold_exists:
             self.lake.replace(USAGE, rows, predicate, txns=txns)
         else:
             self.lake.append(USAGE, rows, txns=txns, partition_by=["day"])
+        self._gold_exists = True
         self.high = high
 
     def _recounted(self, touched: list[datetime]) -> tuple[pa.Array, str]:
