@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.domains.messaging.rates import ClientAccount, RateCard, RateCardError, contract_in_force, no_period_message
+from almacen.domains.messaging.sql import exactly, read_sql
 from almacen.engine import DuckDBEngine
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -35,7 +35,6 @@ LINE_SCHEMA = pa.schema([
     ("unit_price", pa.decimal128(18, 6)), ("quantity", pa.int64()), ("free_quantity", pa.int64()),
     ("amount", pa.decimal128(18, 2)), ("rate_card_version", pa.int64())])
 CENT = Decimal("0.01")
-_SQL = resources.files("almacen.domains.messaging")
 _SHOWN = 10  # items named in an error before "... (n in all)"
 
 
@@ -113,7 +112,7 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
     `created_at` is written as given (null by default: the caller stamps it); issued_at is null."""
     _check_month(month)
     params = {"month": month}
-    problems = engine.query(_read("invoice_check.sql"), params).to_pylist()
+    problems = engine.query(read_sql("invoice_check.sql"), params).to_pylist()
     for p in problems:
         if p["problem"] == "period":
             if p["version"] is None:
@@ -122,10 +121,10 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
     _raise_on_problems(month, problems[0]["version"] if problems else None,
                        [p["client_id"] for p in problems if p["problem"] == "contract"],
                        [(p["category"], p["country"], p["client_id"]) for p in problems if p["problem"] == "price"])
-    result = engine.query(_read("invoice.sql"), {**params, "created_at": created_at})
+    result = engine.query(read_sql("invoice.sql"), {**params, "created_at": created_at})
     lines = pc.list_flatten(result.column("lines"))
     lines = pa.Table.from_struct_array(lines) if len(lines) else LINE_SCHEMA.empty_table()
-    return _exactly(result.drop_columns(["lines"]), INVOICE_SCHEMA), _exactly(lines, LINE_SCHEMA)
+    return exactly(result.drop_columns(["lines"]), INVOICE_SCHEMA, "invoice"), exactly(lines, LINE_SCHEMA, "invoice")
 
 
 def _quantities(usage: pa.Table, month: date) -> dict[tuple[str, str, str], int]:
@@ -190,12 +189,3 @@ def next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-def _exactly(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` as `schema`; a different column list or type is a fault of the SQL, reported as such."""
-    if table.schema != schema:
-        raise RuntimeError(f"invoice SQL returned {table.schema}, expected {schema}")
-    return table
-
-
-def _read(name: str) -> str:
-    return _SQL.joinpath(name).read_text(encoding="utf-8")

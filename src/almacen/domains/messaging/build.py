@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import contextmanager
-from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.config import Settings
+from almacen.domains.messaging.sql import read_sql
 from almacen.engine import DuckDBEngine
 from almacen.lake import Lake
 from almacen.realtime.usage import USAGE, USAGE_SCHEMA, status_ranks, usage_from_messages
 
 EVENTS = "bronze.message_events"
 MESSAGES = "silver.messages"
-_SQL = resources.files("almacen.domains.messaging")
 
 
 @contextmanager
@@ -53,7 +52,7 @@ def build_messaging(settings: Settings) -> dict[str, int]:
     with _engine(lake, settings.messaging.models_memory_limit) as engine:
         engine.execute("CREATE SCHEMA IF NOT EXISTS silver")
         engine.execute("CREATE OR REPLACE TABLE silver.messages AS "
-                       + _SQL.joinpath("messages.sql").read_text(encoding="utf-8"))
+                       + read_sql("messages.sql"))
         lake.overwrite(MESSAGES, engine.stream("SELECT * FROM silver.messages"))
         counts[MESSAGES] = engine.query("SELECT count(*) AS n FROM silver.messages")["n"][0].as_py()
         lake.overwrite("gold.conversations", create_conversations(engine))
@@ -67,7 +66,7 @@ def build_messaging(settings: Settings) -> dict[str, int]:
 def pending_statuses(settings: Settings) -> pa.Table:
     """Status events whose message was never seen (yet), oldest first."""
     with _engine(Lake(settings.lake)) as engine:
-        return engine.query(_SQL.joinpath("pending.sql").read_text(encoding="utf-8"))
+        return engine.query(read_sql("pending.sql"))
 
 
 def usage_check(settings: Settings) -> tuple[pa.Table, pa.Table]:
@@ -78,7 +77,7 @@ def usage_check(settings: Settings) -> tuple[pa.Table, pa.Table]:
     with _engine(lake) as engine:
         messages = engine.query(
             "SELECT m.message_id, make_timestamptz((epoch_us(m.sent_at) // 60000000) * 60000000) AS minute, "
-            "m.client_id, m.category, m.country, r.rank FROM (" + _SQL.joinpath("messages.sql").read_text(encoding="utf-8")
+            "m.client_id, m.category, m.country, r.rank FROM (" + read_sql("messages.sql")
             + ") m JOIN status_ranks r USING (status) WHERE m.kind = 'template'")
         fresh = usage_from_messages(engine, messages)
     order = [("minute", "ascending"), ("client_id", "ascending"), ("category", "ascending"), ("country", "ascending")]

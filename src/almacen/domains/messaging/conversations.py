@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
-from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.domains.messaging.vocabulary import SERVICE
+from almacen.domains.messaging.sql import exactly, read_sql
 from almacen.engine import DuckDBEngine
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -34,7 +34,6 @@ DAILY_SCHEMA = pa.schema([("day", pa.date32()), ("client_id", pa.string()), ("ca
 MONTHLY_SCHEMA = pa.schema([("month", pa.date32()), *[DAILY_SCHEMA.field(n) for n in DAILY_SCHEMA.names[1:]]])
 DAILY, MONTHLY = "gold.conversations_daily", "gold.conversations_monthly"
 _CONSIDERED_KINDS = ("template", "inbound", "reply")
-_SQL = resources.files("almacen.domains.messaging")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86400 * 1_000_000
 
@@ -79,7 +78,7 @@ def conversations_py(messages: pa.Table) -> pa.Table:
 def conversations_sql(engine: DuckDBEngine) -> pa.Table:
     """gold.conversations computed by conversations.sql over the registered silver.messages, sorted by id."""
     _check_messages(engine)
-    return _exactly(engine.query(_read("conversations.sql")), CONVERSATION_SCHEMA)
+    return exactly(engine.query(read_sql("conversations.sql")), CONVERSATION_SCHEMA, "conversation")
 
 
 def create_conversations(engine: DuckDBEngine, table: str = "gold.conversations") -> pa.RecordBatchReader:
@@ -87,7 +86,7 @@ def create_conversations(engine: DuckDBEngine, table: str = "gold.conversations"
     limit), returned as a stream of batches: for a build too large to hold as Arrow."""
     _check_messages(engine)
     engine.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-    engine.execute(f"CREATE OR REPLACE TABLE {table} AS {_read('conversations.sql')}")
+    engine.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('conversations.sql')}")
     rows = engine.stream(f"SELECT * FROM {table}")
     if rows.schema != CONVERSATION_SCHEMA:
         raise RuntimeError(f"conversation SQL returned {rows.schema}, expected {CONVERSATION_SCHEMA}")
@@ -96,7 +95,7 @@ def create_conversations(engine: DuckDBEngine, table: str = "gold.conversations"
 
 def _check_messages(engine: DuckDBEngine) -> None:
     """Every considered message can be placed (client, phone, time and id present), or a ValueError."""
-    check = engine.query(_read("conversations_check.sql")).to_pylist()[0]
+    check = engine.query(read_sql("conversations_check.sql")).to_pylist()[0]
     if check["unplaced"]:
         raise ValueError(_unplaced_message(check["unplaced"], check["first_id"]))
 
@@ -118,8 +117,8 @@ def rollups_py(conversations: pa.Table) -> dict[str, pa.Table]:
 
 def rollups_sql(engine: DuckDBEngine) -> dict[str, pa.Table]:
     """Both rollups of the registered gold.conversations, by their lake names, computed in DuckDB."""
-    return {DAILY: _exactly(engine.query(_read("conversations_daily.sql")), DAILY_SCHEMA),
-            MONTHLY: _exactly(engine.query(_read("conversations_monthly.sql")), MONTHLY_SCHEMA)}
+    return {DAILY: exactly(engine.query(read_sql("conversations_daily.sql")), DAILY_SCHEMA, "conversation"),
+            MONTHLY: exactly(engine.query(read_sql("conversations_monthly.sql")), MONTHLY_SCHEMA, "conversation")}
 
 
 def _rollup(conversations: pa.Table, period, schema: pa.Schema) -> pa.Table:
@@ -148,15 +147,6 @@ def _unplaced_message(count: int, first_id: str | None) -> str:
             f"cannot be placed in a conversation (first: {first_id})")
 
 
-def _exactly(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """`table` as `schema`; a different column list or type is a fault of the SQL, reported as such."""
-    if table.schema != schema:
-        raise RuntimeError(f"conversation SQL returned {table.schema}, expected {schema}")
-    return table
-
-
-def _read(name: str) -> str:
-    return _SQL.joinpath(name).read_text(encoding="utf-8")
 
 
 def conversation_id(client_id: str, recipient_key: str, opened_at: datetime) -> str:
