@@ -73,26 +73,29 @@ def simulate_messaging(
 @friendly
 def clients_load(file: Path, config: ConfigOpt = None) -> None:
     """Validate clients.toml and store it as the next version of silver.clients / silver.contracts."""
-    from almacen.cli.admin import audit_run
     from almacen.domains.messaging.reference import store_clients
 
-    settings = load_config(config)
-    version, n = store_clients(Lake(settings.lake), file)
-    console.print(f"clients version {version}: {n:,} client accounts from {file}", highlight=False)
-    audit_run(settings, "billing.clients", version=version, clients=n, file=str(file))
+    _store(config, file, store_clients, "clients", "client accounts")
 
 
 @rates_app.command("load")
 @friendly
 def rates_load(file: Path, config: ConfigOpt = None) -> None:
     """Validate rates.toml and store it as the next version of silver.rate_cards."""
-    from almacen.cli.admin import audit_run
     from almacen.domains.messaging.reference import store_rate_card
 
+    _store(config, file, store_rate_card, "rates", "prices")
+
+
+def _store(config: Path | None, file: Path, store, what: str, unit: str) -> None:
+    """Store a reference file as a new version, say which, and audit it as `billing.<what>`."""
+    from almacen.cli.admin import audit_run
+
     settings = load_config(config)
-    version, n = store_rate_card(Lake(settings.lake), file)
-    console.print(f"rate card version {version}: {n:,} prices from {file}", highlight=False)
-    audit_run(settings, "billing.rates", version=version, prices=n, file=str(file))
+    version, n = store(Lake(settings.lake), file)
+    console.print(f"{'clients' if what == 'clients' else 'rate card'} version {version}: {n:,} {unit} from {file}",
+                  highlight=False)
+    audit_run(settings, f"billing.{what}", version=version, rows=n, file=str(file))
 
 
 @billing_app.command("build")
