@@ -15,6 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+os.environ.setdefault("ALMACEN_AUDIT_KEY", "test-audit-key-" + "x" * 32)  # the audit log's MAC key (32+ bytes)
+
 SERVICES = {
     "postgres": ("ALMACEN_TEST_POSTGRES_URL", "postgresql://almacen:almacen@127.0.0.1:55432/almacen", "postgresql+psycopg"),
     "mariadb": ("ALMACEN_TEST_MARIADB_URL", "mysql://almacen:almacen@127.0.0.1:53306/almacen", "mysql+pymysql"),

@@ -1,4 +1,4 @@
-"""Fixtures of the security tests: a fresh lake, and argon2 parameters cheap enough for tests."""
+"""Fixtures of the security tests: a fresh lake, a known audit key, and argon2 parameters cheap enough for tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ import pytest
 from argon2 import PasswordHasher
 
 from almacen.lake import Lake
+
+AUDIT_KEY = b"security-tests-audit-key-" + b"k" * 32
+"""the audit log's key in these tests (ALMACEN_AUDIT_KEY): tests compute MACs with it as a key holder would"""
+
+
+@pytest.fixture(autouse=True)
+def audit_key(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """Every security test records under AUDIT_KEY (child processes inherit it)."""
+    monkeypatch.setenv("ALMACEN_AUDIT_KEY", AUDIT_KEY.decode())
+    return AUDIT_KEY
 
 
 @pytest.fixture

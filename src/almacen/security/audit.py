@@ -1,48 +1,77 @@
-"""The tamper-evident audit log `_system/audit`: append-only, hash-chained, group-committed.
+"""The tamper-evident audit log `_system/audit`: append-only, MAC-chained, anchored, group-committed.
 
-Each entry's `hash` is the SHA-256 of a canonical JSON array
+Each entry's `hash` is the HMAC-SHA256 (hex), under the audit key, of the canonical JSON array
 `[seq, at, actor, action, target, details, prev_hash]` (`at` in ISO UTC with microseconds,
 `details` the stored JSON text with sorted keys), and `prev_hash` is the previous entry's hash
-(64 zeros for the first). Every commit records its last seq as the Delta transaction
-(`almacen-audit`, seq), so entries removed from the end are noticed too.
+(64 zeros for the first). The key lives outside the lake (`ALMACEN_AUDIT_KEY`, 32+ bytes; a public
+demo key on demo lakes only), so whoever can write the lake but lacks the key cannot re-chain an
+edited entry. Every commit records its last seq as the Delta transaction (`almacen-audit`, seq).
+
+Every move of entries into the table (a fold: each direct commit, each move of the journal) also
+appends a signed checkpoint `{"first", "seq", "hash", "at", "mac"}` to the anchor, a file that belongs
+where the lake's writers cannot write (`audit_anchor`; default `<lake>/_system/audit.anchor`).
+Checkpoints cover the log without gaps (each `first` follows the previous `seq`), and `verify`
+requires the table and journal to reach every anchored seq with the anchored hash: entries cut from
+the end (with their Delta commits and the journal) and a chain rebuilt under the key are both caught.
 
 Many server threads record at once: callers queue, one of them writes every pending entry at once,
 and each caller returns once its own entry is durable: committed to the table, or, in the server's
 deferred mode on a local lake, fsync'd to a journal beside it that a background thread moves into
-the table every second (readers and `verify` move it first, so they always see every entry). Processes sharing a local
-lake serialise on a lock file beside the table and pick up each other's entries before chaining.
+the table every few seconds (readers and `verify` move it first, so they always see every entry; the
+anchor is written by the move, never on the request path). Processes sharing a local lake serialise
+on a lock file beside the table and pick up each other's entries before chaining.
 """
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import hmac
 import json
 import logging
+import os
+import re
 import threading
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
+from almacen.config.settings import ConfigError
 from almacen.lake import Lake
-from almacen.security.journal import Journal
+from almacen.security.demo import is_demo_lake
+from almacen.security.journal import AnchorFile, Journal
 from almacen.security.systables import CachedTable, table_lock
+from almacen.security.users import USERNAME
+
+if TYPE_CHECKING:
+    from almacen.config import Settings
 
 log = logging.getLogger(__name__)
 TABLE = "_system.audit"
 APP_ID = "almacen-audit"
 GENESIS = "0" * 64
+KEY_ENV = "ALMACEN_AUDIT_KEY"
+MIN_KEY_BYTES = 32
+DEMO_AUDIT_KEY = b"almacen-demo-audit-key-not-secret"
+"""the public audit key of demo lakes (`_system/DEMO`): anyone can re-chain a demo lake's log"""
+ANCHOR_TAG = "almacen-audit-anchor"
+"""the first element of a checkpoint's signed array, so a checkpoint's MAC can never pass as an entry's"""
+ACTOR_KINDS = ("cli", "system")
+"""actors that are not users are `<kind>:<name>`: `cli:<os user>` for the command line, `system:<job>`"""
+_SYSTEM_ACTOR = re.compile(rf"(?:{'|'.join(ACTOR_KINDS)}):[A-Za-z0-9_.@$+-]{{1,64}}")
 COMPACT_EVERY = 50
 """commits between compactions: each commit adds a small file, and reading 300 of them took 1.1 s against
 0.04 s once compacted (rows, hashes and the transaction record are unchanged by a compaction)"""
 ACTIONS = frozenset({
     "login.ok", "login.failed", "logout", "data.read", "export", "user.add", "user.remove", "user.set_role",
-    "user.reset_password", "token.create", "token.revoke", "publish", "pipeline.run",
+    "user.reset_password", "user.unlock", "user.logout", "token.create", "token.revoke", "publish", "pipeline.run",
+    "access.denied", "request.failed",
 })
 SECRET_WORDS = ("password", "secret", "token_value", "bearer")
 SCHEMA = pa.schema([
@@ -66,14 +95,76 @@ class AuditCheck:
     first_bad_seq: int | None
     problem: str
     last_hash: str = ""
-    """the hash of the last intact entry: keep a copy elsewhere to anchor the chain"""
+    """the hash of the last intact entry"""
+    anchored_seq: int = 0
+    """the last entry the anchor holds a checkpoint of (entries after it were not anchored yet)"""
+    anchored_at: datetime | None = None
+    """when that checkpoint was written"""
 
 
-def entry_hash(seq: int, at: datetime, actor: str, action: str, target: str, details: str, prev_hash: str) -> str:
-    """The SHA-256 (hex) of the canonical JSON of an entry and the hash before it."""
-    text = json.dumps([seq, at.astimezone(timezone.utc).isoformat(timespec="microseconds"), actor, action, target,
-                       details, prev_hash], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def canonical(seq: int, at: datetime, actor: str, action: str, target: str, details: str, prev_hash: str) -> bytes:
+    """The canonical JSON (UTF-8) of an entry and the hash before it: what its MAC covers."""
+    return json.dumps([seq, at.astimezone(timezone.utc).isoformat(timespec="microseconds"), actor, action, target,
+                       details, prev_hash], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def entry_hash(key: bytes, seq: int, at: datetime, actor: str, action: str, target: str, details: str,
+               prev_hash: str) -> str:
+    """The HMAC-SHA256 (hex) under the audit key of the canonical JSON of an entry and the hash before it."""
+    return hmac.new(key, canonical(seq, at, actor, action, target, details, prev_hash), hashlib.sha256).hexdigest()
+
+
+def checkpoint_mac(key: bytes, first: int, seq: int, digest: str, at: str) -> str:
+    """The HMAC-SHA256 (hex) of an anchor checkpoint: `["almacen-audit-anchor", first, seq, hash, at]`."""
+    text = json.dumps([ANCHOR_TAG, first, seq, digest, at], ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def resolve_key(lake: Lake, key: bytes | None = None) -> bytes:
+    """The audit key: `key`, else `ALMACEN_AUDIT_KEY`, else the public demo key on a demo lake only.
+
+    Outside demo lakes the key must hold at least 32 bytes and may not be the demo key."""
+    if key is None:
+        text = os.environ.get(KEY_ENV, "")
+        if text:
+            key = text.encode("utf-8")
+        elif is_demo_lake(lake):
+            return DEMO_AUDIT_KEY
+        else:
+            raise ConfigError(f"{KEY_ENV} is not set: the audit log of {lake.root} is chained and anchored with a "
+                              f"secret key (32+ bytes) kept outside the lake; set {KEY_ENV} (or audit_key)")
+    if not key:
+        raise ConfigError(f"{KEY_ENV} is empty: the audit log needs a secret key of {MIN_KEY_BYTES}+ bytes")
+    if (len(key) < MIN_KEY_BYTES or key == DEMO_AUDIT_KEY) and not is_demo_lake(lake):
+        why = "is the public demo key" if key == DEMO_AUDIT_KEY else f"has {len(key)} bytes"
+        raise ConfigError(f"{KEY_ENV} {why}: outside a demo lake the audit key must be a secret of at least "
+                          f"{MIN_KEY_BYTES} bytes")
+    return key
+
+
+def check_actor(actor: str) -> None:
+    """Refuse an actor that is neither a username nor `<kind>:<name>` (kind `cli` or `system`)."""
+    if USERNAME.fullmatch(actor) or _SYSTEM_ACTOR.fullmatch(actor):
+        return
+    raise ValueError(f"audit actor {actor!r} is neither a username ({USERNAME.pattern}) nor "
+                     f"<kind>:<name> with kind {' or '.join(ACTOR_KINDS)} (e.g. cli:root)")
+
+
+def default_anchor(lake: Lake) -> str:
+    """`<lake>/_system/audit.anchor`: beside the table, where the lake's writers can reach it too; configure
+    `audit_anchor` to put it out of their reach."""
+    table = lake.path(TABLE)
+    if "://" in lake.root:
+        return table.rsplit("/", 1)[0] + "/audit.anchor"
+    return str(Path(table).with_name("audit.anchor"))
+
+
+def audit_log(settings: Settings, *, deferred_seconds: float | None = None) -> AuditLog:
+    """The audit log of `settings.lake`, keyed by `audit_key` (or `ALMACEN_AUDIT_KEY`) and anchored at
+    `audit_anchor` (default `<lake>/_system/audit.anchor`)."""
+    key = settings.audit_key.get_secret_value().encode("utf-8") if settings.audit_key is not None else None
+    return AuditLog(Lake(settings.lake), key=key, anchor=settings.audit_anchor or None,
+                    deferred_seconds=deferred_seconds)
 
 
 def details_text(details: dict | None) -> str:
@@ -123,11 +214,21 @@ class _Pending:
 class AuditLog:
     """Record, read and verify the audit log of one lake."""
 
-    def __init__(self, lake: Lake, *, deferred_seconds: float | None = None) -> None:
-        """`deferred_seconds` (local lakes): record() returns once its entry is fsync'd to the journal, and
+    def __init__(self, lake: Lake, *, key: bytes | None = None, anchor: str | Path | None = None,
+                 deferred_seconds: float | None = None) -> None:
+        """`key`: the audit key (default: `ALMACEN_AUDIT_KEY`, read at the first record or verify, so reading
+        entries needs none; the public demo key on a demo lake). `anchor`: the file of signed checkpoints
+        (default `<lake>/_system/audit.anchor`; a local path or an object-store URI).
+        `deferred_seconds` (local lakes): record() returns once its entry is fsync'd to the journal, and
         a background thread moves journaled entries into the table that often (the server's mode);
         otherwise every record() commits to the table before returning."""
         self.lake = lake
+        self._given_key = key
+        self._key: bytes | None = None
+        self._entry_mac: hmac.HMAC | None = None
+        self.anchor = AnchorFile(anchor or default_anchor(lake))
+        self._anchor_checked = False
+        """whether this process compared the table's head with the anchor before chaining onto it"""
         local = "://" not in lake.root
         self._journal = Journal(Path(lake.path(TABLE)).with_name("audit.journal")) if local else None
         self._deferred = deferred_seconds if local else None
@@ -152,7 +253,9 @@ class AuditLog:
             raise ValueError(f"unknown audit action {action!r}; actions: {', '.join(sorted(ACTIONS))}")
         if not actor:
             raise ValueError(f"audit {action}: the actor is empty")
+        check_actor(actor)
         item = _Pending(actor, action, target, details_text(details))
+        self._mac()
         with self._cv:
             if self._closed:
                 raise RuntimeError(f"audit log {self.lake.path(TABLE)} is closed; {action} by {actor} not recorded")
@@ -200,10 +303,12 @@ class AuditLog:
                 journaled = [r for r in journal if r["seq"] > seq]
                 if journaled:
                     seq, prev = journaled[-1]["seq"], journaled[-1]["hash"]
+                if not self._anchor_checked:
+                    self._refuse_behind_anchor(seq)
             rows = []
             for p in batch:
                 seq += 1
-                digest = entry_hash(seq, p.at, p.actor, p.action, p.target, p.details, prev)
+                digest = self._hash(seq, p.at, p.actor, p.action, p.target, p.details, prev)
                 rows.append({"seq": seq, "at": p.at, "actor": p.actor, "action": p.action, "target": p.target,
                              "details": p.details, "prev_hash": prev, "hash": digest})
                 prev = digest
@@ -216,12 +321,75 @@ class AuditLog:
             for p, row in zip(batch, rows, strict=True):
                 p.seq = row["seq"]
 
+    def _mac(self) -> hmac.HMAC:
+        """The keyed MAC entries are chained with (resolving the key on first use; ConfigError without one)."""
+        if self._entry_mac is None:
+            key = resolve_key(self.lake, self._given_key)
+            self._key, self._entry_mac = key, hmac.new(key, digestmod=hashlib.sha256)
+        return self._entry_mac
+
+    def _has_key(self) -> bool:
+        try:
+            self._mac()
+        except ConfigError:
+            return False
+        return True
+
+    def _hash(self, seq: int, at: datetime, actor: str, action: str, target: str, details: str, prev: str) -> str:
+        """`entry_hash` under this log's key (copying a keyed HMAC saves re-keying it for every entry)."""
+        mac = self._mac().copy()
+        mac.update(canonical(seq, at, actor, action, target, details, prev))
+        return mac.hexdigest()
+
+    def _genuine(self, checkpoint: dict) -> bool:
+        """Whether an anchor line is a well-formed checkpoint signed with this log's key."""
+        self._mac()
+        try:
+            first, seq, digest, at, mac = (checkpoint[k] for k in ("first", "seq", "hash", "at", "mac"))
+            if not (type(first) is int and type(seq) is int and isinstance(digest, str) and isinstance(at, str)
+                    and isinstance(mac, str)):
+                return False
+            return hmac.compare_digest(mac, checkpoint_mac(self._key, first, seq, digest, at))
+        except KeyError:
+            return False
+
+    def _refuse_behind_anchor(self, seq: int) -> None:
+        """Before chaining onto the table for the first time, refuse when the anchor records entries past
+        its end (they were cut off: chaining on would fork the chain over the evidence)."""
+        last = self.anchor.last()
+        if last is not None and self._genuine(last) and last["seq"] > seq:
+            raise RuntimeError(f"{self.lake.path(TABLE)} ends at entry {seq} but the anchor {self.anchor} records "
+                               f"entry {last['seq']} (at {last['at']}): entries {seq + 1}..{last['seq']} are missing; "
+                               "run `almacen audit verify`")
+        self._anchor_checked = True
+
+    def _write_anchor(self, rows: list[dict]) -> None:
+        """Append the signed checkpoint of a fold (holding the lock, after its Delta commit). A failure is
+        logged, never charged to the entries (they are committed): the next fold's checkpoint covers them."""
+        try:
+            last = self.anchor.last()
+            first = rows[0]["seq"]
+            if last is not None and self._genuine(last):
+                if last["seq"] >= rows[-1]["seq"]:
+                    return  # a journaled head put back into a table cut below it: anchored already
+                first = last["seq"] + 1  # also covers a fold whose checkpoint was lost (crash, failed write)
+            seq, digest = rows[-1]["seq"], rows[-1]["hash"]
+            at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            self.anchor.append({"first": first, "seq": seq, "hash": digest, "at": at,
+                                "mac": checkpoint_mac(self._key, first, seq, digest, at)})
+        except Exception:  # noqa: BLE001 - the entries are in the table; the next fold anchors them
+            log.exception("writing the audit anchor %s failed; entries up to %s are recorded but not anchored yet",
+                          self.anchor, rows[-1]["seq"])
+
     def _to_table(self, dt: DeltaTable | None, rows: list[dict]) -> None:
-        """Commit entries to the Delta table (holding the lock); the journal then keeps only the head."""
+        """Commit entries to the Delta table (holding the lock) and anchor them; the journal then keeps
+        only the head."""
         if not rows:
             return
+        self._mac()  # no fold without the key: it could not be anchored
         self.lake.append(TABLE, pa.Table.from_pylist(rows, schema=SCHEMA), txns=[(APP_ID, rows[-1]["seq"])])
         self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        self._write_anchor(rows)
         if self._journal is not None:
             self._journal.keep_only(rows[-1])
         if dt is not None and (dt.version() + 1) // COMPACT_EVERY > dt.version() // COMPACT_EVERY:
@@ -275,10 +443,14 @@ class AuditLog:
 
     def entries(self, *, limit: int = 200, actor: str | None = None, action: str | None = None,
                 since: datetime | None = None) -> pa.Table:
-        """Entries newest first, at most `limit`, filtered by actor, action and time."""
-        self._drain()
+        """Entries newest first, at most `limit`, filtered by actor, action and time. Journaled entries
+        are moved into the table first, or, without the audit key, read from the journal as they are."""
+        keyed = self._has_key()
+        if keyed:
+            self._drain()
         data = self.lake.dataset(TABLE)
-        if data is None:
+        journaled = [] if keyed or self._journal is None else self._journal.read()
+        if data is None and not journaled:
             return SCHEMA.empty_table()
         conditions = [pc.field(name) == value for name, value in (("actor", actor), ("action", action)) if value]
         if since is not None:
@@ -286,24 +458,32 @@ class AuditLog:
         where = None
         for condition in conditions:
             where = condition if where is None else where & condition
-        rows = data.to_table(filter=where).select(SCHEMA.names)
+        rows = SCHEMA.empty_table() if data is None else data.to_table(filter=where).select(SCHEMA.names)
+        if journaled:
+            dt = self._table.delta_table()
+            committed = (None if dt is None else dt.transaction_version(APP_ID)) or 0
+            extra = pa.Table.from_pylist([r for r in journaled if r["seq"] > committed], schema=SCHEMA)
+            rows = pa.concat_tables([rows.cast(SCHEMA), extra if where is None else extra.filter(where)])
         return rows.sort_by([("seq", "descending")]).slice(0, max(limit, 0))
 
     def verify(self) -> AuditCheck:
-        """Walk the chain from the first entry and name the first altered, reordered or missing one."""
+        """Walk the chain from the first entry and name the first altered, reordered or missing one; then
+        hold it against the anchor: every checkpoint signed, none missing, each (seq, hash) still there."""
+        self._mac()
         try:
             self._drain()
         except RuntimeError:  # a damaged table refuses journaled entries: report the damage below
             pass
+        checkpoints, bad = self._checkpoints()
+        if bad is not None:
+            return bad
+        anchored = {c["seq"]: c for c in checkpoints}
+        top = checkpoints[-1] if checkpoints else None
         data = self.lake.read(TABLE)
         dt = self._table.delta_table()
         committed = None if dt is None else dt.transaction_version(APP_ID)
-        if data is None or data.num_rows == 0:
-            if committed:
-                return AuditCheck(False, 0, 1, f"entries 1..{committed} are missing (the Delta log records {committed})")
-            return AuditCheck(True, 0, None, "", GENESIS)
         expected, prev = 1, GENESIS
-        for batch in data.sort_by("seq").to_batches(max_chunksize=65_536):
+        for batch in ([] if data is None else data.sort_by("seq").to_batches(max_chunksize=65_536)):
             for r in batch.to_pylist():
                 seq = r["seq"]
                 if seq < expected:
@@ -314,20 +494,58 @@ class AuditLog:
                 if r["prev_hash"] != prev:
                     return AuditCheck(False, expected - 1, seq,
                                       f"its prev_hash does not match the hash of entry {seq - 1}", prev)
-                if entry_hash(seq, r["at"], r["actor"], r["action"], r["target"], r["details"], prev) != r["hash"]:
-                    return AuditCheck(False, expected - 1, seq,
-                                      "its hash does not match its contents (altered)", prev)
+                if self._hash(seq, r["at"], r["actor"], r["action"], r["target"], r["details"], prev) != r["hash"]:
+                    return AuditCheck(False, expected - 1, seq, "its hash does not match its contents (altered)", prev)
+                point = anchored.get(seq)
+                if point is not None and point["hash"] != r["hash"]:
+                    return AuditCheck(False, expected - 1, seq, f"its hash differs from the one the anchor "
+                                      f"{self.anchor} recorded for it at {point['at']}: the log was rewritten up to "
+                                      "here", prev)
                 expected, prev = expected + 1, r["hash"]
         last = expected - 1
-        if committed is None:
+        if last == 0 and committed:
+            return AuditCheck(False, 0, 1, f"entries 1..{committed} are missing (the Delta log records {committed})")
+        if last and committed is None:
             return AuditCheck(False, last, 1, f"no {APP_ID} transaction in the Delta log: the table was rewritten", prev)
-        if committed > last:
+        if committed is not None and committed > last:
             gap = f"entry {last + 1} is" if committed == last + 1 else f"entries {last + 1}..{committed} are"
             return AuditCheck(False, last, last + 1, f"{gap} missing at the end (the Delta log records {committed})", prev)
-        if committed < last:
+        if committed is not None and committed < last:
             return AuditCheck(False, committed, committed + 1, f"entry {committed + 1} was not written by the audit "
                               f"log (the Delta log records {committed} as the last)", prev)
-        return AuditCheck(True, last, None, "", prev)
+        if top is not None and top["seq"] > last:
+            gap = f"entry {last + 1} is" if top["seq"] == last + 1 else f"entries {last + 1}..{top['seq']} are"
+            return AuditCheck(False, last, last + 1, f"{gap} missing: the anchor {self.anchor} recorded entry "
+                              f"{top['seq']} at {top['at']}", prev)
+        if top is None and last:
+            return AuditCheck(False, last, 1, f"the anchor {self.anchor} is missing or empty while the log holds "
+                              f"entries 1..{last}: nothing shows none were cut from the end", prev)
+        if top is None:
+            return AuditCheck(True, 0, None, "", GENESIS)
+        return AuditCheck(True, last, None, "", prev, top["seq"], datetime.fromisoformat(top["at"]))
+
+    def _checkpoints(self) -> tuple[list[dict], AuditCheck | None]:
+        """The anchor's checkpoints, oldest first, or the check that fails on the first forged or missing one."""
+        lines = self.anchor.read() or []
+        where = f"the anchor {self.anchor}"
+        points: list[dict] = []
+        for number, line in enumerate(lines, 1):
+            claimed = line.get("seq") if type(line.get("seq")) is int else None
+            if not self._genuine(line):
+                return points, AuditCheck(False, 0, claimed, f"{where} holds a checkpoint (entry {claimed}, "
+                                          f"checkpoint {number}) not signed with the audit key: forged")
+            expected = points[-1]["seq"] + 1 if points else 1
+            if line["first"] != expected or line["seq"] < line["first"]:
+                if not points:
+                    problem = (f"{where} begins at entry {line['first']}: the checkpoints of entries "
+                               f"1..{line['first'] - 1} are missing (the anchor was deleted or replaced)")
+                elif line["first"] > expected:
+                    problem = f"{where} lacks the checkpoints of entries {expected}..{line['first'] - 1} (removed)"
+                else:
+                    problem = f"{where} holds checkpoints out of order (entry {line['seq']} after {expected - 1})"
+                return points, AuditCheck(False, 0, expected, problem)
+            points.append(line)
+        return points, None
 
     def flush(self) -> None:
         """Wait until every entry queued so far is in the Delta table (record() waits only for its own

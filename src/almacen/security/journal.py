@@ -1,10 +1,15 @@
-"""The audit log's write-ahead journal: entries made durable with one append and fsync, moved into the
-Delta table in batches (a Delta commit costs 20-40 ms; an fsync'd append well under one).
+"""The audit log's two append-only files beside its Delta table: the write-ahead journal and the anchor.
 
-One JSON line per entry, in a file beside the table (local lakes only). Writers hold the table's lock
-file; a line torn by a crash was never acknowledged (its fsync had not returned) and is ignored.
-Once entries are in the table, the journal keeps the last one: the head of the chain, so the next
-entry is chained without opening the table (whose log listing grows with every commit).
+The journal: entries made durable with one append and fsync, moved into the Delta table in batches (a
+Delta commit costs 20-40 ms; an fsync'd append well under one). One JSON line per entry, in a file
+beside the table (local lakes only). Writers hold the table's lock file; a line torn by a crash was
+never acknowledged (its fsync had not returned) and is ignored. Once entries are in the table, the
+journal keeps the last one: the head of the chain, so the next entry is chained without opening the
+table (whose log listing grows with every commit).
+
+The anchor (`AnchorFile`): one signed checkpoint line per move of entries into the table, only ever
+appended (so it may be an append-only file, `chattr +a`, or live on another machine's mount); a local
+path or an object-store URI. What the lines mean and how they are signed is `almacen.security.audit`'s.
 """
 
 from __future__ import annotations
@@ -13,6 +18,27 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
+
+
+def _tail_line(path: Path) -> bytes | None:
+    """The last complete (newline-ended) line of a file, read from its end; None when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            size, chunk = handle.seek(0, os.SEEK_END), 4096
+            while True:
+                start = max(0, size - chunk)
+                handle.seek(start)
+                data = handle.read()
+                end = data.rfind(b"\n")  # the end of the last complete line
+                begin = data.rfind(b"\n", 0, max(end, 0)) + 1
+                if start == 0 or (end >= 0 and begin > 0):
+                    break
+                chunk *= 4
+    except FileNotFoundError:
+        return None
+    if end < 0:
+        return None
+    return data[begin:end]
 
 
 class Journal:
@@ -47,23 +73,10 @@ class Journal:
 
     def last(self) -> dict | None:
         """The last complete entry, read from the end of the file (the journal grows between moves)."""
-        try:
-            with open(self.path, "rb") as handle:
-                size, chunk = handle.seek(0, os.SEEK_END), 4096
-                while True:
-                    start = max(0, size - chunk)
-                    handle.seek(start)
-                    data = handle.read()
-                    end = data.rfind(b"\n")  # the end of the last complete line
-                    begin = data.rfind(b"\n", 0, max(end, 0)) + 1
-                    if start == 0 or (end >= 0 and begin > 0):
-                        break
-                    chunk *= 4
-        except FileNotFoundError:
+        line = _tail_line(self.path)
+        if line is None:
             return None
-        if end < 0:
-            return None
-        row = json.loads(data[begin:end])
+        row = json.loads(line)
         return {**row, "at": datetime.fromisoformat(row["at"])}
 
     def _cut_torn_tail(self) -> None:
@@ -85,3 +98,98 @@ class Journal:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(fresh, self.path)
+
+
+class AnchorFile:
+    """JSON lines that are only ever appended, each durable (fsync'd) before `append` returns.
+
+    Local files are opened with O_APPEND and never truncated or rewritten, so the file may be made
+    append-only (`chattr +a`); a line torn by a crash is left in place, the next line starts on a line of
+    its own, and readers skip what does not parse. On an object store (a `scheme://` location) the
+    object is rewritten whole, old lines first (a PUT replaces it atomically).
+    """
+
+    def __init__(self, location: str | Path) -> None:
+        self.location = str(location)
+        self._remote = "://" in self.location
+        self.path = None if self._remote else Path(self.location).expanduser()
+
+    def __str__(self) -> str:
+        return self.location
+
+    def append(self, row: dict) -> None:
+        """Append one line and return once it is on disk (or stored)."""
+        text = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+        if self._remote:
+            self._append_remote(text.encode("utf-8"))
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                text = "\n" + text  # a torn last line stays (append-only); ours starts a line of its own
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:  # the new directory entry must survive a crash too
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def read(self) -> list[dict] | None:
+        """Every line that parses as a JSON object, oldest first; None when the file does not exist."""
+        data = self._read_bytes()
+        if data is None:
+            return None
+        return [row for row in (_parse(line) for line in data.split(b"\n")) if row is not None]
+
+    def last(self) -> dict | None:
+        """The last complete line, when it parses (read from the end of a local file)."""
+        if self._remote:
+            rows = self.read()
+            return rows[-1] if rows else None
+        line = _tail_line(self.path)
+        return None if line is None else _parse(line)
+
+    def _read_bytes(self) -> bytes | None:
+        if not self._remote:
+            try:
+                return self.path.read_bytes()
+            except FileNotFoundError:
+                return None
+        from pyarrow import fs as pafs
+
+        filesystem, path = pafs.FileSystem.from_uri(self.location)
+        if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+            return None
+        with filesystem.open_input_stream(path) as source:
+            return source.read()
+
+    def _append_remote(self, line: bytes) -> None:
+        from pyarrow import fs as pafs
+
+        old = self._read_bytes() or b""
+        if old and not old.endswith(b"\n"):
+            old += b"\n"
+        filesystem, path = pafs.FileSystem.from_uri(self.location)
+        parent = path.rsplit("/", 1)[0]
+        if parent and parent != path:
+            filesystem.create_dir(parent, recursive=True)
+        with filesystem.open_output_stream(path) as out:
+            out.write(old + line)
+
+
+def _parse(line: bytes) -> dict | None:
+    """A line as a JSON object, or None (blank, torn by a crash, or not JSON)."""
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None
