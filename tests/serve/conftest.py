@@ -4,12 +4,17 @@ last hour of sale events streamed into gold.sales_minute; five users, one per ro
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import uvicorn
 from pydantic import SecretStr
 from fastapi.testclient import TestClient
 
@@ -100,3 +105,23 @@ def served(tmp_path_factory) -> Iterator[Served]:
     app = create_app(settings, clock=lambda: now, guard=LoginGuard(clock=lambda: 0.0))
     yield Served(settings, Lake(settings.lake), now, app)
     app.state.services.audit.close()
+
+
+@contextmanager
+def over_http(app) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port of 127.0.0.1, as `almacen serve` does; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", proxy_headers=False))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        listener.close()

@@ -23,6 +23,51 @@ def test_malformed_filters_get_422_with_the_reason(served, query, detail):
     assert detail in str(response.json()["detail"])
 
 
+BOUNDARY_DATES = ["0001-01-01", "0001-01-02", "1899-12-31", "2200-01-01", "9999-12-30", "9999-12-31"]
+DATED = ["/api/kpis", "/api/sales", "/api/realtime", "/api/export/kpis.csv", "/api/export/sales.xlsx",
+         "/api/export/realtime.csv"]
+
+
+@pytest.mark.parametrize("path", DATED)
+@pytest.mark.parametrize("value", BOUNDARY_DATES)
+@pytest.mark.parametrize("name", ["from", "to"])
+def test_dates_at_the_ends_of_the_calendar_get_422_naming_the_parameter(served, path, name, value):
+    response = served.client("beatriz").get(path, params={name: value})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == f"{name}: {value} is outside the dates served (1900-01-01 to 2199-12-31)"
+
+
+@pytest.mark.parametrize("query", ["from=1900-01-01&to=1900-01-31", "from=2199-12-01", "to=1900-01-01"])
+def test_the_first_and_last_dates_served_are_answered(served, query):
+    assert served.client("alberto").get(f"/api/kpis?{query}").status_code == 200
+
+
+@pytest.mark.parametrize(("path", "unknown"), [
+    ("/api/kpis?branches=rosario", "branches"), ("/api/sales?brnch=palermo&by=branch", "brnch"),
+    ("/api/quality/runs?branch=palermo", "branch"), ("/api/me?debug=1", "debug"),
+    ("/api/audit?limit=5&verbose=true", "verbose"),
+])
+def test_an_unknown_query_parameter_is_refused_naming_it(served, path, unknown):
+    response = served.client("ana").get(path)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"unknown query parameter {unknown};")
+
+
+def test_a_typo_of_branch_no_longer_answers_for_the_whole_chain(served):
+    assert served.client("alberto").get("/api/kpis?branches=rosario").status_code == 422
+
+
+@pytest.mark.parametrize(("path", "refused"), [
+    ("/api/export/runs.csv?branch=palermo", "branch"), ("/api/export/reconciliation.xlsx?from=2026-11-23", "from"),
+    ("/api/export/kpis.csv?by=category", "by"), ("/api/export/sales.csv?minutes=5", "minutes"),
+    ("/api/export/audit.csv?branch=palermo", "branch"),
+])
+def test_an_export_refuses_a_parameter_its_dataset_does_not_take(served, path, refused):
+    response = served.client("ana").get(path)
+    assert response.status_code == 422
+    assert f"does not take {refused};" in response.json()["detail"]
+
+
 def test_an_unknown_dimension_is_refused(served):
     response = served.client("alberto").get("/api/sales?by=customer")
     assert response.status_code == 422

@@ -6,9 +6,6 @@ import csv
 import io
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -16,14 +13,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 from pydantic import SecretStr
 
 from almacen.lake import Lake
 from almacen.security import AuditLog
 from almacen.serve import create_app
-from tests.serve.conftest import PASSWORD, build_world
+from tests.serve.conftest import PASSWORD, build_world, over_http
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -68,19 +64,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A fresh world served by uvicorn on a free port of 127.0.0.1, with the real clock and login guard."""
     settings, _ = build_world(tmp_path_factory.mktemp("browser"))
     settings = settings.model_copy(update={"secret_key": SecretStr("browser-test-secret-key-not-for-production")})
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield Site(f"http://127.0.0.1:{listener.getsockname()[1]}", Lake(settings.lake))
-    server.should_exit = True
-    thread.join(30)
-    listener.close()
+    with over_http(create_app(settings)) as url:
+        yield Site(url, Lake(settings.lake))
 
 
 def _ready(page: Page, path: str) -> None:

@@ -91,3 +91,29 @@ def test_a_manager_cannot_widen_its_scope_with_an_api_token_either(served):
     headers = {"Authorization": f"Bearer {secret}"}
     assert client.get("/api/kpis?branch=rosario", headers=headers).status_code == 403
     assert _kpi(client.get("/api/kpis", headers=headers), "revenue") == str(_revenue(served, {"palermo"}))
+
+
+def test_a_managers_default_range_ends_on_its_own_branches_latest_day(served, tmp_path):
+    """Palermo's last day is missing from the marts (its branch was down): its manager's default KPIs are
+    those of palermo's latest day, not the chain's."""
+    import shutil
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from almacen.lake import Lake
+    from almacen.serve import create_app
+    from tests.serve.conftest import PASSWORD, login
+
+    shutil.copytree(served.settings.lake, tmp_path / "lake")
+    lake = Lake(str(tmp_path / "lake"))
+    lake.table("gold.sales_tickets_daily").delete(f"branch_id = 'palermo' AND date = '{LAST.isoformat()}'")
+    app = create_app(served.settings.model_copy(update={"lake": str(tmp_path / "lake")}), clock=lambda: served.now)
+    manager, analyst = TestClient(app, follow_redirects=False), TestClient(app, follow_redirects=False)
+    assert login(manager, "beatriz", PASSWORD).status_code == 303
+    assert login(analyst, "alberto", PASSWORD).status_code == 303
+    day_before = (LAST - timedelta(days=1)).isoformat()
+    assert manager.get("/api/kpis").json()["filters"]["end"] == day_before
+    assert manager.get("/api/sales").json()["filters"]["end"] == day_before
+    assert analyst.get("/api/kpis").json()["filters"]["end"] == LAST.isoformat()
+    assert analyst.get("/api/kpis?branch=palermo").json()["filters"]["end"] == day_before

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from fastapi.testclient import TestClient
 
 from almacen.security import LoginGuard, Tokens, Users
+from almacen.security.sessions import Sessions
 from almacen.serve import create_app
 from tests.serve.conftest import PASSWORD, csrf_of, login
 
@@ -71,24 +72,77 @@ def test_a_logout_without_the_csrf_token_does_not_end_the_session(served):
     assert client.get("/api/me").status_code == 200
 
 
+def test_a_cookie_copied_before_logout_is_refused_after_it(served):
+    client = served.client("alberto")
+    stolen = dict(client.cookies)
+    assert client.post("/logout", data={"csrf_token": csrf_of(client, "/overview")}).status_code == 303
+    replay = served.client()
+    replay.cookies.update(stolen)
+    response = replay.get("/api/me")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "the session ended, expired or the account changed: log in again"
+    assert replay.get("/overview").headers["location"] == "/login?next=/overview&expired=1"
+
+
+def test_an_admin_ends_every_session_of_a_user_and_of_everyone(served):
+    Users(served.lake).add("viajero", PASSWORD, "analyst")
+    app = create_app(served.settings, clock=lambda: datetime.now(timezone.utc))
+    first, second, other = (TestClient(app, follow_redirects=False) for _ in range(3))
+    for client, name in ((first, "viajero"), (second, "viajero"), (other, "alberto")):
+        assert login(client, name, PASSWORD).status_code == 303
+    sessions = Sessions(served.lake)
+    assert sessions.end_user("viajero", "admin: log out everywhere") == 2
+    assert first.get("/api/me").status_code == 401 and second.get("/api/me").status_code == 401
+    assert other.get("/api/me").status_code == 200
+    assert sessions.end_all("admin: log out everywhere") >= 1
+    assert other.get("/api/me").status_code == 401
+    assert login(other, "alberto", PASSWORD).status_code == 303  # logging in again works
+    assert other.get("/api/me").status_code == 200
+
+
+def test_removing_a_user_ends_their_session_even_if_a_namesake_is_added_again(served):
+    users = Users(served.lake)
+    users.add("pasajero", PASSWORD, "analyst")
+    client = _own_app(served, clock=lambda: datetime.now(timezone.utc))
+    assert login(client, "pasajero", PASSWORD).status_code == 303
+    users.remove("pasajero")
+    assert client.get("/api/me").status_code == 401
+    users.add("pasajero", PASSWORD, "analyst")
+    assert client.get("/api/me").status_code == 401
+
+
+def test_a_password_reset_ends_the_sessions_opened_before_it(served):
+    users = Users(served.lake)
+    users.add("olvidadiza", PASSWORD, "analyst")
+    client = _own_app(served, clock=lambda: datetime.now(timezone.utc))
+    assert login(client, "olvidadiza", PASSWORD).status_code == 303
+    users.reset_password("olvidadiza", PASSWORD + "-nueva")
+    assert client.get("/api/me").status_code == 401
+
+
 def test_logout_ends_the_session_and_is_audited(served):
     client = served.client("alberto")
     response = client.post("/logout", data={"csrf_token": csrf_of(client, "/overview")})
     assert response.status_code == 303
     assert client.get("/api/me").status_code == 401
-    entry = served.audit().entries(limit=1).to_pylist()[0]
-    assert (entry["actor"], entry["action"]) == ("alberto", "logout")
+    logout, denied = served.audit().entries(limit=2).to_pylist()[::-1]
+    assert (logout["actor"], logout["action"]) == ("alberto", "logout")
+    assert (denied["actor"], denied["action"], denied["target"]) == ("anonymous", "access.denied", "/api/me")
 
 
-def test_five_failures_lock_the_username_and_the_lock_ends_after_fifteen_minutes(served):
+def test_five_failures_lock_the_username_for_a_minute_and_the_next_lockout_lasts_twice_as_long(served):
     seconds = [0.0]
     client = _own_app(served, guard=LoginGuard(clock=lambda: seconds[0]))
     for _ in range(5):
         assert login(client, "bruno", "wrong-password!").status_code == 401
     locked = login(client, "bruno", PASSWORD)
     assert locked.status_code == 429
-    assert "Demasiados intentos fallidos: probá de nuevo en 15 minutos." in locked.text
-    seconds[0] = 15 * 60 + 1
+    assert "Demasiados intentos fallidos: probá de nuevo en 1 min." in locked.text
+    seconds[0] = 61
+    for _ in range(5):
+        assert login(client, "bruno", "wrong-password!").status_code == 401
+    assert "probá de nuevo en 2 min." in login(client, "bruno", PASSWORD).text
+    seconds[0] = 61 + 121
     assert login(client, "bruno", PASSWORD).status_code == 303
 
 
@@ -99,7 +153,7 @@ def test_a_session_expires_after_the_configured_hours(served):
     clock.now += timedelta(hours=served.settings.serve.session_hours, seconds=1)
     response = client.get("/api/kpis")
     assert response.status_code == 401
-    assert response.json()["detail"] == "the session expired or the account changed: log in again"
+    assert response.json()["detail"] == "the session ended, expired or the account changed: log in again"
     page = client.get("/overview")
     assert page.status_code == 303 and page.headers["location"] == "/login?next=/overview&expired=1"
 
@@ -123,7 +177,7 @@ def test_an_api_token_authenticates_a_program_until_it_is_revoked(served):
     tokens.revoke(token_id)
     response = client.get("/api/me", headers=headers)
     assert response.status_code == 401
-    assert response.json()["detail"] == "the API token is unknown or was revoked"
+    assert response.json()["detail"] == "the API token is unknown, expired or was revoked"
 
 
 def test_a_malformed_authorization_header_is_refused_with_the_expected_form(served):

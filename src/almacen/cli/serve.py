@@ -22,7 +22,7 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="server processes (default [serve] workers, 1)")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Serve the management dashboard and the JSON API (docs at /api/docs)."""
+    """Serve the management dashboard and the JSON API (its OpenAPI document at /api/openapi.json)."""
     import uvicorn
 
     from almacen.serve import create_app, dev_certificate
@@ -39,7 +39,10 @@ def serve(
     tls, workers = bool(cert), workers or settings.serve.workers
     scheme = "https" if tls else "http"
     options = {"host": host, "port": port, "ssl_certfile": cert or None, "ssl_keyfile": key or None,
-               "log_level": "warning", "access_log": False}
+               "log_level": "warning", "access_log": False,
+               # the app decides whose X-Forwarded-For to believe ([serve] trusted_proxies); uvicorn's default
+               # believes any local client, which lets it pick its own address
+               "proxy_headers": False, "server_header": False}
     if workers == 1:
         application = create_app(settings, tls=tls)
     else:  # each worker process builds its app from the environment: the same config and signing key
@@ -50,6 +53,6 @@ def serve(
         create_app(settings, tls=tls)  # fail here, once, on a bad config or a missing key
         application = "almacen.serve.app:app_from_environment"
         options |= {"factory": True, "workers": workers}
-    console.print(f"almacen dashboard on {scheme}://{host}:{port}/  (API docs: {scheme}://{host}:{port}/api/docs)"
+    console.print(f"almacen dashboard on {scheme}://{host}:{port}/  (API: {scheme}://{host}:{port}/api/openapi.json)"
                   f"{f', {workers} processes' if workers > 1 else ''}", highlight=False)
     uvicorn.run(application, **options)

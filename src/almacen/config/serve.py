@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import ipaddress
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ServeSettings(BaseModel):
@@ -17,4 +19,17 @@ class ServeSettings(BaseModel):
     workers: int = Field(1, ge=1, le=64, description="server processes; each holds its own copy of the marts")
     session_hours: float = Field(8, gt=0, le=24 * 7, description="a login lasts this long, then the user logs in again")
     refresh_seconds: float = Field(5, ge=0, description="how often the server looks for new versions of the gold marts")
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses or networks (CIDR) of reverse "
+                                       "proxies whose X-Forwarded-For is believed; empty: the peer's address is used")
+    token_days: int = Field(90, ge=1, le=3650, description="API tokens expire this many days after creation")
     language: str = Field("es", pattern="^(es|en)$", description="default page language (es or en)")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return value

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from sqlalchemy.engine import make_url
 
+from almacen.lake.tables import private_files
 from almacen.config.messaging import MessagingSettings
 from almacen.config.serve import ServeSettings
 from almacen.config.spark import SparkSettings
@@ -27,6 +28,10 @@ CONFORMED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sales_lines": ("sale_id", "line_no", "product_id", "sku", "quantity", "unit_price", "amount", "updated_at"),
 }
 """The columns each source-table role maps onto; a lines table maps `product_id` or `sku` (or both)."""
+
+
+DEMO_PSEUDONYM_KEY = b"almacen-demo-key-not-secret"
+"""the public pseudonymisation key of demo mode: a lake written with it is marked as a demo lake"""
 
 
 class ConfigError(ValueError):
@@ -135,7 +140,12 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = "duckdb"
     demo: bool = False
     pseudonym_key: SecretStr | None = None
-    secret_key: SecretStr | None = Field(None, description="signs session cookies (ALMACEN_SECRET_KEY)")
+    secret_key: SecretStr | None = Field(None, description="signs session cookies (ALMACEN_SECRET_KEY, 32+ bytes)")
+    audit_key: SecretStr | None = Field(None, description="keys the audit log's MAC chain (ALMACEN_AUDIT_KEY, 32+ bytes)")
+    audit_anchor: str = Field("", description="file the audit log's signed checkpoints go to (default <lake>/_system/"
+                                              "audit.anchor); put it where the lake's writers cannot write")
+    file_umask: str = Field("077", pattern=r"^0?[0-7]{3}$", description="umask of every file and folder almacen "
+                            "creates (default owner-only: the lake holds raw personal data, password hashes, the audit log)")
     max_workers: int = Field(8, ge=1, le=64)
     commit_rows: int = Field(250_000, ge=1, description="rows read before the pending slices are committed")
     future_tolerance_minutes: int = Field(5, ge=0)
@@ -179,7 +189,7 @@ class Settings(BaseSettings):
         if self.pseudonym_key is not None:
             return self.pseudonym_key.get_secret_value().encode()
         if self.demo:
-            return b"almacen-demo-key-not-secret"
+            return DEMO_PSEUDONYM_KEY
         raise ConfigError("ALMACEN_PSEUDONYM_KEY is not set: customer identities cannot be pseudonymised without it")
 
 
@@ -205,7 +215,10 @@ def resolve_url(url: str, password_env: str | None, where: str) -> str:
 
 
 def load_config(path: str | Path | None = None, **overrides) -> Settings:
-    """Read settings from `path` (default `$ALMACEN_CONFIG` or ./almacen.toml) and the environment."""
+    """Read settings from `path` (default `$ALMACEN_CONFIG` or ./almacen.toml) and the environment.
+
+    Also sets the process umask to `file_umask` (owner-only by default): every command loads its
+    settings first, so everything it writes to the lake is private to the service account."""
     path = Path(path or os.environ.get("ALMACEN_CONFIG", "almacen.toml"))
     if not path.exists() and (path.name != "almacen.toml" or "ALMACEN_CONFIG" in os.environ):
         raise ConfigError(f"config file {path} does not exist")
@@ -218,9 +231,11 @@ def load_config(path: str | Path | None = None, **overrides) -> Settings:
         model_config = SettingsConfigDict(toml_file=path)
 
     try:
-        return _FromFile(**overrides)
+        settings = _FromFile(**overrides)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + _explain(exc)) from None
+    private_files(settings.file_umask)
+    return settings
 
 
 def _explain(exc: ValidationError) -> str:

@@ -30,6 +30,7 @@ from almacen.lake import Lake, SchemaChangeError, concat, same_type
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import Split, split
 from almacen.security import pseudonymise
+from almacen.security.demo import pseudonym_key
 from almacen.sources import SourceError, probe, read_window, safe_source
 
 JOB = "extract"
@@ -75,7 +76,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     `commit_rows` rows, and slices are committed together once that many are pending: memory stays
     bounded by that setting, however long the range.
     """
-    settings.key()  # fail before reading anything when customers cannot be pseudonymised
+    pseudonym_key(settings)  # fail before reading anything (and mark a demo lake) when customers cannot be pseudonymised
     wanted: dict[str, set[datetime]] = {}
     for branch_id, hour in slices:
         wanted.setdefault(settings.branch(branch_id).id, set()).add(hour_start(hour))
@@ -214,8 +215,8 @@ def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]
     sales = _with_known_versions(lake, engine, concat(by_role["sales"]), batch_ids)
     sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes),
                         name="batch_sales", now=now)
-    sales_split = Split(_pseudonymise(sales_split.passed.drop_columns(["_known_updated_at"]), settings.key()),
-                        _pseudonymise(sales_split.quarantined.drop_columns(["_known_updated_at"]), settings.key()))
+    sales_split = Split(_pseudonymise(sales_split.passed.drop_columns(["_known_updated_at"]), pseudonym_key(settings)),
+                        _pseudonymise(sales_split.quarantined.drop_columns(["_known_updated_at"]), pseudonym_key(settings)))
     engine.register("accepted_sales", sales_split.passed.select(["_batch_id", "sale_id"]))
     lines = concat(by_role["sales_lines"])
     lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now)

@@ -6,6 +6,7 @@ Every write either commits whole or leaves the table as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,16 @@ LAYERS = ("bronze", "silver", "gold", "quarantine", "_system")
 TABLE_DEFAULTS = {"delta.checkpointInterval": "10"}
 """set on every new table: hourly and streaming writers commit often, and a checkpoint every ten
 commits keeps opening a table (log replay) cheap (FINDINGS.md)"""
+
+
+def private_files(umask: str = "077") -> None:
+    """Make every file and folder this process creates from now on follow `umask` (default owner-only).
+
+    The lake holds raw personal data in bronze and quarantine, password and token hashes and the audit
+    journal: nobody but the service account should read them. delta-rs, pyarrow and DuckDB create files
+    with the process umask, so setting it once covers every writer.
+    """
+    os.umask(int(umask, 8))
 
 
 class SchemaChangeError(ValueError):

@@ -1,7 +1,13 @@
-"""The web application: pages, /api, static files, sessions and the errors users see."""
+"""The web application: pages, /api, static files, sessions and the errors users see.
+
+Every refused request (401, 403, 422, 429) and every failure (5xx) is audited as `access.denied` or
+`request.failed` with who (the user when known, else `anonymous`), what, and from where; an unhandled
+error answers a JSON 500 naming the audit entry, never a traceback, and never drops the connection.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -11,17 +17,25 @@ from importlib import resources
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from almacen.config import ConfigError, Settings
 from almacen.lake import Lake
-from almacen.security import AuditLog, Forbidden, LoginGuard, Tokens, Users
+from almacen.lake.tables import private_files
+from almacen.security import Forbidden, LoginGuard, Tokens, Users, audit_log
+from almacen.security.demo import refuse_demo_lake
+from almacen.security.sessions import Sessions
 from almacen.serve import api, pages
-from almacen.serve.auth import Services
+from almacen.serve.auth import NotLoggedIn, Services, authenticate, client_ip, trusted_networks
 from almacen.serve.filters import BadFilter
 from almacen.serve.marts import Marts, NotBuilt
 
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "almacen_session"
+MIN_SECRET_BYTES = 32
+REFUSED = frozenset({401, 403, 422, 429})
+"""statuses audited as access.denied (login failures are audited by the login form itself)"""
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
@@ -31,20 +45,37 @@ def create_app(settings: Settings, *, tls: bool = False, clock: Callable[[], dat
     """The dashboard and API over the configured lake. Sessions are signed with ALMACEN_SECRET_KEY
     (demo mode: a random key per start); cookies are Secure when `tls`."""
     clock = clock or (lambda: datetime.now(timezone.utc))
+    secret = _secret(settings)
+    refuse_demo_lake(settings, "serve")
+    private_files(settings.file_umask)
     lake = Lake(settings.lake)
     users = Users(lake)
     svc = Services(lake=lake, marts=Marts(lake, refresh_seconds=settings.serve.refresh_seconds, clock=clock),
-                   users=users, tokens=Tokens(lake, users), audit=AuditLog(lake, deferred_seconds=5.0), guard=guard or LoginGuard(),
-                   clock=clock, session_seconds=settings.serve.session_hours * 3600, language=settings.serve.language)
+                   users=users, tokens=Tokens(lake, users), audit=audit_log(settings, deferred_seconds=5.0),
+                   guard=guard or LoginGuard(), clock=clock, sessions=Sessions(lake, clock=clock),
+                   session_seconds=settings.serve.session_hours * 3600, language=settings.serve.language,
+                   trusted_proxies=trusted_networks(settings.serve.trusted_proxies))
+    # the interactive docs page loads its scripts from a CDN, which the CSP below forbids: it is off, and
+    # the OpenAPI document (no data, only the API's shape) is served without a login for client generators
     app = FastAPI(title="almacen", version="1", summary="Sales KPIs, trends, real time and data quality of the lake",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.state.services = svc
-    app.add_middleware(SessionMiddleware, secret_key=_secret(settings), session_cookie=SESSION_COOKIE,
+    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
                        max_age=int(svc.session_seconds) + 3600, same_site="lax", https_only=tls)
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # noqa: BLE001 - any bug answers a 500 the client can quote, and is audited
+            log.exception("%s %s failed", request.method, request.url.path)
+            seq = await run_in_threadpool(_audit_refusal, request, 500, f"{type(exc).__name__}: {str(exc)[:200]}")
+            response = JSONResponse({"detail": f"internal error (audit entry {seq}); the server log has the details"},
+                                    status_code=500)
+        else:
+            if response.status_code in REFUSED or response.status_code >= 500:
+                if not (request.url.path == "/login" and response.status_code in (401, 429)):
+                    await run_in_threadpool(_audit_refusal, request, response.status_code)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
@@ -72,6 +103,29 @@ def app_from_environment() -> FastAPI:
     return create_app(load_config(), tls=os.environ.get("ALMACEN_SERVE_TLS") == "1")
 
 
+def _audit_refusal(request: Request, status: int, error: str | None = None) -> int | None:
+    """Record a refused or failed request; returns the entry's seq (None if even the audit log failed)."""
+    svc: Services = request.app.state.services
+    user = getattr(request.state, "user", None)
+    if user is None:  # refused before the route looked at who asks (an unknown parameter, a bad form)
+        try:
+            user = authenticate(request)
+        except NotLoggedIn:
+            user = None
+    details: dict[str, object] = {"status": status, "method": request.method, "ip": client_ip(request)}
+    if request.url.query:
+        details["query"] = request.url.query[:500]
+    if error:
+        details["error"] = error
+    action = "request.failed" if status >= 500 else "access.denied"
+    try:
+        return svc.audit.record(user.username if user is not None else "anonymous", action,
+                                target=request.url.path[:200], details=details)
+    except Exception:  # noqa: BLE001 - a refusal is answered even when it cannot be recorded
+        log.exception("could not audit %s %s (%s)", request.method, request.url.path, status)
+        return None
+
+
 def _reply(status: int):
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status)
@@ -79,8 +133,15 @@ def _reply(status: int):
 
 
 def _secret(settings: Settings) -> str:
+    """The cookie signing key: ALMACEN_SECRET_KEY with at least MIN_SECRET_BYTES bytes (demo mode: a
+    random key per start when none is set)."""
     if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
+        key = settings.secret_key.get_secret_value()
+        if len(key.encode("utf-8")) < MIN_SECRET_BYTES and not settings.demo:
+            raise ConfigError(f"ALMACEN_SECRET_KEY has {len(key.encode('utf-8'))} bytes; it needs at least "
+                              f"{MIN_SECRET_BYTES} random bytes to sign session cookies (e.g. "
+                              "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        return key
     if settings.demo:
         return secrets.token_urlsafe(32)
     raise ConfigError("ALMACEN_SECRET_KEY is not set: the server needs it to sign session cookies "

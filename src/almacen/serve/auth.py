@@ -1,22 +1,32 @@
-"""Who is asking: signed session cookies for people, bearer tokens for programs, CSRF for forms.
+"""Who is asking: server-side sessions for people, bearer tokens for programs, CSRF for forms.
 
-A session holds the username, when it was issued and a CSRF token. It is refused when older than
+The signed session cookie holds a random session id and a CSRF token; the session itself lives in
+`_system/sessions` (security.sessions), so logging out, a password reset, a role change, the user's
+removal or an admin ends it for every copy of the cookie. A session is also refused when older than
 the configured lifetime, or older than the user's last role or password change.
+
+The client's address is the TCP peer's, unless the peer is a proxy named in `[serve] trusted_proxies`:
+then the last address in `X-Forwarded-For` that is not itself a trusted proxy. Anything that is not an
+IP address is never believed (nor written to the audit log).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from fastapi import HTTPException, Request
 
 from almacen.lake import Lake
 from almacen.security import AuditLog, LoginGuard, Tokens, User, Users
+from almacen.security.sessions import Sessions
 from almacen.serve.marts import Marts
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -30,8 +40,10 @@ class Services:
     audit: AuditLog
     guard: LoginGuard
     clock: Callable[[], datetime]
+    sessions: Sessions
     session_seconds: float
     language: str = "es"
+    trusted_proxies: Sequence[Network] = field(default_factory=tuple)
 
 
 class NotLoggedIn(Exception):
@@ -46,8 +58,36 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+def trusted_networks(proxies: Sequence[str]) -> tuple[Network, ...]:
+    """`[serve] trusted_proxies` as networks (a single address is a /32 or /128)."""
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer's, or what a trusted proxy forwarded (see the module docstring)."""
+    if request.client is None:
+        return "unknown"
+    peer = _address(request.client.host)
+    if peer is None:
+        return request.client.host[:100]  # the server's own word (a test client, a unix socket), not a header
+    proxies = services(request).trusted_proxies
+    if not any(peer in net for net in proxies):
+        return str(peer)
+    forwarded = [hop for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    for hop in reversed(forwarded):
+        address = _address(hop)
+        if address is None:
+            return str(peer)  # a proxy that forwards garbage: fall back to what we know
+        if not any(address in net for net in proxies):
+            return str(address)
+    return str(peer)
 
 
 def authenticate(request: Request) -> User:
@@ -60,17 +100,19 @@ def authenticate(request: Request) -> User:
             raise NotLoggedIn("the Authorization header must be 'Bearer <token>'")
         user = svc.tokens.user_for(secret.strip())
         if user is None:
-            raise NotLoggedIn("the API token is unknown or was revoked")
+            raise NotLoggedIn("the API token is unknown, expired or was revoked")
+        request.state.user = user
         return user
-    username, issued = request.session.get("user"), request.session.get("issued_at")
-    if not username or issued is None:
+    session_id = request.session.get("sid")
+    if not isinstance(session_id, str) or not session_id:
         raise NotLoggedIn("not logged in")
-    now = svc.clock().timestamp()
-    user = svc.users.get(username)
-    if user is None or now - issued > svc.session_seconds or user.changed_at.timestamp() > issued:
+    session = svc.sessions.get(session_id)
+    user = None if session is None else svc.users.get(session.username)
+    if session is None or user is None or user.changed_at > session.issued_at:
         request.session.clear()
         request.session["expired"] = True  # so the page can say why it asks to log in again
-        raise NotLoggedIn("the session expired or the account changed: log in again")
+        raise NotLoggedIn("the session ended, expired or the account changed: log in again")
+    request.state.user = user
     return user
 
 
@@ -83,10 +125,22 @@ def api_user(request: Request) -> User:
 
 
 def start_session(request: Request, user: User) -> None:
-    """A fresh session for a user who just proved who they are (a new CSRF token too)."""
+    """A fresh server-side session for a user who just proved who they are (a new CSRF token too)."""
+    svc = services(request)
+    session_id, _ = svc.sessions.open(user.username, timedelta(seconds=svc.session_seconds))
     request.session.clear()
-    request.session.update(user=user.username, issued_at=services(request).clock().timestamp(),
-                           csrf=secrets.token_urlsafe(32))
+    request.session.update(sid=session_id, csrf=secrets.token_urlsafe(32))
+
+
+def end_session(request: Request, reason: str = "logout") -> str | None:
+    """End the request's session server-side and clear its cookie; returns whose it was."""
+    svc = services(request)
+    session_id = request.session.get("sid")
+    session = svc.sessions.get(session_id) if isinstance(session_id, str) else None
+    if session is not None:
+        svc.sessions.end(session_id, reason)
+    request.session.clear()
+    return None if session is None else session.username
 
 
 def csrf_token(request: Request) -> str:

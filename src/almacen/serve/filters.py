@@ -13,6 +13,9 @@ from almacen.domains.sales import CHANNELS, PAYMENT_TYPES
 from almacen.security import Scope
 
 MAX_DAYS = 366
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+"""the dates a filter may name: comparisons reach back a year and a week from `from`, and every
+date arithmetic stays far inside Python's and DuckDB's ranges"""
 GRAINS = ("day", "week", "month")
 DIMENSIONS = ("branch", "category", "payment_type", "channel")
 
@@ -64,6 +67,11 @@ def parse_filters(start: date | None, end: date | None, *, latest: date, default
                   branches: list[str] | None = None, categories: list[str] | None = None,
                   channels: list[str] | None = None, payment_types: list[str] | None = None) -> Filters:
     """Filters from request parameters; a missing range ends on the latest day with data."""
+    for name, value in (("from", start), ("to", end)):
+        if value is not None and not FIRST_DATE <= value <= LAST_DATE:
+            raise BadFilter(f"{name}: {value.isoformat()} is outside the dates served ({FIRST_DATE} to {LAST_DATE})")
+    if start is not None and end is None and start + timedelta(days=default_days - 1) > LAST_DATE:
+        end = LAST_DATE
     end = end or (start + timedelta(days=default_days - 1) if start else latest)
     start = start or end - timedelta(days=default_days - 1)
     if end < start:

@@ -77,7 +77,7 @@ class Marts:
         """bumped by every reload of a mart: cached results of an older generation are never served"""
         self._results: OrderedDict[tuple, pa.Table] = OrderedDict()
         self._results_lock = threading.Lock()
-        self._latest: tuple[int, date | None] = (-1, None)
+        self._latest: dict[tuple[int, tuple[str, ...] | None], date] = {}
 
     # -- what callers ask -------------------------------------------------------------------------
 
@@ -109,16 +109,25 @@ class Marts:
                 self._results.popitem(last=False)
         return result
 
-    def latest_date(self) -> date:
-        """The last business date with sales in the marts (today when there are none)."""
+    def latest_date(self, branches: list[str] | None = None) -> date:
+        """The last business date with sales in the marts, over `branches` (None: every branch); today
+        when there are none. A branch manager's default range thus ends on their branches' last day."""
         self.refresh()
-        generation, latest = self._latest
-        if generation == self._generation and latest is not None:
-            return latest
         generation = self._generation
-        value = self._query("SELECT max(date) AS d FROM gold.sales_tickets_daily", {})["d"][0].as_py()
-        self._latest = (generation, value)
-        return value or self.clock().date()
+        key = None if branches is None else tuple(sorted(branches))
+        with self._results_lock:
+            found = self._latest.get((generation, key))
+        if found is not None:
+            return found
+        value = self._query("SELECT max(date) AS d FROM gold.sales_tickets_daily "
+                            "WHERE $b::VARCHAR[] IS NULL OR list_contains($b::VARCHAR[], branch_id)",
+                            {"b": None if key is None else list(key)})["d"][0].as_py()
+        value = value or self.clock().date()
+        with self._results_lock:
+            if len(self._latest) > CACHE_ENTRIES:
+                self._latest.clear()
+            self._latest[(generation, key)] = value
+        return value
 
     def choices(self, user: User) -> dict[str, list]:
         """What the filter controls offer this user: branches in scope, categories, channels, payment types."""

@@ -15,7 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from almacen.security import Locked, Permission, User
-from almacen.serve.auth import NotLoggedIn, authenticate, check_csrf, client_ip, csrf_token, services, start_session
+from almacen.security.users import USERNAME
+from almacen.serve.auth import (NotLoggedIn, authenticate, check_csrf, client_ip, csrf_token, end_session, services,
+                                start_session)
 from almacen.serve.i18n import COOKIE, TEXTS, language
 
 router = APIRouter(include_in_schema=False)
@@ -61,28 +63,36 @@ def login(request: Request, username: Annotated[str, Form(max_length=100)], pass
           csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
     check_csrf(request, csrf_token)
     svc, ip = services(request), client_ip(request)
+    actor, typed = login_actor(username)
     try:
-        svc.guard.check(username, ip)
+        attempt = svc.guard.begin(username, ip)
     except Locked as exc:
-        svc.audit.record(username, "login.failed", target="dashboard", details={"ip": ip, "reason": "locked"})
+        svc.audit.record(actor, "login.failed", target="dashboard", details={"ip": ip, "reason": "locked", **typed})
         minutes = max(1, -(-exc.retry_after // 60))
         return render(request, "login.html", 429, next=_safe_next(next), message="locked", minutes=minutes)
     user = svc.users.authenticate(username, password)
     if user is None:
-        svc.guard.failed(username, ip)
-        svc.audit.record(username, "login.failed", target="dashboard", details={"ip": ip})
+        svc.guard.failed(attempt)
+        svc.audit.record(actor, "login.failed", target="dashboard", details={"ip": ip, **typed})
         return render(request, "login.html", 401, next=_safe_next(next), message="bad_login")
-    svc.guard.succeeded(username, ip)
+    svc.guard.succeeded(attempt)
     start_session(request, user)
     svc.audit.record(user.username, "login.ok", target="dashboard", details={"ip": ip})
     return RedirectResponse(_safe_next(next), 303)
 
 
+def login_actor(typed: str) -> tuple[str, dict[str, str]]:
+    """Who a login attempt is recorded as: the typed name when it is a valid username (so it cannot pose as
+    `cli:…` or any other actor), else `anonymous` with the typed text kept in the details."""
+    if USERNAME.match(typed):
+        return typed, {}
+    return "anonymous", {"typed_username": typed[:100]}
+
+
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
     check_csrf(request, csrf_token)
-    username = request.session.get("user")
-    request.session.clear()
+    username = end_session(request)
     if username:
         services(request).audit.record(username, "logout", target="dashboard", details={"ip": client_ip(request)})
     return RedirectResponse("/login", 303)
