@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,23 +40,23 @@ def _audit(lake: Lake) -> list[tuple[str, str, str, dict]]:
 
 def test_users_add_with_password_on_stdin_creates_and_audits(cfg: Path, lake: Lake):
     result = _run(cfg, "users", "add", "ana", "--role", "branch_manager", "--branch", "palermo", "--password-stdin",
-                  input="palermo-2026!\n")
+                  input="paseo-por-palermo-2026!\n")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "added ana (branch_manager: palermo)"
-    assert Users(lake).authenticate("ana", "palermo-2026!").branches == ("palermo",)
+    assert Users(lake).authenticate("ana", "paseo-por-palermo-2026!").branches == ("palermo",)
     assert _audit(lake) == [(cli_actor(), "user.add", "ana", {"branches": ["palermo"], "role": "branch_manager"})]
 
 
 def test_users_add_prompts_twice_for_the_password(cfg: Path, lake: Lake):
-    result = _run(cfg, "users", "add", "beto", "--role", "analyst", input="analyst-pass-1\nanalyst-pass-1\n")
+    result = _run(cfg, "users", "add", "beto", "--role", "analyst", input="analista-clave-1\nanalista-clave-1\n")
     assert result.exit_code == 0, result.output
-    assert "analyst-pass-1" not in result.output
-    assert Users(lake).authenticate("beto", "analyst-pass-1") is not None
+    assert "analista-clave-1" not in result.output
+    assert Users(lake).authenticate("beto", "analista-clave-1") is not None
 
 
 def test_an_unknown_branch_is_one_line_naming_it(cfg: Path, lake: Lake):
     result = _run(cfg, "users", "add", "ana", "--role", "branch_manager", "--branch", "mordor", "--password-stdin",
-                  input="palermo-2026!\n")
+                  input="paseo-por-palermo-2026!\n")
     assert result.exit_code == 1
     assert result.output.strip() == ("error: branch mordor is not in the configuration "
                                      "(known: palermo, cordoba_centro)")
@@ -65,23 +66,25 @@ def test_an_unknown_branch_is_one_line_naming_it(cfg: Path, lake: Lake):
 def test_a_short_password_is_one_line_and_adds_nobody(cfg: Path, lake: Lake):
     result = _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="short\n")
     assert result.exit_code == 1
-    assert result.output.strip() == "error: password for user ana is too short: at least 10 characters"
+    assert result.output.strip() == ("error: password for user ana refused: "
+                                     "it is too short (5 characters, at least 15)")
     assert Users(lake).list() == []
 
 
 def test_set_role_reset_password_and_remove_are_each_audited(cfg: Path, lake: Lake):
-    _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="first-pass-1\n")
+    _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="primera-clave-larga-1\n")
     assert _run(cfg, "users", "set-role", "ana", "branch_manager", "--branch", "cordoba_centro").exit_code == 0
     assert Users(lake).get("ana").branches == ("cordoba_centro",)
-    assert _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="second-pass-2\n").exit_code == 0
-    assert Users(lake).authenticate("ana", "second-pass-2") is not None
+    assert _run(cfg, "users", "reset-password", "ana", "--password-stdin",
+                input="segunda-clave-larga-2\n").exit_code == 0
+    assert Users(lake).authenticate("ana", "segunda-clave-larga-2") is not None
     assert _run(cfg, "users", "remove", "ana").exit_code == 0
     assert Users(lake).get("ana") is None
     me = cli_actor()
     assert _audit(lake) == [
         (me, "user.add", "ana", {"branches": [], "role": "analyst"}),
         (me, "user.set_role", "ana", {"branches": ["cordoba_centro"], "role": "branch_manager"}),
-        (me, "user.reset_password", "ana", {}),
+        (me, "user.reset_password", "ana", {"keep_tokens": False}),
         (me, "user.remove", "ana", {}),
     ]
 
@@ -94,15 +97,15 @@ def test_changing_an_unknown_user_is_one_line(cfg: Path):
 
 def test_users_list_shows_roles_and_branches(cfg: Path, lake: Lake):
     users = Users(lake)
-    users.add("ana", "0123456789", Role.BRANCH_MANAGER, ["palermo"])
-    users.add("zoe", "0123456789", Role.AUDITOR)
+    users.add("ana", "una-clave-larga-1", Role.BRANCH_MANAGER, ["palermo"])
+    users.add("zoe", "una-clave-larga-1", Role.AUDITOR)
     result = _run(cfg, "users", "list")
     lines = [line.split() for line in result.output.splitlines() if line.startswith(("│ ana", "│ zoe"))]
     assert [line[1:6:2] for line in lines] == [["ana", "branch_manager", "palermo"], ["zoe", "auditor", "all"]]
 
 
 def test_a_token_secret_is_printed_once_works_and_is_revocable(cfg: Path, lake: Lake):
-    Users(lake).add("ana", "0123456789", Role.ANALYST)
+    Users(lake).add("ana", "una-clave-larga-1", Role.ANALYST)
     result = _run(cfg, "users", "token", "ana", "--name", "tableau")
     assert result.exit_code == 0, result.output
     secret = result.output.strip().splitlines()[-1]
@@ -114,7 +117,7 @@ def test_a_token_secret_is_printed_once_works_and_is_revocable(cfg: Path, lake: 
     assert _run(cfg, "users", "revoke-token", token_id).output.strip() == f"token {token_id} revoked"
     assert tokens.user_for(secret) is None
     assert [(a, t, d) for _, a, t, d in _audit(lake)] == [
-        ("token.create", "ana", {"name": "tableau", "token_id": token_id}), ("token.revoke", token_id, {})]
+        ("token.create", "ana", {"days": 90, "name": "tableau", "token_id": token_id}), ("token.revoke", token_id, {})]
     assert all(secret not in r for r in AuditLog(lake).entries()["details"].to_pylist())
 
 
@@ -179,3 +182,100 @@ def test_a_stream_run_appends_its_pipeline_run_when_it_ends(cfg: Path, lake: Lak
     assert (actor, action, target) == (cli_actor(), "pipeline.run", "stream")
     assert sorted(details) == ["batches", "late", "quarantined", "read", "written"]
     assert details["read"] == details["written"] + details["quarantined"] > 0
+
+
+def _token(cfg: Path, user: str, *extra: str) -> str:
+    result = _run(cfg, "users", "token", user, "--name", "script", *extra)
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()[-1]
+
+
+def test_a_token_lasts_serve_token_days_unless_days_is_given(cfg: Path, lake: Lake):
+    with cfg.open("a") as toml:
+        toml.write("\n[serve]\ntoken_days = 30\n")
+    Users(lake).add("ana", "una-clave-larga-1", Role.ANALYST)
+    result = _run(cfg, "users", "token", "ana", "--name", "tableau")
+    assert result.exit_code == 0 and ", expires 20" in result.output
+    _token(cfg, "ana", "--days", "7")
+    rows = Tokens(lake, Users(lake)).list().to_pylist()
+    assert [r["expires_at"] - r["created_at"] for r in rows] == [timedelta(days=30), timedelta(days=7)]
+    assert [d["days"] for _, action, _, d in _audit(lake) if action == "token.create"] == [30, 7]
+    refused = _run(cfg, "users", "token", "ana", "--name", "forever", "--days", "0")
+    assert refused.exit_code == 1
+    assert refused.output.strip() == "error: token for user ana: it lasts 1 to 3650 days, not 0 (--days)"
+
+
+def test_users_tokens_shows_when_each_token_expires(cfg: Path, lake: Lake):
+    users = Users(lake)
+    users.add("ana", "una-clave-larga-1", Role.ANALYST)
+    two_days_ago = datetime.now(timezone.utc) - timedelta(days=2)
+    stale, _ = Tokens(lake, users, clock=lambda: two_days_ago).create("ana", "stale", days=1)
+    fresh, _ = Tokens(lake, users).create("ana", "fresh", days=7)
+    expiry = {r["token_id"]: r["expires_at"] for r in Tokens(lake, users).list().to_pylist()}
+    result = _run(cfg, "users", "tokens", "ana")
+    assert result.exit_code == 0, result.output
+    rows: dict[str, str] = {}  # token id -> its row's lines (narrow terminals wrap the dates)
+    for line in result.output.splitlines():
+        if line.startswith("│ tok_"):
+            rows[current := line.split()[1]] = ""
+        if rows and line.startswith("│"):
+            rows[current] += line
+    assert sorted(rows) == sorted([stale, fresh])
+    assert "(expired)" in rows[stale] and "(expired)" not in rows[fresh]
+    assert "expires" in result.output
+    for token_id, when in expiry.items():
+        assert f"{when:%Y-%m-%d}" in rows[token_id]
+
+
+def test_reset_password_revokes_the_users_api_tokens_and_audits_each(cfg: Path, lake: Lake):
+    users = Users(lake)
+    users.add("ana", "una-clave-larga-1", Role.ANALYST)
+    users.add("beto", "una-clave-larga-1", Role.ANALYST)
+    tokens = Tokens(lake, users)
+    (first, first_secret), (second, second_secret) = tokens.create("ana", "tableau"), tokens.create("ana", "cron")
+    _, beto_secret = tokens.create("beto", "powerbi")
+    result = _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="segunda-clave-larga-2\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "password of ana reset; 2 API tokens revoked"
+    assert tokens.user_for(first_secret) is None and tokens.user_for(second_secret) is None
+    assert tokens.user_for(beto_secret).username == "beto"
+    me = cli_actor()
+    assert _audit(lake) == [
+        (me, "user.reset_password", "ana", {"keep_tokens": False}),
+        (me, "token.revoke", first, {"reason": "password reset", "user": "ana"}),
+        (me, "token.revoke", second, {"reason": "password reset", "user": "ana"}),
+    ]
+
+
+def test_reset_password_keep_tokens_leaves_them_working(cfg: Path, lake: Lake):
+    users = Users(lake)
+    users.add("ana", "una-clave-larga-1", Role.ANALYST)
+    _, secret = Tokens(lake, users).create("ana", "tableau")
+    result = _run(cfg, "users", "reset-password", "ana", "--keep-tokens", "--password-stdin",
+                  input="segunda-clave-larga-2\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "password of ana reset; API tokens kept"
+    assert Tokens(lake, Users(lake)).user_for(secret).username == "ana"
+    assert Users(lake).authenticate("ana", "segunda-clave-larga-2") is not None
+    assert _audit(lake) == [(cli_actor(), "user.reset_password", "ana", {"keep_tokens": True})]
+
+
+def test_a_refused_new_password_resets_nothing_and_revokes_nothing(cfg: Path, lake: Lake):
+    users = Users(lake)
+    users.add("ana", "una-clave-larga-1", Role.ANALYST)
+    _, secret = Tokens(lake, users).create("ana", "tableau")
+    result = _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="123456789012345\n")
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: password for user ana refused: "
+                                     "it is mostly characters in sequence (like abcd…, 1234…, qwerty…)")
+    assert Tokens(lake, Users(lake)).user_for(secret) is not None
+    assert Users(lake).authenticate("ana", "una-clave-larga-1") is not None
+    assert AuditLog(lake).entries().num_rows == 0
+
+
+def test_users_add_refuses_a_common_password_in_one_line(cfg: Path, lake: Lake):
+    result = _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="Friend Of Emily\n")
+    assert result.exit_code == 1
+    assert result.output.strip() == ("error: password for user ana refused: "
+                                     "it is a common password, or one with only digits, symbols or spaces added")
+    assert Users(lake).list() == []

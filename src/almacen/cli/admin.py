@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow.compute as pc
 import typer
 from rich.table import Table
 
@@ -20,7 +21,7 @@ from almacen.cli.main import ConfigOpt, console, friendly
 from almacen.config import Settings, load_config
 from almacen.lake import Lake
 from almacen.monitor import RunRecord
-from almacen.security import AuditLog, Role, Tokens, Users
+from almacen.security import AuditLog, Role, Tokens, Users, audit_log
 from almacen.security.users import check_new_user
 
 users_app = typer.Typer(help="Users of the dashboard and API, their roles and API tokens.", no_args_is_help=True)
@@ -41,7 +42,7 @@ def cli_actor() -> str:
 
 def audit_run(settings: Settings, job: str, **counts: object) -> None:
     """Append the `pipeline.run` entry of a finished CLI job with what it counted."""
-    AuditLog(Lake(settings.lake)).record(cli_actor(), "pipeline.run", job, counts)
+    audit_log(settings).record(cli_actor(), "pipeline.run", job, counts)
 
 
 def run_totals(records: list[RunRecord]) -> dict[str, object]:
@@ -57,7 +58,7 @@ def run_totals(records: list[RunRecord]) -> dict[str, object]:
 def _open(config: Path | None) -> tuple[Settings, Users, AuditLog]:
     settings = load_config(config)
     lake = Lake(settings.lake)
-    return settings, Users(lake), AuditLog(lake)
+    return settings, Users(lake), audit_log(settings)
 
 
 def _known_branches(settings: Settings, branches: Iterable[str]) -> list[str]:
@@ -116,14 +117,23 @@ def users_set_role(name: str, role: Annotated[str, typer.Argument(help=ROLES)], 
 
 @users_app.command("reset-password")
 @friendly
-def users_reset_password(name: str, password_stdin: StdinOpt = False, config: ConfigOpt = None) -> None:
-    """Set a new password; the user's open sessions end."""
-    _, users, audit = _open(config)
+def users_reset_password(
+    name: str, password_stdin: StdinOpt = False,
+    keep_tokens: Annotated[bool, typer.Option("--keep-tokens", help="leave the user's API tokens working "
+                                              "(by default a reset revokes them all)")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Set a new password; the user's open sessions end and their API tokens are revoked (unless --keep-tokens)."""
+    settings, users, audit = _open(config)
     if users.get(name) is None:
         raise LookupError(f"no user {name!r}")
     users.reset_password(name, _password(name, password_stdin))
-    audit.record(cli_actor(), "user.reset_password", name)
-    console.print(f"password of {name} reset")
+    audit.record(cli_actor(), "user.reset_password", name, {"keep_tokens": keep_tokens})
+    revoked = [] if keep_tokens else Tokens(Lake(settings.lake), users).revoke_all(name)
+    for token_id in revoked:
+        audit.record(cli_actor(), "token.revoke", token_id, {"user": name, "reason": "password reset"})
+    kept = "API tokens kept" if keep_tokens else f"{len(revoked)} API token{'' if len(revoked) == 1 else 's'} revoked"
+    console.print(f"password of {name} reset; {kept}")
 
 
 @users_app.command("list")
@@ -142,13 +152,18 @@ def users_list(config: ConfigOpt = None) -> None:
 @users_app.command("token")
 @friendly
 def users_token(name: str, label: Annotated[str, typer.Option("--name", help="what the token is for, e.g. tableau")],
+                days: Annotated[int | None, typer.Option("--days", help="days until it expires "
+                                                         "(default: [serve] token_days, 90)")] = None,
                 config: ConfigOpt = None) -> None:
-    """Create an API token for a user and print its secret (shown this once only)."""
+    """Create an API token for a user and print its secret (shown this once only); it expires after --days."""
     settings, users, audit = _open(config)
-    token_id, secret = Tokens(Lake(settings.lake), users).create(name, label)
-    audit.record(cli_actor(), "token.create", name, {"token_id": token_id, "name": label})
-    console.print(f"token {token_id} for {name} ({label}); send it as `Authorization: Bearer <secret>`.\n"
-                  "The secret is shown only now:")
+    days = settings.serve.token_days if days is None else days
+    tokens = Tokens(Lake(settings.lake), users)
+    token_id, secret = tokens.create(name, label, days=days)
+    expires = tokens.list(name).filter(pc.equal(pc.field("token_id"), token_id))["expires_at"][0].as_py()
+    audit.record(cli_actor(), "token.create", name, {"token_id": token_id, "name": label, "days": days})
+    console.print(f"token {token_id} for {name} ({label}), expires {_when(expires)}; "
+                  "send it as `Authorization: Bearer <secret>`.\nThe secret is shown only now:")
     console.print(secret, highlight=False, soft_wrap=True)
 
 
@@ -156,13 +171,16 @@ def users_token(name: str, label: Annotated[str, typer.Option("--name", help="wh
 @friendly
 def users_tokens(name: Annotated[str | None, typer.Argument(help="only this user's tokens")] = None,
                  config: ConfigOpt = None) -> None:
-    """API tokens (never their secrets), with who holds them and whether they are revoked."""
+    """API tokens (never their secrets), with who holds them, when they expire and whether they are revoked."""
     settings, users, _ = _open(config)
+    tokens = Tokens(Lake(settings.lake), users)
+    now = tokens.clock()
     table = Table(title="API tokens", title_justify="left")
-    for col in ("id", "user", "name", "created (UTC)", "revoked (UTC)"):
-        table.add_column(col)
-    for t in Tokens(Lake(settings.lake), users).list(name).to_pylist():
-        table.add_row(t["token_id"], t["username"], t["name"], _when(t["created_at"]), _when(t["revoked_at"]))
+    for col in ("id", "user", "name", "created (UTC)", "expires (UTC)", "revoked (UTC)"):
+        table.add_column(col, no_wrap=col == "id")  # an id is copied into revoke-token: never broken
+    for t in tokens.list(name).to_pylist():
+        expires = _when(t["expires_at"]) + (" (expired)" if t["expires_at"] <= now else "")
+        table.add_row(t["token_id"], t["username"], t["name"], _when(t["created_at"]), expires, _when(t["revoked_at"]))
     console.print(table)
 
 
@@ -179,12 +197,15 @@ def users_revoke_token(token_id: str, config: ConfigOpt = None) -> None:
 @audit_app.command("verify")
 @friendly
 def audit_verify(config: ConfigOpt = None) -> None:
-    """Check the hash chain: exit 0 with the entry count, or exit 1 naming the first tampered or missing entry."""
+    """Check the MAC chain against its anchor: exit 0 with the entry count, or exit 1 naming the first tampered
+    or missing entry (needs the audit key, ALMACEN_AUDIT_KEY)."""
     settings = load_config(config)
-    check = AuditLog(Lake(settings.lake)).verify()
+    check = audit_log(settings).verify()
     if not check.ok:
         raise ValueError(f"audit log fails at entry {check.first_bad_seq}: {check.problem}")
-    console.print(f"audit log OK: {check.entries} entries; last hash {check.last_hash}", highlight=False)
+    anchored = f"; anchored at entry {check.anchored_seq} ({_when(check.anchored_at)})" if check.anchored_seq else ""
+    console.print(f"audit log OK: {check.entries} entries; last hash {check.last_hash}{anchored}", highlight=False,
+                  soft_wrap=True)
 
 
 @audit_app.command("show")
@@ -195,7 +216,7 @@ def audit_show(last: Annotated[int, typer.Option(help="how many entries, newest 
                config: ConfigOpt = None) -> None:
     """The latest audit entries: when, who, what, on what, with which details."""
     settings = load_config(config)
-    rows = AuditLog(Lake(settings.lake)).entries(limit=last, actor=actor, action=action)
+    rows = audit_log(settings).entries(limit=last, actor=actor, action=action)
     table = Table(title="audit log (newest first)", title_justify="left")
     for col in ("seq", "at (UTC)", "actor", "action", "target", "details"):
         table.add_column(col, justify="right" if col == "seq" else "left", overflow="fold")

@@ -38,7 +38,7 @@ SETTLE_HOURS = 8
 HISTORY_DAYS = 7
 """days before the demo day, simulated and extracted in one go, so the dashboard has trends to show"""
 DEMO_USERS = {"gerencia": ("admin", ()), "analista": ("analyst", ()), "auditoria": ("auditor", ())}
-DEMO_PASSWORD = "almacen-demo-2026"
+DEMO_PASSWORD = "tienda-de-prueba-2026"
 
 
 def run_demo(console: Console, folder: Path, branches: int, day: date, scale: float) -> None:

@@ -1,7 +1,8 @@
 """Users of the dashboard and API: `_system/users`, with argon2 password hashes.
 
-Passwords are hashed with argon2id (argon2-cffi); the hash never leaves this module. `changed_at`
-moves on every role change and password reset, and the server refuses sessions issued before it.
+New passwords must pass `passwords.check_password` (NIST SP 800-63B); they are hashed with argon2id
+(argon2-cffi), and the hash never leaves this module. `changed_at` moves on every role change and
+password reset, and the server refuses sessions issued before it.
 Reads are cached per Delta version, so a login does not re-read the table, yet a change the CLI
 makes in another process is seen on the server's next request.
 """
@@ -19,11 +20,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from almacen.lake import Lake
+from almacen.security.passwords import check_password
 from almacen.security.roles import GRANTS, Permission, Role, Scope, scope_of
 from almacen.security.systables import CachedTable, table_lock
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
-MIN_PASSWORD = 10
 TABLE = "_system.users"
 SCHEMA = pa.schema([
     ("username", pa.string()),
@@ -91,11 +92,6 @@ def check_new_user(username: str, role: Role | str, branches: Iterable[str]) -> 
     return role, check_assignment(username, role, branches)
 
 
-def _check_password(username: str, password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise ValueError(f"password for user {username} is too short: at least {MIN_PASSWORD} characters")
-
-
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -112,9 +108,10 @@ class Users:
         self._dummy: str | None = None
 
     def add(self, username: str, password: str, role: Role | str, branches: Iterable[str] = ()) -> User:
-        """Create a user; ValueError when the name, password, role or branches are unfit or the name is taken."""
+        """Create a user; ValueError when the name, password (`check_password`), role or branches are unfit or the
+        name is taken."""
         role, branches = check_new_user(username, role, branches)
-        _check_password(username, password)
+        check_password(username, password)
         password_hash = self._hasher.hash(password)
         with table_lock(self.lake, TABLE):
             if username in self._rows():
@@ -142,8 +139,9 @@ class Users:
         return user
 
     def reset_password(self, username: str, password: str) -> User:
-        """Set a new password; bumps changed_at so sessions opened with the old one end."""
-        _check_password(username, password)
+        """Set a new password (checked by `check_password`); bumps changed_at so sessions opened with the old one
+        end. The user's API tokens are not touched here: `Tokens.revoke_all` does that."""
+        check_password(username, password)
         password_hash = self._hasher.hash(password)
         with table_lock(self.lake, TABLE):
             row = self._existing(username)
