@@ -83,10 +83,48 @@ def test_set_role_reset_password_and_remove_are_each_audited(cfg: Path, lake: La
     me = cli_actor()
     assert _audit(lake) == [
         (me, "user.add", "ana", {"branches": [], "role": "analyst"}),
-        (me, "user.set_role", "ana", {"branches": ["cordoba_centro"], "role": "branch_manager"}),
-        (me, "user.reset_password", "ana", {"keep_tokens": False}),
-        (me, "user.remove", "ana", {}),
+        (me, "user.set_role", "ana", {"branches": ["cordoba_centro"], "role": "branch_manager", "sessions_ended": 0}),
+        (me, "user.reset_password", "ana", {"keep_tokens": False, "sessions_ended": 0}),
+        (me, "user.remove", "ana", {"sessions_ended": 0}),
     ]
+
+
+def test_logout_ends_a_users_sessions_and_all_ends_everyones(cfg: Path, lake: Lake):
+    from datetime import timedelta
+
+    from almacen.security.sessions import Sessions
+
+    for name in ("ana", "beto"):
+        _run(cfg, "users", "add", name, "--role", "analyst", "--password-stdin", input="primera-clave-larga-1\n")
+    sessions = Sessions(lake)
+    opened = {name: [sessions.open(name, timedelta(hours=8))[0] for _ in range(2)] for name in ("ana", "beto")}
+    result = _run(cfg, "users", "logout", "ana")
+    assert (result.exit_code, result.output.strip()) == (0, "2 sessions ended")
+    assert [sessions.get(s) for s in opened["ana"]] == [None, None]
+    assert all(sessions.get(s) is not None for s in opened["beto"])
+    assert _run(cfg, "users", "logout", "--all").output.strip() == "2 sessions ended"
+    assert sessions.live() == []
+    me = cli_actor()
+    assert _audit(lake)[-2:] == [(me, "user.logout", "ana", {"sessions_ended": 2}),
+                                 (me, "user.logout", "*", {"sessions_ended": 2})]
+
+
+def test_a_password_reset_ends_the_users_open_sessions(cfg: Path, lake: Lake):
+    from datetime import timedelta
+
+    from almacen.security.sessions import Sessions
+
+    _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="primera-clave-larga-1\n")
+    session_id, _ = Sessions(lake).open("ana", timedelta(hours=8))
+    assert _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="segunda-clave-larga-2\n").exit_code == 0
+    assert Sessions(lake).get(session_id) is None
+
+
+def test_logout_wants_a_user_or_all_but_not_both(cfg: Path):
+    for args in ((), ("ana", "--all")):
+        result = _run(cfg, "users", "logout", *args)
+        assert result.exit_code == 1
+        assert result.output.strip() == "error: say whose sessions end: a username, or --all for everyone (not both)"
 
 
 def test_changing_an_unknown_user_is_one_line(cfg: Path):
@@ -241,7 +279,7 @@ def test_reset_password_revokes_the_users_api_tokens_and_audits_each(cfg: Path, 
     assert tokens.user_for(beto_secret).username == "beto"
     me = cli_actor()
     assert _audit(lake) == [
-        (me, "user.reset_password", "ana", {"keep_tokens": False}),
+        (me, "user.reset_password", "ana", {"keep_tokens": False, "sessions_ended": 0}),
         (me, "token.revoke", first, {"reason": "password reset", "user": "ana"}),
         (me, "token.revoke", second, {"reason": "password reset", "user": "ana"}),
     ]
@@ -257,7 +295,7 @@ def test_reset_password_keep_tokens_leaves_them_working(cfg: Path, lake: Lake):
     assert result.output.strip() == "password of ana reset; API tokens kept"
     assert Tokens(lake, Users(lake)).user_for(secret).username == "ana"
     assert Users(lake).authenticate("ana", "segunda-clave-larga-2") is not None
-    assert _audit(lake) == [(cli_actor(), "user.reset_password", "ana", {"keep_tokens": True})]
+    assert _audit(lake) == [(cli_actor(), "user.reset_password", "ana", {"keep_tokens": True, "sessions_ended": 0})]
 
 
 def test_a_refused_new_password_resets_nothing_and_revokes_nothing(cfg: Path, lake: Lake):

@@ -240,3 +240,9 @@ def test_the_common_password_list_ships_with_the_package_and_loads_once():
     assert common_passwords() is listed
     assert len(listed) > 19_000 and {"password", "iloveyou", "friend of emily"} <= listed
     assert all(word == word.casefold() for word in listed)
+
+
+@pytest.mark.parametrize("name", ["anonymous", "system"])
+def test_the_audit_logs_own_actor_names_cannot_be_taken_by_a_user(lake, hasher, name):
+    with pytest.raises(ValueError, match=f"username '{name}' is reserved"):
+        Users(lake, hasher=hasher).add(name, "una frase de paso bastante larga", "analyst")

@@ -22,6 +22,7 @@ from almacen.config import Settings, load_config
 from almacen.lake import Lake
 from almacen.monitor import RunRecord
 from almacen.security import AuditLog, Role, Tokens, Users, audit_log
+from almacen.security.sessions import Sessions
 from almacen.security.users import check_new_user
 
 users_app = typer.Typer(help="Users of the dashboard and API, their roles and API tokens.", no_args_is_help=True)
@@ -98,9 +99,10 @@ def users_add(name: str, role: Annotated[str, typer.Option(help=ROLES)], branch:
 @friendly
 def users_remove(name: str, config: ConfigOpt = None) -> None:
     """Delete a user; their sessions and API tokens stop working."""
-    _, users, audit = _open(config)
+    settings, users, audit = _open(config)
     users.remove(name)
-    audit.record(cli_actor(), "user.remove", name)
+    ended = Sessions(Lake(settings.lake)).end_user(name, "user removed")
+    audit.record(cli_actor(), "user.remove", name, {"sessions_ended": ended})
     console.print(f"removed {name}")
 
 
@@ -111,7 +113,9 @@ def users_set_role(name: str, role: Annotated[str, typer.Argument(help=ROLES)], 
     """Change a user's role (and a branch manager's branches); their open sessions end."""
     settings, users, audit = _open(config)
     user = users.set_role(name, role, _known_branches(settings, branch) if branch else None)
-    audit.record(cli_actor(), "user.set_role", name, {"role": user.role.value, "branches": list(user.branches)})
+    ended = Sessions(Lake(settings.lake)).end_user(name, "role changed")
+    audit.record(cli_actor(), "user.set_role", name, {"role": user.role.value, "branches": list(user.branches),
+                                                       "sessions_ended": ended})
     console.print(f"{name} is now {user.role}{': ' + ', '.join(user.branches) if user.branches else ''}")
 
 
@@ -128,12 +132,35 @@ def users_reset_password(
     if users.get(name) is None:
         raise LookupError(f"no user {name!r}")
     users.reset_password(name, _password(name, password_stdin))
-    audit.record(cli_actor(), "user.reset_password", name, {"keep_tokens": keep_tokens})
+    ended = Sessions(Lake(settings.lake)).end_user(name, "password reset")
+    audit.record(cli_actor(), "user.reset_password", name, {"keep_tokens": keep_tokens, "sessions_ended": ended})
     revoked = [] if keep_tokens else Tokens(Lake(settings.lake), users).revoke_all(name)
     for token_id in revoked:
         audit.record(cli_actor(), "token.revoke", token_id, {"user": name, "reason": "password reset"})
     kept = "API tokens kept" if keep_tokens else f"{len(revoked)} API token{'' if len(revoked) == 1 else 's'} revoked"
     console.print(f"password of {name} reset; {kept}")
+
+
+@users_app.command("logout")
+@friendly
+def users_logout(
+    name: Annotated[str | None, typer.Argument(help="the user whose sessions end")] = None,
+    everyone: Annotated[bool, typer.Option("--all", help="end every user's sessions (log out everywhere)")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """End a user's dashboard sessions at once (or everyone's with --all): copies of their cookies stop working."""
+    if (name is None) == (not everyone):
+        raise ValueError("say whose sessions end: a username, or --all for everyone (not both)")
+    settings, users, audit = _open(config)
+    sessions = Sessions(Lake(settings.lake))
+    if everyone:
+        ended = sessions.end_all("admin: everyone logged out")
+    else:
+        if users.get(name) is None:
+            raise LookupError(f"no user {name!r}")
+        ended = sessions.end_user(name, "admin: logged out")
+    audit.record(cli_actor(), "user.logout", "*" if everyone else name, {"sessions_ended": ended})
+    console.print(f"{ended} session{'' if ended == 1 else 's'} ended")
 
 
 @users_app.command("list")

@@ -25,6 +25,8 @@ from almacen.security.roles import GRANTS, Permission, Role, Scope, scope_of
 from almacen.security.systables import CachedTable, table_lock
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+RESERVED = frozenset({"anonymous", "system"})
+"""actors the audit log uses for requests without a user and for the platform itself"""
 TABLE = "_system.users"
 SCHEMA = pa.schema([
     ("username", pa.string()),
@@ -86,8 +88,11 @@ def check_assignment(username: str, role: Role, branches: Iterable[str]) -> tupl
 
 def check_new_user(username: str, role: Role | str, branches: Iterable[str]) -> tuple[Role, tuple[str, ...]]:
     """Validate a new user's name, role and branches (before asking for a password); ValueError says why."""
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         raise ValueError(f"username {username!r} must match {USERNAME.pattern} (lower-case letters, digits, _ . -)")
+    if username in RESERVED:
+        raise ValueError(f"username {username!r} is reserved: the audit log names unauthenticated requests and "
+                         "the system with it")
     role = parse_role(role)
     return role, check_assignment(username, role, branches)
 
