@@ -128,8 +128,8 @@ class Sessions:
             return
         cutoff = pa.scalar(now - KEEP_ENDED, _TS)
         over = pc.or_(pc.less(data["expires_at"], cutoff), pc.fill_null(pc.less(data["ended_at"], cutoff), False))
-        if pc.any(over).as_py():
-            dt = self._table.delta_table()
+        dt = self._table.delta_table()
+        if dt is not None and pc.any(over).as_py():
             stamp = (now - KEEP_ENDED).isoformat()
             dt.delete(f"expires_at < '{stamp}' OR (ended_at IS NOT NULL AND ended_at < '{stamp}')")
 

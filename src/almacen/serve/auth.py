@@ -137,7 +137,7 @@ def end_session(request: Request, reason: str = "logout") -> str | None:
     svc = services(request)
     session_id = request.session.get("sid")
     session = svc.sessions.get(session_id) if isinstance(session_id, str) else None
-    if session is not None:
+    if session is not None and isinstance(session_id, str):
         svc.sessions.end(session_id, reason)
     request.session.clear()
     return None if session is None else session.username
