@@ -254,15 +254,22 @@ def publish(
     schema: Annotated[str, typer.Option(help="the published schema, replaced whole")] = "almacen",
     config: ConfigOpt = None,
 ) -> None:
-    """Copy the gold marts into a PostgreSQL schema with roles and row-level security per branch, for BI tools."""
-    import getpass
-
+    """Copy the gold marts into a PostgreSQL schema with roles, each table readable as its access scope says
+    (rows cut per branch or per client, admins only, or public), for BI tools."""
+    from almacen.cli.admin import cli_actor
+    from almacen.domains import access
     from almacen.lake import Lake
+    from almacen.security import audit_log
+    from almacen.security.demo import refuse_demo_lake
     from almacen.serve.publish import publish as run
 
-    done = run(Lake(load_config(config).lake), postgres, schema=schema, actor=getpass.getuser())
+    settings = load_config(config)
+    refuse_demo_lake(settings, "publish")
+    # every table's access scope, declared beside its definition in the core and the domains
+    done = run(Lake(settings.lake), postgres, schema=schema, actor=cli_actor(), access=access(),
+               audit=audit_log(settings))
     for table, rows in done.tables.items():
-        console.print(f"{schema}.{table}: {rows:,} rows", highlight=False)
+        console.print(f"{schema}.{table}: {rows:,} rows, {done.access[table]}", highlight=False)
     for user, role in done.user_roles.items():
         console.print(f"user {user}: role {role}", highlight=False)
     console.print(f"published to {done.target} in {done.seconds:.1f} s", highlight=False)

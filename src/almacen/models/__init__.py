@@ -1,5 +1,10 @@
-"""Silver and gold models: SQL files and the runner that builds them in dependency order."""
+"""Silver and gold models: SQL files and the runner that builds them in dependency order.
 
-from almacen.models.runner import Model, build, discover, order
+Importing the package declares each gold model's access scope from its `-- access:` header.
+"""
 
-__all__ = ["Model", "build", "discover", "order"]
+from almacen.models.runner import Model, ModelError, build, declare_access, discover, model_access, order
+
+declare_access()
+
+__all__ = ["Model", "ModelError", "build", "declare_access", "discover", "model_access", "order"]

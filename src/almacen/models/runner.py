@@ -1,7 +1,11 @@
 """Run the silver and gold SQL models in dependency order, each into its Delta table.
 
 A model is a `.sql` file under `models/<layer>/`; its file name is its table. Dependencies are
-read from the SQL itself (sqlglot), so a model never declares them twice.
+read from the SQL itself (sqlglot), so a model never declares them twice. A gold model also says who
+may read it once published, in a header line of its leading comments: `-- access: branch` (rows cut
+by branch_id), `client`, `admin` or `public` (almacen.lake.access). The scopes are declared when this
+module is imported, beside the SQL they belong to; a gold model without a valid header is refused by
+`discover()` (so by `build`), and by `almacen publish`: a new model cannot forget its scope.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import pyarrow as pa
 
 from almacen.config import Settings
 from almacen.engine import Engine, open_engine
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, declare
+
+ACCESS_HEADER = re.compile(r"--\s*access:\s*(\S*)\s*")
+"""`-- access: <scope>`, among the comment lines a gold model starts with"""
 
 
 @dataclass(frozen=True)
@@ -33,15 +40,66 @@ class Model:
         return {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}
 
 
-def discover() -> dict[str, Model]:
-    """Every model shipped with almacen, by table name."""
+class ModelError(ValueError):
+    """A model file the runner refuses (a gold model without its `-- access:` header); names the file."""
+
+
+def _files() -> list[tuple[str, str, str]]:
+    """(layer, table, SQL text) of every model file shipped with almacen."""
     root = resources.files("almacen.models")
-    models = {}
+    found = []
     for layer in ("silver", "gold"):
-        for f in (root / layer).iterdir():
+        for f in sorted((root / layer).iterdir(), key=lambda f: f.name):
             if f.name.endswith(".sql"):
-                table = f"{layer}.{f.name.removesuffix('.sql')}"
-                models[table] = Model(table, f.read_text(encoding="utf-8"))
+                found.append((layer, f"{layer}.{f.name.removesuffix('.sql')}", f.read_text(encoding="utf-8")))
+    return found
+
+
+def model_access(table: str, text: str) -> Access:
+    """The scope a gold model's `-- access: <scope>` header declares (among its leading comment lines).
+
+    Raises:
+        ModelError: no header, or one naming no known scope; the message names the file and the fix.
+    """
+    where = f"models/gold/{table.partition('.')[2]}.sql"
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        if match := ACCESS_HEADER.fullmatch(line):
+            try:
+                return Access(match.group(1))
+            except ValueError:
+                raise ModelError(f"{where}: `-- access: {match.group(1)}` names no scope; use one of "
+                                 f"{', '.join(a.value for a in Access)}") from None
+    raise ModelError(f"{where} has no access header: add a first line `-- access: <scope>` (one of "
+                     f"{', '.join(a.value for a in Access)}) saying who may read {table} once published")
+
+
+def declare_access() -> None:
+    """Declare the access scope of every gold model whose header names one (on import: the declaration
+    sits in the model's own file). A model without one stays undeclared, and `discover()` refuses it."""
+    for layer, table, text in _files():
+        if layer == "gold":
+            try:
+                declare(table, model_access(table, text))
+            except ModelError:
+                pass
+
+
+def discover() -> dict[str, Model]:
+    """Every model shipped with almacen, by table name.
+
+    Raises:
+        ModelError: a gold model without a valid `-- access:` header.
+    """
+    models = {}
+    for layer, table, text in _files():
+        if layer == "gold":
+            declare(table, model_access(table, text))
+        models[table] = Model(table, text)
     return models
 
 

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from almacen.engine import Engine
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, declare
 
 MINUTE = "gold.sales_minute"
 LATE = "gold.sales_minute_late"
@@ -31,6 +31,8 @@ MINUTE_SCHEMA = pa.schema([
 ])
 LATE_SCHEMA = pa.schema([("minute", _TS), ("branch_id", pa.string()), ("events", pa.int64()),
                          ("amount", pa.decimal128(18, 2))])
+declare(MINUTE, Access.BRANCH)  # once published, each branch's role reads its own minutes (almacen.lake.access)
+declare(LATE, Access.BRANCH)
 _SQL = resources.files("almacen.realtime")
 
 

@@ -23,7 +23,7 @@ import pyarrow.dataset as pads
 
 from almacen.domains.messaging.vocabulary import STATUS_RANK
 from almacen.engine import Engine
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, declare
 from almacen.realtime.rollup import app_id, floor_minute, late_mask, past
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ USAGE_SCHEMA = pa.schema([
     ("country", pa.string()), ("sent", pa.int64()), ("delivered", pa.int64()), ("read", pa.int64()),
     ("failed", pa.int64()), ("billable", pa.int64()),
 ])
+declare(USAGE, Access.CLIENT)  # a client's usage is its own: once published, rows cut by client_id
 STATE_COLUMNS = ["event_id", "type", "message_id", "event_time", "client_id", "category", "country", "status"]
 _SQL = resources.files("almacen.realtime")
 _STATE = _SQL.joinpath("usage_state.sql").read_text(encoding="utf-8")

@@ -1,29 +1,40 @@
 """`almacen publish`: the gold marts copied into a PostgreSQL schema with roles and row-level security.
 
 BI tools (Tableau, Power BI, Metabase, Superset) then connect with ordinary PostgreSQL credentials
-and a branch manager's role sees only its branches' rows. Guarantees:
+and each role reads exactly what its almacen scope allows. Guarantees:
 
+- Every table is published under the access scope declared beside its definition
+  (almacen.lake.access): `branch` (forced row-level security on branch_id), `client` (the same on
+  client_id), `admin` (the admin group only) or `public` (every reader). A gold table without a
+  declaration stops the publish before anything is sent: there is no default grant. SELECT is
+  granted table by table to the groups of its scope, never on all tables of the schema.
 - All or nothing: one transaction builds a fresh staging schema (tables streamed in with
   `COPY … FROM STDIN`, keys, indexes, policies, grants), replaces the published schema with it and
   commits. Any failure rolls back: the previously published schema stays exactly as it was, and no
   staging schema or role change remains.
-- Roles: `almacen_reader` (USAGE + SELECT), `almacen_all_branches`, `almacen_branch_<id>` per branch
-  and `almacen_user_<username>` per almacen user who may see sales, NOLOGIN, member of its groups;
-  users gone (or no longer seeing sales) since the last publish lose their groups. Publish never sets
-  a password or LOGIN: the operator does (docs/bi.md).
+- Roles, NOLOGIN, cluster-wide and kept between publishes: `almacen_reader` (USAGE on the schema,
+  the public dimensions), the groups `almacen_all_branches`, `almacen_branch_<id>`,
+  `almacen_all_clients`, `almacen_client_<id>` and `almacen_admin` (each a member of the reader), and
+  `almacen_user_<username>` per almacen user, member of the groups of its almacen role (USER_GROUPS).
+  A user gone (or now an auditor) since any earlier publish to any schema of the database loses its
+  groups and its LOGIN. Publish never sets a password or LOGIN: the operator does (docs/bi.md).
+- The bookkeeping tables: `_publication` (row counts and scope per table), `_branch_roles` and
+  `_client_roles` are for the admin group only, `_users` for the publisher only, `_freshness` (when)
+  for every reader.
 - The password comes from the URL, `ALMACEN_PUBLISH_PASSWORD` or `PGPASSWORD`, and is never printed,
   logged or audited.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,14 +47,28 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from almacen.lake import Lake
+from almacen.lake import Access, Declaration, Lake, declared
 
 READER = "almacen_reader"
+"""USAGE on the schema and SELECT on the public dimensions; every other almacen group is a member"""
 ALL_BRANCHES = "almacen_all_branches"
+ALL_CLIENTS = "almacen_all_clients"
+ADMIN = "almacen_admin"
+"""the admin-only tables and the bookkeeping ones (but `_users`)"""
 BRANCH_PREFIX = "almacen_branch_"
+CLIENT_PREFIX = "almacen_client_"
 USER_PREFIX = "almacen_user_"
-SALES_ROLES = {"admin": None, "analyst": None, "branch_manager": "own"}
-"""almacen roles that see sales: None = every branch, "own" = the branches assigned (auditors: none)"""
+GROUPS = (READER, ALL_BRANCHES, ALL_CLIENTS, ADMIN)
+USER_GROUPS: dict[str, frozenset[str]] = {
+    "admin": frozenset({ALL_BRANCHES, ALL_CLIENTS, ADMIN}),
+    "analyst": frozenset({ALL_BRANCHES}),
+    "branch_manager": frozenset(),  # and the role of each branch assigned
+}
+"""the groups the PostgreSQL role of a user of each almacen role joins (a branch manager: the roles of its
+branches); an almacen role absent here (auditor) gets no PostgreSQL role, as it sees no sales in the app"""
+SCOPE_GROUPS = {Access.BRANCH: ALL_BRANCHES, Access.CLIENT: ALL_CLIENTS}
+BOOKKEEPING = {"_publication": ADMIN, "_branch_roles": ADMIN, "_client_roles": ADMIN, "_freshness": READER}
+"""who reads each bookkeeping table (`_users`: only the publisher)"""
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "dim_branch": ("branch_id",), "dim_product": ("product_id",), "dim_channel": ("channel",),
@@ -59,7 +84,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "invoices": ("invoice_id",), "invoice_lines": ("invoice_id", "line_no"),
 }
 """the grains of DATA-MODEL.md; a table publishes with its key only when it has every column of it"""
-INDEXED = ("date", "branch_id")
+INDEXED = ("date", "branch_id", "client_id")
 BATCH_ROWS = 100_000
 _SQL = resources.files("almacen.serve")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
@@ -79,6 +104,9 @@ class Publication:
     branch_roles: dict[str, str]
     user_roles: dict[str, str]
     seconds: float
+    client_roles: dict[str, str] = dataclasses.field(default_factory=dict)
+    access: dict[str, str] = dataclasses.field(default_factory=dict)
+    """each table's access scope (`branch`, `client`, `admin`, `public`)"""
 
 
 def role_name(kind: str, key: str) -> str:
@@ -115,6 +143,25 @@ def gold_tables(lake: Lake) -> list[str]:
     else:
         names = [p.name for p in Path(root).iterdir() if p.is_dir()] if Path(root).is_dir() else []
     return sorted(n for n in names if not n.startswith(("_", ".")) and lake.exists(f"gold.{n}"))
+
+
+def scopes(lake: Lake, tables: Sequence[str], access: Mapping[str, Declaration]) -> dict[str, Declaration]:
+    """Each gold table's access declaration; a PublishError naming every table without one (or without
+    the column its scope cuts rows by), before anything is sent: a table is never published by default."""
+    missing = [f"gold.{t}" for t in tables if f"gold.{t}" not in access]
+    if missing:
+        raise PublishError(
+            f"publish: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no access scope: declare who may "
+            "read it beside its definition, with a first line `-- access: branch|client|admin|public` in its "
+            "models/gold SQL file or `declare(\"gold.<name>\", Access.<SCOPE>)` (almacen.lake.access) next to "
+            "the schema of a table Python writes; nothing was published")
+    found = {t: access[f"gold.{t}"] for t in tables}
+    for name, d in found.items():
+        data = lake.dataset(f"gold.{name}")
+        if d.column and (data is None or d.column not in data.schema.names):
+            raise PublishError(f"publish: gold.{name} is declared {d.access}-scoped by {d.column} but has no {d.column} "
+                               "column; nothing was published")
+    return found
 
 
 def pg_type(field: pa.Field) -> str:
@@ -170,10 +217,13 @@ def _query(name: str) -> str:
 class _Publisher:
     """One publish transaction, step by step; `step` says where a failure happened."""
 
-    def __init__(self, conn: psycopg.Connection, lake: Lake, schema: str) -> None:
+    def __init__(self, conn: psycopg.Connection, lake: Lake, schema: str, scopes: Mapping[str, Declaration]) -> None:
         self.conn, self.lake, self.schema, self.staging = conn, lake, schema, f"{schema}_staging"
+        self.scopes = scopes
         self.step = "starting"
         self.branches: set[str] = set()
+        self.clients: set[str] = set()
+        """the keys rows are cut by, as the scoped tables hold them: each gets a role"""
 
     def run(self, stmts: Iterable[sql.Composable]) -> None:
         with self.conn.cursor() as cur:
@@ -196,7 +246,8 @@ class _Publisher:
         self.run([sql.SQL("CREATE TABLE {} ({})").format(target, columns)])
         copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(
             target, sql.SQL(", ").join(map(sql.Identifier, schema.names)))
-        rows, has_branch = 0, "branch_id" in schema.names
+        rows, scope = 0, self.scopes[name]
+        keys = {Access.BRANCH: self.branches, Access.CLIENT: self.clients}.get(scope.access)
         options = pacsv.WriteOptions(include_header=False)
         with self.conn.cursor() as cur, cur.copy(copy) as pipe:
             for batch in data.to_batches(batch_size=BATCH_ROWS):
@@ -206,8 +257,8 @@ class _Publisher:
                 pacsv.write_csv(_csv_ready(batch), buffer, write_options=options)
                 pipe.write(buffer.getbuffer())
                 rows += batch.num_rows
-                if has_branch:
-                    self.branches.update(b for b in pc.unique(batch.column("branch_id")).to_pylist() if b is not None)
+                if keys is not None and scope.column:
+                    keys.update(str(k) for k in pc.unique(batch.column(scope.column)).to_pylist() if k is not None)
         self.step = f"adding keys and indexes to {self.staging}.{name}"
         key = PRIMARY_KEYS.get(name, ())
         if key and set(key) <= set(schema.names):
@@ -235,41 +286,50 @@ class _Publisher:
     def memberships(self, members: Sequence[str]) -> dict[str, set[str]]:
         """The almacen groups each role is a direct member of now."""
         with self.conn.cursor() as cur:
-            cur.execute(_query("memberships"), {"members": list(members), "all_branches": ALL_BRANCHES,
-                                                "branch_prefix": BRANCH_PREFIX})
+            cur.execute(_query("memberships"), {"members": list(members), "groups": list(GROUPS),
+                                                "branch_prefix": BRANCH_PREFIX, "client_prefix": CLIENT_PREFIX})
             found: dict[str, set[str]] = {m: set() for m in members}
             for member, group in cur.fetchall():
                 found[member].add(group)
             return found
 
-    def previous_user_roles(self) -> list[str]:
-        """The user roles the currently published schema gave groups to (none on a first publish)."""
+    def previous_user_roles(self) -> set[str]:
+        """The user roles any almacen publication in this database gave groups to: the `_users` table of
+        every schema published earlier (the one being replaced, and any other `--schema`)."""
+        self.step = "reading the users earlier publishes gave roles to"
         with self.conn.cursor() as cur:
-            cur.execute("SELECT to_regclass(%s)", [sql.Identifier(self.schema, "_users").as_string(self.conn)])
-            if cur.fetchone()[0] is None:
-                return []
-            cur.execute(sql.SQL("SELECT role_name FROM {}").format(sql.Identifier(self.schema, "_users")))
-            return [r for (r,) in cur.fetchall()]
+            cur.execute(_query("published"), {"staging": self.staging})
+            schemas = [s for (s,) in cur.fetchall()]
+            found: set[str] = set()
+            for schema in schemas:
+                self.step = f"reading the users published in schema {schema}"
+                cur.execute(sql.SQL("SELECT role_name FROM {} WHERE starts_with(role_name, %s)")
+                            .format(sql.Identifier(schema, "_users")), [USER_PREFIX])
+                found.update(r for (r,) in cur.fetchall())
+            return found
 
     def grant_roles(self, users: Sequence[Any]) -> dict[str, str]:
-        """Branch and user roles, their groups, and the mapping tables; returns username -> role."""
+        """Branch, client and user roles, their groups, and the mapping tables; returns username -> role."""
         self.step = "granting roles"
         wanted: dict[str, set[str]] = {}
         rows = []
         for user in users:
-            if str(user.role) not in SALES_ROLES:
+            joins = USER_GROUPS.get(str(user.role))
+            if joins is None:
                 continue
-            scope = SALES_ROLES[str(user.role)]
             role = role_name("user", user.username)
-            wanted[role] = {ALL_BRANCHES} if scope is None else {role_name("branch", b) for b in user.branches}
-            if scope == "own":
+            wanted[role] = set(joins)
+            if str(user.role) == "branch_manager":
+                wanted[role] |= {role_name("branch", b) for b in user.branches}
                 self.branches.update(user.branches)
             rows.append((user.username, role, str(user.role), sorted(user.branches)))
         branch_roles = {b: role_name("branch", b) for b in sorted(self.branches)}
-        groups = [ALL_BRANCHES, *branch_roles.values()]
+        client_roles = {c: role_name("client", c) for c in sorted(self.clients)}
+        groups = [ALL_BRANCHES, ALL_CLIENTS, ADMIN, *branch_roles.values(), *client_roles.values()]
         self.ensure_roles([READER, *groups, *wanted])
+        self.step = f"making the almacen groups members of {READER}"
         self.run([sql.SQL("GRANT {} TO {}").format(sql.Identifier(READER), sql.Identifier(g)) for g in groups])
-        gone = [r for r in self.previous_user_roles() if r not in wanted]
+        gone = sorted(self.previous_user_roles() - wanted.keys())
         current = self.memberships([*wanted, *gone])
         for role, groups_now in current.items():
             target = wanted.get(role, set())
@@ -277,26 +337,61 @@ class _Publisher:
             stmts += [sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(g), sql.Identifier(role)) for g in sorted(groups_now - target)]
             self.step = f"granting {role} its groups"
             self.run(stmts)
+        self.disable_logins(gone)
         with self.conn.cursor() as cur:
-            cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(self.staging, "_branch_roles")),
-                            list(branch_roles.items()))
+            for table, mapping in (("_branch_roles", branch_roles), ("_client_roles", client_roles)):
+                cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(self.staging, table)),
+                                list(mapping.items()))
             cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(sql.Identifier(self.staging, "_users")), rows)
         return {username: role for username, role, _, _ in rows}
 
-    def secure(self, tables: dict[str, int]) -> None:
-        """Row-level security on every table with branch_id, then SELECT for the reader role."""
+    def disable_logins(self, roles: Sequence[str]) -> None:
+        """NOLOGIN for the roles of users gone that an operator had given a login."""
         with self.conn.cursor() as cur:
-            cur.execute("SELECT table_name FROM information_schema.columns WHERE table_schema = %s "
-                        "AND column_name = 'branch_id' AND NOT starts_with(table_name, '_')", [self.staging])
-            scoped = sorted(r for (r,) in cur.fetchall())
-            cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s, now())").format(sql.Identifier(self.staging, "_publication")),
-                            list(tables.items()))
-        for name in scoped:
-            self.step = f"enabling row-level security on {self.staging}.{name}"
-            self.run(_statements("policy", table=sql.Identifier(self.staging, name), all_branches=sql.Literal(ALL_BRANCHES),
-                                 branch_roles=sql.Identifier(self.staging, "_branch_roles")))
-        self.step = f"granting {READER} read access"
+            cur.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND rolcanlogin ORDER BY 1", [list(roles)])
+            for (role,) in cur.fetchall():
+                self.step = f"removing the login of {role}, whose user is gone"
+                cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
+
+    def secure(self, tables: dict[str, int]) -> None:
+        """Row-level security on every branch- and client-scoped table, then SELECT per table by its scope."""
+        with self.conn.cursor() as cur:
+            cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, now())").format(sql.Identifier(self.staging, "_publication")),
+                            [(name, str(self.scopes[name].access), rows) for name, rows in tables.items()])
+            cur.execute(sql.SQL("INSERT INTO {} VALUES (now())").format(sql.Identifier(self.staging, "_freshness")))
+        keys = {Access.BRANCH: {b: role_name("branch", b) for b in sorted(self.branches)},
+                Access.CLIENT: {c: role_name("client", c) for c in sorted(self.clients)}}
+        readers: dict[str, list[str]] = {}
+        for name in tables:
+            scope = self.scopes[name]
+            if scope.access in SCOPE_GROUPS:
+                self.step = f"enabling row-level security on {self.staging}.{name}"
+                pairs = keys[scope.access]
+                values = (sql.SQL(", ").join(sql.SQL("({}, {})").format(sql.Literal(k), sql.Literal(r)) for k, r in pairs.items())
+                          if pairs else sql.SQL("(NULL::text, NULL::text)"))
+                self.run(_statements("policy", table=sql.Identifier(self.staging, name),
+                                     policy=sql.Identifier(f"{scope.access}_scope"), column=sql.Identifier(str(scope.column)),
+                                     all_group=sql.Literal(SCOPE_GROUPS[scope.access]), roles=values))
+                readers[name] = [SCOPE_GROUPS[scope.access], *pairs.values()]
+            else:
+                readers[name] = [ADMIN if scope.access is Access.ADMIN else READER]
+        readers.update({table: [group] for table, group in BOOKKEEPING.items()})
+        self.step = f"revoking what {self.staging} was created with beyond its owner"
+        with self.conn.cursor() as cur:
+            cur.execute(_query("acls"), {"staging": self.staging})
+            inherited = cur.fetchall()
+        self.run(sql.SQL("REVOKE ALL ON {} {} FROM {}").format(
+            sql.SQL("SCHEMA" if table is None else "TABLE"),
+            sql.Identifier(self.staging) if table is None else sql.Identifier(self.staging, table),
+            sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee)) for table, grantee in inherited)
+        self.step = "granting each table's readers by its access scope"
         self.run(_statements("grants", staging=sql.Identifier(self.staging), reader=sql.Identifier(READER)))
+        by_readers: dict[tuple[str, ...], list[str]] = {}
+        for table, granted in readers.items():
+            by_readers.setdefault(tuple(granted), []).append(table)
+        for granted_to, names in by_readers.items():
+            self.run(_statements("select", tables=sql.SQL(", ").join(sql.Identifier(self.staging, n) for n in names),
+                                 roles=sql.SQL(", ").join(map(sql.Identifier, granted_to))))
 
     def swap(self) -> None:
         self.step = f"replacing schema {self.schema} with {self.staging}"
@@ -325,7 +420,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def publish(lake: Lake, url: str, *, schema: str = "almacen", users: Sequence[Any] | None = None,
-            actor: str = "system") -> Publication:
+            actor: str = "system:publish", access: Mapping[str, Declaration] | None = None,
+            audit: Any | None = None) -> Publication:
     """Publish every gold table of `lake` into `schema` at `url`, all or nothing, and audit it.
 
     Args:
@@ -333,10 +429,15 @@ def publish(lake: Lake, url: str, *, schema: str = "almacen", users: Sequence[An
         url: `postgresql://user@host:port/db`; the publishing role needs CREATE on the database and CREATEROLE.
         schema: the published schema, replaced whole on each publish.
         users: the almacen users to give roles (default: `Users(lake).list()`).
-        actor: who published, for the audit log.
+        actor: who published, for the audit log (the CLI: `cli:<os user>`).
+        audit: the AuditLog to record in (the CLI's `audit_log(settings)`, with the configured key and
+            anchor); default: the lake's, keyed from ALMACEN_AUDIT_KEY.
+        access: each table's access declaration by `gold.<name>`; default: the registry as the modules
+            imported so far filled it (`almacen.domains.access()` imports every one first: the CLI passes it).
 
     Raises:
-        PublishError: nothing to publish, PostgreSQL unreachable or refusing a step; nothing changed there.
+        PublishError: nothing to publish, a gold table without an access scope, PostgreSQL unreachable
+            or refusing a step; nothing changed there.
     """
     started = time.perf_counter()
     if not _SCHEMA_NAME.fullmatch(schema) or schema.startswith("pg_"):
@@ -344,13 +445,14 @@ def publish(lake: Lake, url: str, *, schema: str = "almacen", users: Sequence[An
     tables = gold_tables(lake)
     if not tables:
         raise PublishError(f"publish: no gold tables in {lake.path('gold.x').rsplit('/', 1)[0]}: run `almacen build` first")
+    scoped = scopes(lake, tables, declared() if access is None else access)
     if users is None:
         from almacen.security import Users
 
         users = Users(lake).list()
     target = safe_url(url)
     with connect(url) as conn:
-        publisher = _Publisher(conn, lake, schema)
+        publisher = _Publisher(conn, lake, schema, scoped)
         try:
             with conn.transaction():
                 publisher.stage()
@@ -361,7 +463,10 @@ def publish(lake: Lake, url: str, *, schema: str = "almacen", users: Sequence[An
         except psycopg.Error as exc:
             raise PublishError(f"publish to {target}: {publisher.step}: {_first_line(exc)}; nothing was published") from None
     branch_roles = {b: role_name("branch", b) for b in sorted(publisher.branches)}
+    client_roles = {c: role_name("client", c) for c in sorted(publisher.clients)}
+    scope_names = {name: str(d.access) for name, d in scoped.items()}
     from almacen.security import AuditLog
 
-    AuditLog(lake).record(actor, "publish", target=target, details={"schema": schema, "tables": counts})
-    return Publication(target, schema, counts, branch_roles, user_roles, round(time.perf_counter() - started, 3))
+    (audit or AuditLog(lake)).record(actor, "publish", target=target, details={"schema": schema, "tables": counts, "access": scope_names})
+    return Publication(target, schema, counts, branch_roles, user_roles, round(time.perf_counter() - started, 3),
+                       client_roles, scope_names)

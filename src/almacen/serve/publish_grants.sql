@@ -1,4 +1,3 @@
--- The read-only base role reads every published table; the user list stays with the publisher.
+-- The base role every almacen group is a member of may enter the schema. What it may read there is granted
+-- table by table, by each table's access scope (publish_select.sql), never on all tables of the schema.
 GRANT USAGE ON SCHEMA {staging} TO {reader};
-GRANT SELECT ON ALL TABLES IN SCHEMA {staging} TO {reader};
-REVOKE ALL ON {staging}._users FROM {reader};

@@ -45,7 +45,7 @@ def build_messaging(settings: Settings) -> dict[str, int]:
     silver.messages and gold.conversations stay inside DuckDB (under `messaging.models_memory_limit`,
     spilling beyond it) and are streamed to Delta in batches: tables as large as the traffic are never
     held as Arrow."""
-    from almacen.domains.messaging.conversations import create_conversations, rollups_sql
+    from almacen.domains.messaging.conversations import CONVERSATIONS, create_conversations, rollups_sql
 
     lake = Lake(settings.lake)
     counts = {}
@@ -55,8 +55,8 @@ def build_messaging(settings: Settings) -> dict[str, int]:
                        + read_sql("messages.sql"))
         lake.overwrite(MESSAGES, engine.stream("SELECT * FROM silver.messages"))
         counts[MESSAGES] = engine.query("SELECT count(*) AS n FROM silver.messages")["n"][0].as_py()
-        lake.overwrite("gold.conversations", create_conversations(engine))
-        counts["gold.conversations"] = engine.query("SELECT count(*) AS n FROM gold.conversations")["n"][0].as_py()
+        lake.overwrite(CONVERSATIONS, create_conversations(engine))
+        counts[CONVERSATIONS] = engine.query(f"SELECT count(*) AS n FROM {CONVERSATIONS}")["n"][0].as_py()
         for table, rows in rollups_sql(engine).items():
             lake.overwrite(table, rows)
             counts[table] = rows.num_rows

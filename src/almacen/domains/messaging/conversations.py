@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from almacen.domains.messaging.vocabulary import SERVICE
 from almacen.domains.messaging.sql import exactly, read_sql
 from almacen.engine import DuckDBEngine
+from almacen.lake import Access, declare
 
 _TS = pa.timestamp("us", tz="UTC")
 WINDOW_US = 24 * 3600 * 1_000_000
@@ -32,7 +33,12 @@ CONVERSATION_SCHEMA = pa.schema([
 DAILY_SCHEMA = pa.schema([("day", pa.date32()), ("client_id", pa.string()), ("category", pa.string()),
                           ("conversations", pa.int64()), ("messages", pa.int64())])
 MONTHLY_SCHEMA = pa.schema([("month", pa.date32()), *[DAILY_SCHEMA.field(n) for n in DAILY_SCHEMA.names[1:]]])
+CONVERSATIONS = "gold.conversations"
 DAILY, MONTHLY = "gold.conversations_daily", "gold.conversations_monthly"
+# a client's conversations are its own: once published, rows cut by client_id (almacen.lake.access)
+declare(CONVERSATIONS, Access.CLIENT)
+declare(DAILY, Access.CLIENT)
+declare(MONTHLY, Access.CLIENT)
 _CONSIDERED_KINDS = ("template", "inbound", "reply")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86400 * 1_000_000
@@ -81,7 +87,7 @@ def conversations_sql(engine: DuckDBEngine) -> pa.Table:
     return exactly(engine.query(read_sql("conversations.sql")), CONVERSATION_SCHEMA, "conversation")
 
 
-def create_conversations(engine: DuckDBEngine, table: str = "gold.conversations") -> pa.RecordBatchReader:
+def create_conversations(engine: DuckDBEngine, table: str = CONVERSATIONS) -> pa.RecordBatchReader:
     """conversations.sql into the engine's own table `table` (kept inside DuckDB, under its memory
     limit), returned as a stream of batches: for a build too large to hold as Arrow."""
     _check_messages(engine)

@@ -23,10 +23,18 @@ import pyarrow.compute as pc
 from almacen.config import Settings
 from almacen.domains.messaging.billing import CENT, INVOICE_SCHEMA, LINE_SCHEMA, invoice_month_sql, next_month
 from almacen.engine import DuckDBEngine
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, declare
 
 DRAFTS, DRAFT_LINES = "gold.invoice_drafts", "gold.invoice_draft_lines"
 INVOICES, LINES = "gold.invoices", "gold.invoice_lines"
+# Who may read them once published (almacen.lake.access), beside their names (shapes: billing.py).
+# An issued invoice or note belongs to its client: rows cut by client_id. A draft is not a document
+# yet — replaced by every run, possibly provisional, its figures may still move — so it is for
+# almacen administrators only; a client sees its invoice once issued.
+declare(INVOICES, Access.CLIENT)
+declare(LINES, Access.CLIENT)
+declare(DRAFTS, Access.ADMIN)
+declare(DRAFT_LINES, Access.ADMIN)
 INPUTS = ("gold.usage_minute", "silver.rate_cards", "silver.contracts")
 _TS = pa.timestamp("us", tz="UTC")
 

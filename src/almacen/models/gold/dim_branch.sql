@@ -1,2 +1,3 @@
+-- access: branch
 -- Branches as configured.
 SELECT id AS branch_id, name, city, province FROM config.branches

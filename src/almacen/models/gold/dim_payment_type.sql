@@ -1,3 +1,4 @@
+-- access: public
 -- Payment types with their display names.
 SELECT * FROM (VALUES ('efectivo', 'Efectivo', 'Cash'), ('debito', 'Tarjeta de débito', 'Debit card'),
                       ('credito', 'Tarjeta de crédito', 'Credit card'),

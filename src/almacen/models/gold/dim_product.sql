@@ -1,2 +1,3 @@
+-- access: public
 -- Products from the head-office catalog.
 SELECT product_id, sku, name, category, price FROM silver.products

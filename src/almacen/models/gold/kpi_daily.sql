@@ -1,3 +1,4 @@
+-- access: branch
 -- Daily KPIs per branch with their trend versus the previous day and the same weekday last week.
 WITH day AS (
     SELECT date, branch_id,
