@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test services jars browser bench clean
+.PHONY: demo test lint services jars browser bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ jars:
 browser:
 	scripts/browser
 
-test: $(VENV)/.installed services
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks
+
+test: $(VENV)/.installed services lint
 	scripts/spark/jars
 	scripts/browser
 	eval "$$(scripts/services env)" && PYTHONFAULTHANDLER=1 $(BIN)/python -m pytest

@@ -126,7 +126,7 @@ def freshness(folder: Path, rate: int, seconds: float) -> dict:
         from almacen.config import Settings
         from almacen.ingest.stream import StreamIngestor
         ing = StreamIngestor(Settings.model_validate_json(open({str(config)!r}).read())); ing.start()
-        ing.run(); 
+        ing.run()
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     lake = Lake(settings.lake)

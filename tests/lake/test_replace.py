@@ -2,6 +2,7 @@
 
 import pyarrow as pa
 import pytest
+from deltalake.exceptions import DeltaError
 
 from almacen.lake import Lake, SchemaChangeError
 
@@ -29,7 +30,7 @@ def test_an_empty_replacement_clears_the_slice(tmp_path):
 def test_rows_outside_the_predicate_are_refused_and_the_table_is_unchanged(tmp_path):
     lake = Lake(str(tmp_path))
     lake.replace("bronze.t", _rows("a", 3), "_batch_id IN ('a')")
-    with pytest.raises(Exception):
+    with pytest.raises(DeltaError, match="failed validation"):
         lake.replace("bronze.t", _rows("b", 1), "_batch_id IN ('a')")
     assert lake.read("bronze.t").num_rows == 3
 

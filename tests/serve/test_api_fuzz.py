@@ -43,7 +43,7 @@ def running(fuzzed_app: FastAPI):
     async def app(scope, receive, send) -> None:
         if scope["type"] != "lifespan":
             return await fuzzed_app(scope, receive, send)
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
     return app

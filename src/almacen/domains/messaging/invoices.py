@@ -178,7 +178,7 @@ def _adjust_month(lake: Lake, month: date, now: datetime) -> MonthRun:
         billed_by_id[line["invoice_id"]].append(line)
     run_id = uuid.uuid4().hex
     notes, note_lines = [], []
-    for original_id, docs in sorted(by_original.items()):
+    for _original_id, docs in sorted(by_original.items()):
         fresh_doc = fresh_by_client.get(docs[0]["client_id"])
         if fresh_doc is None:
             continue
