@@ -77,3 +77,18 @@ def test_the_api_docs_page_is_off_and_the_openapi_document_needs_no_login(demo_s
     assert client.get("/api/docs").status_code == 404
     spec = client.get("/api/openapi.json")
     assert spec.status_code == 200 and spec.json()["info"]["title"] == "almacen"
+
+
+def test_every_table_the_dashboard_serves_has_a_scope_it_cuts_by(monkeypatch, demo_settings):
+    from almacen.lake import Access, Declaration
+    from almacen.serve import marts
+
+    marts.check_served_scopes()  # the shipped tables: branch-scoped or public dimensions
+    real = marts.access_of
+    monkeypatch.setattr(marts, "access_of", lambda t: None if t == "gold.dim_product" else real(t))
+    with pytest.raises(RuntimeError, match=r"serve: gold.dim_product \(undeclared\) may not be served"):
+        create_app(demo_settings)
+    monkeypatch.setattr(marts, "access_of",
+                        lambda t: Declaration(t, Access.CLIENT, "client_id") if t == "gold.sales_daily" else real(t))
+    with pytest.raises(RuntimeError, match=r"gold.sales_daily \(client\) may not be served"):
+        create_app(demo_settings)

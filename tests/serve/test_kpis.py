@@ -87,3 +87,26 @@ def test_real_time_gives_every_minute_of_the_last_hour_with_the_rollup_sums(serv
     assert len(rows) == 60
     assert sum(Decimal(r["amount"]) for r in rows) == pc.sum(approved["amount"]).as_py()
     assert sum(r["sales"] for r in rows) == pc.sum(approved["events"]).as_py()
+
+
+def test_a_refresh_that_finds_no_new_version_keeps_the_cached_answers(served):
+    """Answers are cached until a mart changes: a refresh of unchanged tables (the recent sale minutes
+    included) must not empty the cache, or under load every refresh turns into a burst of recomputation."""
+    from almacen.security import Users
+    from almacen.serve.filters import parse_filters
+    from almacen.serve.marts import Marts
+
+    marts = Marts(served.lake, refresh_seconds=0, clock=lambda: served.now)
+    user = Users(served.lake).get("alberto")
+    filters = parse_filters(LAST, LAST, latest=LAST, default_days=1)
+    first = marts.read(user, "kpis", filters)
+    generation = marts._generation
+    marts.refresh(force=True)
+    assert marts._generation == generation
+    assert marts.read(user, "kpis", filters) is first
+    minutes = marts.read(user, "realtime", None, minutes=60)
+    served.lake.append("gold.sales_minute", served.lake.read("gold.sales_minute").slice(0, 0))  # a new version
+    marts.refresh(force=True)
+    assert marts._generation > generation
+    assert marts.read(user, "realtime", None, minutes=60).equals(minutes)
+    marts.close()

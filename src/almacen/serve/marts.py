@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, access_of
 from almacen.monitor.runs import RUNS, SCHEMA as RUNS_SCHEMA
 from almacen.realtime.rollup import MINUTE, MINUTE_SCHEMA, floor_minute
 from almacen.security import Permission, User, require
@@ -52,6 +52,22 @@ CACHE_ENTRIES = 512
 KPIS = ("revenue", "tickets", "avg_ticket", "units_per_ticket", "approval_rate")
 
 
+SERVED_GOLD = (*REQUIRED, MINUTE)
+"""the gold tables the dashboard reads; each must be declared branch-scoped or public (cut here by branch)"""
+
+
+def check_served_scopes() -> None:
+    """Refuse to serve a gold table whose access scope is undeclared, or is one this layer does not cut
+    (client, admin): nothing is served without a scope, and the branch cut below is the right one."""
+    import almacen.models  # noqa: F401 - declares the sales models' scopes from their SQL headers
+
+    wrong = [f"{t} ({'undeclared' if access_of(t) is None else access_of(t).access})" for t in SERVED_GOLD
+             if access_of(t) is None or access_of(t).access not in (Access.BRANCH, Access.PUBLIC)]
+    if wrong:
+        raise RuntimeError(f"serve: {', '.join(wrong)} may not be served: the dashboard cuts rows by branch "
+                           "only; declare them branch or public (almacen.lake.access)")
+
+
 class NotBuilt(LookupError):
     """A gold mart the dashboard needs is not in the lake yet."""
 
@@ -65,6 +81,7 @@ class Marts:
 
     def __init__(self, lake: Lake, *, refresh_seconds: float = 5.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        check_served_scopes()
         self.lake, self.refresh_seconds, self.clock = lake, refresh_seconds, clock
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
@@ -187,7 +204,9 @@ class Marts:
     def _load(self, table: str, *, required: bool = False, empty: pa.Schema | None = None, recent: bool = False) -> None:
         dt = self.lake.table(table)
         version = None if dt is None else dt.version()
-        if table in self._versions and self._versions[table] == version and not recent:
+        if table in self._versions and self._versions[table] == version:
+            # the recent minutes held are a superset of any window asked until a new version adds rows:
+            # reloading them anyway bumped the generation every refresh and emptied the answer cache
             return
         if dt is None:
             if required:
