@@ -8,11 +8,13 @@ and their tokens are renewed per run).
 
 Then, each server in its own process on 127.0.0.1, from process start (imports and the cold load
 of the marts included, reported as `first_answer_s`) to shutdown, with its peak RSS:
-  - `almacen serve` under `--clients` concurrent clients (half as a branch manager, half as an admin,
-    bearer tokens), each cycling through KPI of the latest day, KPI of 30 days for one branch, sales
-    by category per week over 90 days, sales by branch per month, sales by channel with a category
-    filter and the real-time last 60 minutes, back to back, for `--seconds` after `--warmup`;
-    then the same with one client (the floor: no queueing);
+  - `almacen serve` under `--clients` concurrent clients (half as a branch manager logged in through the
+    dashboard's login form, sending its session cookie; half as an admin with a bearer token), each
+    cycling through KPI of the latest day, KPI of 30 days for one branch, sales by category per week
+    over 90 days, sales by branch per month, sales by channel with a category filter and the real-time
+    last 60 minutes, back to back, for `--seconds` after `--warmup`;
+    then the same with one client (the floor: no queueing), as the admin and as the manager;
+    latencies overall, per endpoint and per kind of client (session cookie / bearer token);
   - the same app with the audit log replaced by a no-op, under both loads: what auditing costs;
   - the established tool without the server: the same KPI and sales-by-category SQL in DuckDB over
     the gold Delta tables (deltalake -> Arrow), scanned per query and held in memory.
@@ -27,6 +29,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import secrets
 import signal
 import socket
 import statistics
@@ -41,6 +45,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+import almacen
 from almacen.config import load_config
 from almacen.engine import DuckDBEngine
 from almacen.ingest import extract
@@ -59,7 +64,13 @@ LINES_PER_DAY_AT_SCALE_1 = 45_000
 """five demo branches at scale 1 sell about this many lines a day (benchmarks/engines.py: 10.0M in 223 days)"""
 PASSWORD = "clave-de-benchmark-1"
 MANAGER_BRANCHES = ("palermo", "rosario")
+ADMIN, MANAGER = "ana", "beatriz"
+KINDS = {ADMIN: "admin_bearer_token", MANAGER: "manager_session_cookie"}
+"""how each user's clients authenticate, as reported under `by_client`"""
 ALMACEN = str(Path(sys.executable).with_name("almacen"))
+AUDIT_KEY = "benchmark-audit-key-of-serve-py-not-a-secret"
+"""ALMACEN_AUDIT_KEY unless set: the audit log's MAC chain is keyed, and a lake built before the demo-lake
+marker existed is not known as a demo lake; fixed, since the chain runs on across runs of the same lake"""
 
 
 # -- the lake -------------------------------------------------------------------------------------
@@ -111,14 +122,15 @@ def stream_last_hour(config: Path, events: int) -> dict:
 
 
 def credentials(config: Path) -> dict[str, str]:
-    """An admin and a branch manager (made once), each with a fresh bearer token: username -> secret."""
+    """An admin and a branch manager (made once, password PASSWORD), each with a fresh bearer token:
+    username -> secret (the manager's clients log in with the password instead; its token is unused)."""
     lake = Lake(load_config(config).lake)
-    users, secrets = Users(lake), {}
-    for username, role, branches in (("ana", "admin", ()), ("beatriz", "branch_manager", MANAGER_BRANCHES)):
+    users, tokens = Users(lake), {}
+    for username, role, branches in ((ADMIN, "admin", ()), (MANAGER, "branch_manager", MANAGER_BRANCHES)):
         if users.get(username) is None:
             users.add(username, PASSWORD, role, branches)
-        secrets[username] = Tokens(lake, users).create(username, "benchmark")[1]
-    return secrets
+        tokens[username] = Tokens(lake, users).create(username, "benchmark")[1]
+    return tokens
 
 
 # -- the server -----------------------------------------------------------------------------------
@@ -148,8 +160,10 @@ class Server:
             self.port = s.getsockname()[1]
         cmd = ([ALMACEN, "serve", "-c", str(config), "--port", str(self.port), "--workers", str(workers)] if audit
                else [sys.executable, "-c", textwrap.dedent(NO_AUDIT), str(config), str(self.port)])
+        # one cookie signing key for all workers (demo mode would draw one per process); PYTHONPATH is inherited
+        env = {"ALMACEN_SECRET_KEY": secrets.token_urlsafe(32), **os.environ}
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.peak, self._stop = 0, threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
@@ -224,34 +238,57 @@ def varied(query: dict, n: int) -> dict:
     return {**query, "from": str(end - timedelta(days=days)), "to": str(end)}
 
 
-async def _client(url: str, token: str, requests: list, offset: int, warm_until: float, end: float,
+async def log_in(http: httpx.AsyncClient, username: str, password: str) -> None:
+    """Log `http` in as a browser does: the login page for its CSRF token, then the form; keeps the cookie."""
+    page = await http.get("/login")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if page.status_code != 200 or csrf is None:
+        raise RuntimeError(f"GET /login: {page.status_code}, no CSRF token: {page.text[:500]}")
+    r = await http.post("/login", data={"username": username, "password": password, "csrf_token": csrf.group(1)})
+    if r.status_code != 303 or not http.cookies:
+        raise RuntimeError(f"POST /login as {username}: {r.status_code} {r.text[:500]}")
+
+
+async def _client(http: httpx.AsyncClient, kind: str, requests: list, offset: int, warm_until: float, end: float,
                   samples: list, distinct: bool) -> None:
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-        i = offset
-        while (now := time.perf_counter()) < end:
-            name, path, query = requests[i % len(requests)]
-            if distinct:
-                query = varied(query, i)
-            i += len(requests) * 7 + 1 if distinct else 1  # distinct: client c walks the variants c, c+43, ...
-            try:
-                r = await http.get(path, params=query)
-                ok = r.status_code == 200 and bool(r.json()["rows"])
-            except httpx.HTTPError:
-                ok = False
-            samples.append((name, time.perf_counter() - now, ok, now >= warm_until))
+    i = offset
+    while (now := time.perf_counter()) < end:
+        name, path, query = requests[i % len(requests)]
+        if distinct:
+            query = varied(query, i)
+        i += len(requests) * 7 + 1 if distinct else 1  # distinct: client c walks the variants c, c+43, ...
+        try:
+            r = await http.get(path, params=query)
+            ok = r.status_code == 200 and bool(r.json()["rows"])
+        except httpx.HTTPError:
+            ok = False
+        samples.append((name, time.perf_counter() - now, ok, now >= warm_until, kind))
 
 
 def load(server: Server, tokens: dict[str, str], requests: list, clients: int, seconds: float, warmup: float,
-         distinct: bool = False) -> dict:
-    """`clients` clients back to back (odd ones the branch manager) for `warmup` + `seconds`; latencies per
-    request, and the server's CPU time per request (warm-up included)."""
-    samples: list[tuple[str, float, bool, bool]] = []
-    who = list(tokens.values())
+         distinct: bool = False, first: str = ADMIN) -> dict:
+    """`clients` clients back to back (every other one the branch manager, starting with `first`) for `warmup` +
+    `seconds`; latencies per request, overall, per endpoint and per kind of client, and the server's CPU time
+    per request (warm-up included). Each manager client first logs in through the login form, one after the
+    other and before the clock starts (so the login throttle sees no burst), then sends its session cookie;
+    each admin client sends the admin's bearer token."""
+    samples: list[tuple[str, float, bool, bool, str]] = []
+    other = {ADMIN: MANAGER, MANAGER: ADMIN}[first]
+    who = [first if c % 2 == 0 else other for c in range(clients)]
 
     async def run() -> None:
-        start = time.perf_counter()
-        await asyncio.gather(*(_client(server.url, who[c % 2], requests, c, start + warmup, start + warmup + seconds,
-                                       samples, distinct) for c in range(clients)))
+        http_clients = [httpx.AsyncClient(base_url=server.url, timeout=60, headers={} if u == MANAGER else
+                                          {"Authorization": f"Bearer {tokens[u]}"}) for u in who]
+        try:
+            for http, username in zip(http_clients, who):
+                if username == MANAGER:
+                    await log_in(http, username, PASSWORD)
+            start = time.perf_counter()
+            await asyncio.gather(*(_client(http, KINDS[u], requests, c, start + warmup, start + warmup + seconds,
+                                           samples, distinct) for c, (http, u) in enumerate(zip(http_clients, who))))
+        finally:
+            for http in http_clients:
+                await http.aclose()
 
     ours, theirs = psutil.Process().cpu_times(), server.cpu_seconds()
     asyncio.run(run())
@@ -260,16 +297,18 @@ def load(server: Server, tokens: dict[str, str], requests: list, clients: int, s
     return {"clients": clients, "distinct_filters": distinct, "seconds": seconds,
             "overall": stats(measured, seconds),
             "endpoints": {name: stats([s for s in measured if s[0] == name], seconds) for name, _, _ in requests},
+            "by_client": {KINDS[u]: stats([s for s in measured if s[4] == KINDS[u]], seconds)
+                          for u in dict.fromkeys(who)},
             "server_cpu_ms_per_request": round(1000 * served / len(samples), 1),
             "load_generator_cpu_s": round(used.user + used.system - ours.user - ours.system, 1),
             "load_average_after": round(os.getloadavg()[0], 1)}
 
 
-def stats(samples: list[tuple[str, float, bool, bool]], seconds: float) -> dict:
+def stats(samples: list[tuple[str, float, bool, bool, str]], seconds: float) -> dict:
     ms = sorted(1000 * s[1] for s in samples)
     if not ms:
         return {"requests": 0}
-    q = statistics.quantiles(ms, n=100, method="inclusive")
+    q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else ms * 99
     return {"requests": len(ms), "requests_per_s": round(len(ms) / seconds, 1), "p50_ms": round(q[49], 1),
             "p95_ms": round(q[94], 1), "p99_ms": round(q[98], 1), "max_ms": round(ms[-1], 1),
             "errors": sum(not s[2] for s in samples)}
@@ -278,8 +317,8 @@ def stats(samples: list[tuple[str, float, bool, bool]], seconds: float) -> dict:
 def serve_under_load(config: Path, tokens: dict[str, str], args, audit: bool) -> dict:
     server = Server(config, audit=audit, workers=args.workers if audit else 1)
     try:
-        first = server.first_answer(tokens["ana"])
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens['ana']}"}) as http:
+        first = server.first_answer(tokens[ADMIN])
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens[ADMIN]}"}) as http:
             last = date.fromisoformat(http.get("/api/kpis").json()["filters"]["end"])
             category = http.get("/api/choices").json()["categories"][0]
         requests = mix(last, category)
@@ -290,6 +329,7 @@ def serve_under_load(config: Path, tokens: dict[str, str], args, audit: bool) ->
             "1_client": load(server, tokens, requests, 1, args.seconds / 2, args.warmup),
             "1_client_distinct_filters": load(server, tokens, requests, 1, args.seconds / 2, args.warmup,
                                               distinct=True),
+            "1_client_session": load(server, tokens, requests, 1, args.seconds / 2, args.warmup, first=MANAGER),
         }
     finally:
         peak = server.stop()
@@ -365,11 +405,12 @@ def main() -> None:
     ap.add_argument("--skip-no-audit", action="store_true")
     ap.add_argument("--workers", type=int, default=1, help="`almacen serve --workers` (the audited server)")
     args = ap.parse_args()
+    os.environ.setdefault("ALMACEN_AUDIT_KEY", AUDIT_KEY)  # inherited by the servers
     config, data = prepare(args.data.resolve(), args.lines)
     data["streamed"] = stream_last_hour(config, args.events)
     tokens = credentials(config)
     report: dict = {"machine": {**machine(), "load_average_before": round(os.getloadavg()[0], 1)}, "data": data,
-                    "target_p95_ms": 100}
+                    "code": str(Path(almacen.__file__).parents[1]), "target_p95_ms": 100}
     report["serve"] = serve_under_load(config, tokens, args, audit=True)
     if not args.skip_no_audit:
         report["serve_without_audit"] = serve_under_load(config, tokens, args, audit=False)
