@@ -26,17 +26,8 @@ from almacen.cli import app
 from almacen.config import ConfigError, load_config
 from almacen.lake import Lake
 from almacen.security import AuditCheck, AuditLog, audit_log
-from almacen.security.audit import (
-    APP_ID,
-    COMPACT_EVERY,
-    DEMO_AUDIT_KEY,
-    GENESIS,
-    SCHEMA,
-    TABLE,
-    canonical,
-    checkpoint_mac,
-    entry_hash,
-)
+from almacen.security.audit import APP_ID, COMPACT_EVERY, TABLE
+from almacen.security.audit_entry import DEMO_AUDIT_KEY, GENESIS, SCHEMA, canonical, checkpoint_mac, entry_hash
 from almacen.security.demo import mark_demo_lake
 from almacen.simulate import demo_config
 

@@ -1,6 +1,7 @@
 """Personal data protection (keyed pseudonyms), roles and branch scopes, users, API tokens and the audit log."""
 
-from almacen.security.audit import ACTIONS, AuditCheck, AuditLog, audit_log
+from almacen.security.audit import AuditCheck, AuditLog, audit_log
+from almacen.security.audit_entry import ACTIONS
 from almacen.security.guard import Locked, LoginGuard
 from almacen.security.pseudonym import pseudonym, pseudonymise
 from almacen.security.roles import GRANTS, Forbidden, Permission, Role, Scope, require, scope_of
