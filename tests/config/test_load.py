@@ -112,3 +112,17 @@ columns = { sale_id = "nro", line_no = "item", sku = "ean", quantity = "cant", u
 """)
     with pytest.raises(ConfigError, match=r"pos_schemas.caja.tables.comprobantes: a sales table must map \['channel', 'payment_type', 'sold_at', 'status', 'total', 'updated_at'\]"):
         load_config(path)
+
+
+@pytest.mark.parametrize(("value", "named"), [('["not-an-ip"]', "'not-an-ip'"), ('["10.0.0.0/33"]', "'10.0.0.0/33'")])
+def test_a_trusted_proxy_that_is_not_an_address_or_network_is_named(tmp_path, value, named):
+    path = _write(tmp_path, f'lake = "x"\n[serve]\ntrusted_proxies = {value}\n')
+    with pytest.raises(ConfigError, match=rf"serve.trusted_proxies: {named} is not an IP address or network"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("mask", ["77", "0778", "rw-------"])
+def test_a_file_umask_that_is_not_octal_is_named(tmp_path, mask):
+    path = _write(tmp_path, f'lake = "x"\nfile_umask = "{mask}"\n')
+    with pytest.raises(ConfigError, match="file_umask: String should match pattern"):
+        load_config(path)

@@ -132,3 +132,11 @@ def test_a_session_cannot_unlock_without_the_csrf_header(served, header):
     client = served.client("ana")
     headers = {"X-CSRF-Token": header} if header else {}
     assert client.post("/api/users/alberto/unlock", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["cli:root", "Ana", "a" * 65])
+def test_unlocking_something_that_is_not_a_username_is_422_naming_it(served, name):
+    _, secret = Tokens(served.lake, Users(served.lake)).create("ana", "unlock-bad")
+    response = served.client().post(f"/api/users/{name}/unlock", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 422
+    assert "username" in str(response.json()["detail"])  # the parameter is named (a sentence, or FastAPI's loc)
