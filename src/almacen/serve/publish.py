@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import os
 import re
 import time
@@ -48,6 +47,7 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 
 from almacen.lake import Access, Declaration, Lake, declared
+from almacen.serve.pg_types import csv_ready, pg_type
 
 READER = "almacen_reader"
 """USAGE on the schema and SELECT on the public dimensions; every other almacen group is a member"""
@@ -164,43 +164,12 @@ def scopes(lake: Lake, tables: Sequence[str], access: Mapping[str, Declaration])
     return found
 
 
-def pg_type(field: pa.Field) -> str:
-    """The PostgreSQL type a column of this Arrow type is published as (lists and structs as jsonb)."""
-    t = field.type
-    if pa.types.is_dictionary(t):
-        return pg_type(pa.field(field.name, t.value_type))
-    if pa.types.is_decimal(t):
-        return f"numeric({t.precision},{t.scale})"
-    if pa.types.is_timestamp(t):
-        return "timestamptz" if t.tz else "timestamp"
-    simple = [(pa.types.is_boolean, "boolean"), (pa.types.is_int8, "smallint"), (pa.types.is_int16, "smallint"),
-              (pa.types.is_uint8, "smallint"), (pa.types.is_int32, "integer"), (pa.types.is_uint16, "integer"),
-              (pa.types.is_int64, "bigint"), (pa.types.is_uint32, "bigint"), (pa.types.is_uint64, "numeric(20,0)"),
-              (pa.types.is_float16, "real"), (pa.types.is_float32, "real"), (pa.types.is_float64, "double precision"),
-              (pa.types.is_string, "text"), (pa.types.is_large_string, "text"), (pa.types.is_string_view, "text"),
-              (pa.types.is_date, "date"), (pa.types.is_time, "time"), (pa.types.is_null, "text"),
-              (pa.types.is_nested, "jsonb")]
-    for test, name in simple:
-        if test(t):
-            return name
-    raise PublishError(f"column {field.name!r} has type {t}, which publish cannot copy to PostgreSQL")
-
-
-def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The batch with every column in a form pyarrow's CSV writer and PostgreSQL's CSV reader agree on."""
-    columns = []
-    for field, column in zip(batch.schema, batch.columns):
-        if pa.types.is_dictionary(field.type):
-            column = column.dictionary_decode()
-        if pa.types.is_nested(field.type):
-            column = pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()], pa.string())
-        elif pa.types.is_date64(field.type):
-            column = pc.cast(column, pa.date32())
-        elif pa.types.is_timestamp(field.type) and field.type.tz:
-            # the same UTC instants without a zone: 30x faster to write, read as UTC by the session
-            column = column.cast(pa.timestamp(field.type.unit))
-        columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+def _pg_type(field: pa.Field) -> str:
+    """`pg_type`, its refusal of an uncopyable column as a PublishError (nothing is published then)."""
+    try:
+        return pg_type(field)
+    except TypeError as exc:
+        raise PublishError(str(exc)) from None
 
 
 def _statements(name: str, **identifiers: sql.Composable) -> list[sql.Composed]:
@@ -242,7 +211,7 @@ class _Publisher:
         data = self.lake.dataset(f"gold.{name}")
         schema = data.schema
         target = sql.Identifier(self.staging, name)
-        columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(pg_type(f))) for f in schema)
+        columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_pg_type(f))) for f in schema)
         self.run([sql.SQL("CREATE TABLE {} ({})").format(target, columns)])
         copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(
             target, sql.SQL(", ").join(map(sql.Identifier, schema.names)))
@@ -254,7 +223,7 @@ class _Publisher:
                 if batch.num_rows == 0:
                     continue
                 buffer = io.BytesIO()
-                pacsv.write_csv(_csv_ready(batch), buffer, write_options=options)
+                pacsv.write_csv(csv_ready(batch), buffer, write_options=options)
                 pipe.write(buffer.getbuffer())
                 rows += batch.num_rows
                 if keys is not None and scope.column:
