@@ -11,6 +11,7 @@ from almacen.config.settings import (
     builtin_pos_schemas,
     load_config,
     resolve_url,
+    source_zone,
 )
 from almacen.config.messaging import MessagingSettings
 from almacen.config.serve import ServeSettings
@@ -33,4 +34,5 @@ __all__ = [
     "builtin_pos_schemas",
     "load_config",
     "resolve_url",
+    "source_zone",
 ]

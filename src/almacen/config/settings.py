@@ -10,6 +10,7 @@ import functools
 import os
 import tomllib
 from importlib import resources
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +43,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_zone(name: str | None) -> str | None:
+    """An IANA time zone name (`America/Argentina/Buenos_Aires`, `UTC`), or None."""
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not an IANA time zone name (e.g. America/Argentina/Buenos_Aires, UTC)") from None
+    return name
+
+
 def _check_url(url: str, where: str) -> str:
     try:
         parsed = make_url(url)
@@ -61,6 +73,12 @@ class SourceTable(_Strict):
     query: str | None = Field(None, description="SQL template with :start and :end; default selects the table by cursor")
     columns: dict[str, str] = Field(description="conformed column -> source column or DuckDB SQL expression over them")
     values: dict[str, dict[str, str]] = Field(default_factory=dict, description="conformed column -> source code -> value")
+    timezone: str | None = Field(None, description="IANA zone the table's timestamps are written in; default: the branch's")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        return _check_zone(v)
 
     @model_validator(mode="after")
     def _conforms(self) -> SourceTable:
@@ -106,6 +124,14 @@ class Branch(_Strict):
     password_env: str | None = None
     pos_schema: str
     enabled: bool = True
+    timezone: str = Field("UTC", description="IANA zone the branch's POS writes its timestamps in (a local-time POS: "
+                                             "America/Argentina/Buenos_Aires); a source table may override it")
+    lookback_hours: int | None = Field(None, ge=0, le=168, description="overrides the top-level lookback_hours")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return _check_zone(v) or "UTC"
 
     @field_validator("url")
     @classmethod
@@ -149,6 +175,10 @@ class Settings(BaseSettings):
     max_workers: int = Field(8, ge=1, le=64)
     commit_rows: int = Field(250_000, ge=1, description="rows read before the pending slices are committed")
     future_tolerance_minutes: int = Field(5, ge=0)
+    lookback_hours: int = Field(0, ge=0, le=168, description="every extraction run also re-reads the last N hours "
+                                "(dlt's lag), so corrections that do not move the cursor are picked up")
+    settle_hours: int = Field(3, ge=0, le=168, description="an empty hour of a branch that normally sells then is "
+                              "read again until the source is this many hours past it")
     catalog: Catalog | None = None
     branches: list[Branch] = Field(default_factory=list)
     pos_schemas: dict[str, PosSchema] = Field(default_factory=dict)
@@ -202,6 +232,11 @@ def builtin_pos_schemas() -> dict[str, PosSchema]:
         for f in folder.iterdir()
         if f.name.endswith(".toml")
     }
+
+
+def source_zone(branch: Branch, table: SourceTable | None = None) -> ZoneInfo:
+    """The zone a branch's source table writes its timestamps in: the table's, else the branch's (default UTC)."""
+    return ZoneInfo((table.timezone if table is not None else None) or branch.timezone)
 
 
 def resolve_url(url: str, password_env: str | None, where: str) -> str:
