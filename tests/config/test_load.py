@@ -126,3 +126,30 @@ def test_a_file_umask_that_is_not_octal_is_named(tmp_path, mask):
     path = _write(tmp_path, f'lake = "x"\nfile_umask = "{mask}"\n')
     with pytest.raises(ConfigError, match="file_umask: String should match pattern"):
         load_config(path)
+
+
+def test_a_source_zone_is_the_tables_else_the_branchs_else_utc(tmp_path):
+    from almacen.config import source_zone
+
+    text = BRANCH.format(url="sqlite:///p.db", schema="ventas") + 'timezone = "America/Argentina/Buenos_Aires"\n'
+    text += BRANCH.replace('"palermo"', '"salta"').format(url="sqlite:///s.db", schema="ventas")
+    settings = load_config(_write(tmp_path, text))
+    palermo, salta = settings.branches
+    table = settings.schemas()["ventas"].tables["ventas"]
+    assert source_zone(palermo).key == source_zone(palermo, table).key == "America/Argentina/Buenos_Aires"
+    assert source_zone(salta).key == "UTC"
+    assert source_zone(salta, table.model_copy(update={"timezone": "America/New_York"})).key == "America/New_York"
+
+
+def test_a_timezone_that_is_not_an_iana_name_is_named(tmp_path):
+    path = _write(tmp_path, BRANCH.format(url="sqlite:///p.db", schema="ventas") + 'timezone = "GMT-3 Buenos Aires"\n')
+    with pytest.raises(ConfigError, match=r"branches.0.timezone: 'GMT-3 Buenos Aires' is not an IANA time zone name"):
+        load_config(path)
+
+
+def test_lookback_and_settle_hours_are_bounded_and_a_branch_may_override_the_lookback(tmp_path):
+    text = "lookback_hours = 2\nsettle_hours = 6\n" + BRANCH.format(url="sqlite:///p.db", schema="ventas")
+    settings = load_config(_write(tmp_path, text + "lookback_hours = 5\n"))
+    assert (settings.lookback_hours, settings.settle_hours, settings.branches[0].lookback_hours) == (2, 6, 5)
+    with pytest.raises(ConfigError, match=r"lookback_hours: Input should be less than or equal to 168"):
+        load_config(_write(tmp_path, "lookback_hours = 500\n"))

@@ -1,6 +1,6 @@
 """The simulated chain: deterministic, incremental, realistic enough to test the pipeline on."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -91,3 +91,36 @@ def test_stores_sell_in_opening_hours_and_saturday_outsells_sunday():
     assert len(saturday) > len(sunday)
     store_hours_utc = {(h + 3) % 24 for h in range(9, 21)}
     assert all(s.sold_at.hour in store_hours_utc for s in saturday if s.channel == "tienda")
+
+
+def _zoned(folder, zone: str):
+    """The two-branch demo chain with both POS on the clock of `zone`."""
+    settings = _settings(folder)
+    return settings.model_copy(update={"branches": [b.model_copy(update={"timezone": zone}) for b in settings.branches]})
+
+
+def test_a_branch_with_a_timezone_writes_its_pos_times_on_that_clock(tmp_path):
+    utc, local = _settings(tmp_path / "u"), _zoned(tmp_path / "l", "America/Argentina/Buenos_Aires")
+    for settings in (utc, local):
+        simulate_chain(settings, DAY, until=datetime(2026, 11, 23, 8), scale=0.05)
+    query = "SELECT id_venta, fecha, actualizado FROM ventas ORDER BY id_venta"
+    as_utc, as_local = ([(i, datetime.fromisoformat(str(f)), datetime.fromisoformat(str(u))) for i, f, u in _rows(
+        s.branch("palermo").url, query)] for s in (utc, local))
+    assert len(as_utc) == len(as_local) == 12
+    assert as_local == [(i, f - timedelta(hours=3), u - timedelta(hours=3)) for i, f, u in as_utc]
+    assert as_local[0][2] == datetime(2026, 11, 22, 21, 23, 52)  # 00:23:52 UTC on the 23rd
+
+
+def test_the_repeated_hour_is_written_twice_on_a_clock_that_falls_back(tmp_path):
+    day = date(2026, 11, 1)  # New York: 06:00 UTC is 02:00 EDT -> 01:00 EST
+    utc, local = _settings(tmp_path / "u"), _zoned(tmp_path / "l", "America/New_York")
+    for settings in (utc, local):
+        simulate_chain(settings, day, until=datetime(2026, 11, 1, 8), scale=1.0)
+    query = "SELECT id_venta, actualizado FROM ventas ORDER BY id_venta"
+    pairs = list(zip(_rows(utc.branch("palermo").url, query), _rows(local.branch("palermo").url, query)))
+    by_hour = {}
+    for (_, u), (_, w) in pairs:
+        u, w = datetime.fromisoformat(str(u)), datetime.fromisoformat(str(w))
+        by_hour.setdefault(u.hour, set()).add(w.hour)
+    assert by_hour[4] == {0} and by_hour[7] == {2}
+    assert by_hour[5] == by_hour[6] == {1}  # EDT 01:xx, then EST 01:xx again

@@ -75,17 +75,23 @@ def extract(
     branch: BranchOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Pull each branch's POS rows for the given hours into bronze, through quality into silver."""
+    """Pull each branch's POS rows for the given hours into bronze, through quality into silver.
+
+    With --hour and --catch-up the last `lookback_hours` of each branch are read again as well, and
+    empty hours that are not final yet (unsettled) are reported; --catch-up reads them again."""
     from almacen.ingest import extract_slices, missed_slices
+    from almacen.ingest.catchup import lookback_slices
 
     settings = load_config(config)
     last_complete = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
     end = parse_hour(until) if until else last_complete
     if catch_up:
         slices = missed_slices(settings, parse_hour(since) if since else None, end, branch)
+        slices = _with_lookback(slices, lookback_slices(settings, end, branch))
     elif hour:
         h = parse_hour(hour)
         slices = [(b, h) for b in (branch or [b.id for b in settings.branches if b.enabled])]
+        slices = _with_lookback(slices, lookback_slices(settings, h, branch))
     elif since:
         slices = [(b, h) for h in hours_between(parse_hour(since), end)
                   for b in (branch or [b.id for b in settings.branches if b.enabled])]
@@ -98,12 +104,18 @@ def extract(
         task = bar.add_task("extracting", total=len(slices))
         records = extract_slices(settings, slices, on_progress=lambda n: bar.advance(task, n))
     report.runs(console, records)
+    report.unsettled(console, records, settings.settle_hours)
     audit_run(settings, "extract", **run_totals(records))
     failed = [r for r in records if r.status != "ok"]
     if failed:
         for r in failed:
             err.print(f"[red]failed:[/] {r.branch_id} {r.window_start:%Y-%m-%dT%H}: {r.error}", highlight=False)
         raise typer.Exit(1)
+
+
+def _with_lookback(slices: list[tuple[str, datetime]], again: list[tuple[str, datetime]]) -> list[tuple[str, datetime]]:
+    """The slices asked for plus the lookback hours read again, each once, in hour order."""
+    return sorted(set(slices) | set(again), key=lambda s: (s[1], s[0]))
 
 
 @app.command()
@@ -123,11 +135,15 @@ def build(config: ConfigOpt = None) -> None:
 def reconcile(
     hour: Annotated[str | None, typer.Option(help="one hour (UTC), e.g. 2026-11-23T14")] = None,
     day: Annotated[str | None, typer.Option(help="a whole UTC day, e.g. 2026-11-23")] = None,
+    fix: Annotated[bool, typer.Option("--fix", help="re-extract the slices the differences name, rebuild, "
+                                                     "reconcile again")] = False,
     branch: BranchOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Compare count and sum per branch and hour, source against gold + quarantine; exact match required."""
+    """Compare each source's control report with gold + quarantine per branch and hour of sale: tickets,
+    approved tickets, approved revenue and a content checksum, exactly. Exits 1 while differences remain."""
     from almacen.domains.sales import reconcile as run
+    from almacen.domains.sales.reconcile import fix as repair
 
     settings = load_config(config)
     if hour:
@@ -140,8 +156,20 @@ def reconcile(
         raise ValueError("say what to reconcile: --hour or --day")
     result = run(settings, start, end, branch)
     report.reconciliation(console, result)
+    fixed: list[str] = []
+    if fix and not result.ok:
+        if not result.slices:
+            err.print("--fix: the differences name no slice to re-extract", highlight=False)
+        else:
+            with console.status(f"re-extracting {len(result.slices)} slices, rebuilding, reconciling again"):
+                repaired = repair(settings, result, start, end, branch)
+            report.runs(console, repaired.runs)
+            fixed = [f"{r.branch_id}:{r.window_start:%Y-%m-%dT%H}" for r in repaired.runs if r.status == "ok"]
+            result = repaired.after
+            report.reconciliation(console, result)
     audit_run(settings, "reconcile", start=start, end=end, hours=result.rows.num_rows,
-              differences=result.differences.num_rows, unreadable=sorted(result.errors), ok=result.ok)
+              differences=result.differences.num_rows, unreadable=sorted(result.errors), ok=result.ok,
+              **({"re_extracted": fixed} if fix else {}))
     if not result.ok:
         raise typer.Exit(1)
 

@@ -97,10 +97,29 @@ class SourceTable(_Strict):
         return self
 
 
+class PosControl(_Strict):
+    """A POS's control report, written apart from its mapping: two SQL queries over its raw tables, in its
+    own columns and codes, with :start and :end (see docs/reconciliation.md for the columns they return)."""
+
+    sales: str = Field(description="every sale issued in [:start, :end): sale_id, sold_at, updated_at, approved, "
+                                   "status, channel, payment_type")
+    lines: str = Field(description="every line of those sales: sale_id, line_no, sku or product_id, quantity, "
+                                   "unit_price, amount")
+
+    @model_validator(mode="after")
+    def _windowed(self) -> PosControl:
+        for part in ("sales", "lines"):
+            if ":start" not in getattr(self, part) or ":end" not in getattr(self, part):
+                raise ValueError(f"control.{part} must use both :start and :end")
+        return self
+
+
 class PosSchema(_Strict):
-    """A point-of-sale product's tables, keyed by source table name."""
+    """A point-of-sale product's tables, keyed by source table name, and its control report."""
 
     tables: dict[str, SourceTable]
+    control: PosControl | None = Field(None, description="the control report reconciliation compares gold with; "
+                                                         "built-in schemas ship theirs")
 
     @model_validator(mode="after")
     def _has_roles(self) -> PosSchema:

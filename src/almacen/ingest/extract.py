@@ -4,7 +4,14 @@ A (branch, hour) slice is the unit of work and of idempotency: its rows carry
 `_batch_id = branch:<id>:<hour>` and a re-run replaces exactly that slice in every table it
 touches, so nothing is ever duplicated. Slices are read in parallel and committed in groups
 (one commit per table, FINDINGS.md: commits cost ~40 ms each).
-The run records are written last: a slice without an `ok` run is "missed" and catch-up redoes it.
+The run records are written last: a slice without an `ok` run is "missed" and catch-up redoes it;
+so is an empty slice recorded `unsettled` (ingest/catchup.py says when an empty hour is final).
+
+Hours are UTC. A source that writes wall-clock times of a zone (`timezone` of the branch or table,
+`config.source_zone`) is asked for the window in its own time (`clock.local_window`, widened near a
+DST change) and its timestamps are converted to UTC (`clock.to_utc`) before the rows are split into
+hours; bronze keeps the source's rows with their timestamps in UTC. A row that the widened window
+read for a neighbouring hour is left to that hour; a row outside the window asked for is an error.
 """
 
 from __future__ import annotations
@@ -15,29 +22,32 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from almacen.clock import hour_start
-from almacen.config import Branch, Settings, SourceTable, resolve_url
+from almacen.clock import hour_start, is_utc, local_window
+from almacen.config import Branch, Settings, SourceTable, resolve_url, source_zone
 from almacen.domains.sales import sales_lines_rules, sales_rules
 from almacen.engine import DuckDBEngine, Engine
 from almacen.ingest.catalog import load_catalog
+from almacen.ingest.catchup import History, extract_history, is_unsettled
 from almacen.ingest.conform import conform
 from almacen.ingest.lineage import add_lineage, batch_id, normalise
 from almacen.lake import Lake, SchemaChangeError, concat, same_type
-from almacen.monitor import RunRecord, record_runs
+from almacen.monitor import RunRecord, read_runs, record_runs
 from almacen.quality import Split, split
 from almacen.security import pseudonymise
 from almacen.security.demo import pseudonym_key
-from almacen.sources import SourceError, probe, read_window, safe_source
+from almacen.sources import SourceError, latest_cursor, probe, read_window, safe_source
 
 JOB = "extract"
 TXN_PREFIX = "almacen-extract:"
 KNOWN_VERSIONS = resources.files("almacen.ingest") / "known_versions.sql"
-Reader = Callable[[str, str, SourceTable, datetime, datetime, str], pa.Table]
-"""(url, table name, table, start, end, where) -> the table's rows of [start, end), as `read_window` gives them"""
+Reader = Callable[[str, str, SourceTable, datetime, datetime, str, ZoneInfo], pa.Table]
+"""(url, table name, table, start, end, where, zone) -> the table's rows of the UTC window [start, end) asked in
+the source's zone, as `read_window` gives them (values as the source wrote them)"""
 FIRST_WINDOW_HOURS = 4
 MAX_WINDOW_HOURS = 24
 
@@ -83,6 +93,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     hours = sorted(set().union(*wanted.values())) if wanted else []
     lake = Lake(settings.lake)
     reader = window_reader(settings)
+    history, _ = extract_history(read_runs(lake))
     records: list[RunRecord] = []
     pending: list[_Slice] = []
     with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
@@ -92,8 +103,9 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
             window = set(hours[i:i + window_hours])
             i += window_hours
             ranges = _ranges(settings, {b: sorted(hs & window) for b, hs in wanted.items() if hs & window})
-            read = [s for part in pool.map(lambda r: _read_range(settings, reader, *r), ranges) for s in part]
+            read = [s for part in pool.map(lambda r: _read_range(settings, reader, history, *r), ranges) for s in part]
             pending += read
+            history.update({(s.branch.id, s.hour): s.run.rows_read for s in read if s.run.status == "ok"})
             # size the next window so that it reads about commit_rows rows
             per_hour = sum(s.run.rows_read for s in read) / len(window)
             window_hours = max(1, min(MAX_WINDOW_HOURS, int(settings.commit_rows / max(per_hour, 1.0))))
@@ -115,8 +127,8 @@ def window_reader(settings: Settings) -> Reader:
     from almacen.sources.spark_jdbc import read_window_spark
 
     spark, partitions = spark_session(settings.spark), settings.spark.jdbc_partitions
-    return lambda url, name, table, start, end, where: read_window_spark(
-        spark, url, name, table, start, end, where, partitions)
+    return lambda url, name, table, start, end, where, zone: read_window_spark(
+        spark, url, name, table, start, end, where, partitions, zone)
 
 
 def _ranges(settings: Settings, hours_by_branch: dict[str, list[datetime]]) -> list[tuple[Branch, list[datetime]]]:
@@ -152,34 +164,88 @@ def _flush(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice])
     return records
 
 
-def _read_range(settings: Settings, reader: Reader, branch: Branch, hours: list[datetime]) -> list[_Slice]:
+def _read_range(settings: Settings, reader: Reader, history: History, branch: Branch,
+                hours: list[datetime]) -> list[_Slice]:
     """Read both POS tables of a branch for contiguous hours and split them into hourly slices.
 
-    A failure marks every slice of the range as failed; it never raises.
+    Each table is asked for the range in its zone and converted to UTC before the split (module
+    docstring). An empty slice of an hour the branch normally sells in is marked unsettled while the
+    source is not `settle_hours` past it (ingest/catchup.py). A failure marks every slice of the range
+    as failed; it never raises.
     """
     started = _now()
     slices = {h: _Slice(branch, h, RunRecord(JOB, branch.id, h, h + timedelta(hours=1), started)) for h in hours}
     where = f"branch {branch.id}"
+    start, end = hours[0], hours[-1] + timedelta(hours=1)
     try:
         url = resolve_url(branch.url, branch.password_env, where)
         probe(url, where)
         source = safe_source(url)
         for name, table in settings.schemas()[branch.pos_schema].tables.items():
-            rows = normalise(reader(url, name, table, hours[0], hours[-1] + timedelta(hours=1), where))
+            zone = source_zone(branch, table)
+            raw = reader(url, name, table, start, end, where, zone)
+            inside = _inside_window(raw[table.cursor], start, end, zone)
+            rows = normalise(raw, zone)
+            _check_convertible(rows, table, zone, f"{where}: table {name}")
+            outside = rows.num_rows - pc.sum(inside).as_py() if rows.num_rows else 0
+            if outside:
+                low, high = local_window(start, end, zone)
+                raise SourceError(f"{where}: table {name}: asked for {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M} "
+                                  f"({zone.key}), the query returned {outside} rows whose {table.cursor} is "
+                                  "outside the hours asked for; check its query template")
             hour_of = pc.floor_temporal(rows[table.cursor], unit="hour")
             for h, s in slices.items():
                 part = rows.filter(pc.equal(hour_of, pa.scalar(h.replace(tzinfo=None), hour_of.type)))
                 s.tables[name] = add_lineage(part, branch.id, h, source, started)
-            placed = sum(s.tables[name].num_rows for s in slices.values())
-            if placed != rows.num_rows:
-                raise SourceError(f"{where}: table {name}: the query returned {rows.num_rows - placed} rows whose "
-                                  f"{table.cursor} is outside the hours asked for; check its query template")
         for s in slices.values():
             s.run.rows_read = sum(t.num_rows for t in s.tables.values())
+        _settle(settings, history, url, branch, list(slices.values()), where)
     except Exception as exc:  # noqa: BLE001 - any failure of one branch is recorded, the others go on
         for s in slices.values():
             _fail(s, exc)
     return list(slices.values())
+
+
+def _inside_window(cursor: pa.ChunkedArray, start: datetime, end: datetime, zone: ZoneInfo) -> pa.ChunkedArray:
+    """Which rows' cursor, as the source wrote it, lies in the window the query asked for: the naive
+    wall-clock window of `zone` (`clock.local_window`), or [start, end) for a cursor that has a zone."""
+    if pa.types.is_timestamp(cursor.type) and cursor.type.tz is not None:
+        low, high = start, end
+    else:
+        low, high = local_window(start, end, zone)
+    typ = cursor.type if pa.types.is_timestamp(cursor.type) else pa.timestamp("us")
+    bound = (pa.scalar(low.replace(tzinfo=None) if typ.tz is None else low, typ),
+             pa.scalar(high.replace(tzinfo=None) if typ.tz is None else high, typ))
+    return pc.fill_null(pc.and_(pc.greater_equal(cursor, bound[0]), pc.less(cursor, bound[1])), False)
+
+
+def _check_convertible(rows: pa.Table, table: SourceTable, zone: ZoneInfo, where: str) -> None:
+    """Refuse a time kept as text by a source that is not in UTC: it cannot be converted, and taken as
+    UTC it would be silently wrong by the zone's offset."""
+    if is_utc(zone):
+        return
+    for column in ("sold_at", "updated_at"):
+        source = table.columns.get(column)
+        if source in rows.column_names and not pa.types.is_timestamp(rows.schema.field(source).type):
+            raise SourceError(f"{where}: column {source} (mapped to {column}) is {rows.schema.field(source).type}, not a "
+                              f"timestamp: its wall-clock time in {zone.key} cannot be converted to UTC; "
+                              "cast it to a timestamp in the table's query")
+
+
+def _settle(settings: Settings, history: History, url: str, branch: Branch, slices: list[_Slice], where: str) -> None:
+    """Mark the empty slices that are not final yet (ingest/catchup.py), measuring how far the source
+    has got (its sales table's latest cursor) only when some slice needs it."""
+    for s in slices:
+        s.run.unsettled = False
+    doubtful = [s for s in slices if s.run.rows_read == 0 and is_unsettled(settings, branch, s.hour, 0, history, None)]
+    if not doubtful:
+        return
+    name, table = settings.schemas()[branch.pos_schema].table_for("sales")
+    since = doubtful[0].hour - timedelta(days=1)  # how far the source has got, looking back a day at most
+    latest = latest_cursor(url, name, table, since, where, source_zone(branch, table))
+    for s in doubtful:
+        s.run.source_latest = latest
+        s.run.unsettled = is_unsettled(settings, branch, s.hour, 0, history, latest)
 
 
 def _check_schemas(lake: Lake, slices: list[_Slice]) -> None:

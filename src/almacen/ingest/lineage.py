@@ -1,15 +1,20 @@
 """Lineage columns and the canonical bronze types every reader's output is brought to.
 
 Readers disagree on types (ConnectorX gives NUMERIC as decimal(38,10), SQLite gives REAL floats):
-bronze stores one flavour per kind so branches on different databases share a table.
+bronze stores one flavour per kind so branches on different databases share a table. Timestamps too:
+a source that writes wall-clock times of a zone (`timezone`) has them converted to UTC here, so
+bronze means UTC for every branch that shares a table, as `_cutoff` and `_batch_id` do.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from almacen.clock import UTC, to_utc
 
 BRONZE_DECIMAL = pa.decimal128(38, 10)
 LINEAGE = ("branch_id", "_cutoff", "_batch_id", "_source", "_ingested_at")
@@ -20,9 +25,13 @@ def batch_id(branch_id: str, hour: datetime) -> str:
     return f"branch:{branch_id}:{hour:%Y-%m-%dT%H}"
 
 
-def normalise(table: pa.Table) -> pa.Table:
+def normalise(table: pa.Table, zone: ZoneInfo = UTC) -> pa.Table:
     """Integers to int64, decimals and floats to decimal(38,10) (floats via their shortest text, exact),
-    timestamps to naive microseconds, text to plain strings."""
+    timestamps to microseconds, text to plain strings.
+
+    Naive timestamps are wall-clock times of `zone` (the source's, `config.source_zone`): they become
+    naive UTC (`clock.to_utc`: its DST policy), as a UTC source writes them; timestamps with a zone are
+    instants and keep it."""
     columns = []
     for col, field in zip(table.columns, table.schema):
         t = field.type
@@ -32,6 +41,8 @@ def normalise(table: pa.Table) -> pa.Table:
             col = pc.cast(pc.cast(col, pa.string()), BRONZE_DECIMAL)
         elif pa.types.is_decimal(t):
             col = pc.cast(col, BRONZE_DECIMAL)
+        elif pa.types.is_timestamp(t) and t.tz is None:
+            col = pc.cast(to_utc(col, zone), pa.timestamp("us"))
         elif pa.types.is_timestamp(t):
             col = pc.cast(col, pa.timestamp("us", tz=t.tz))
         elif pa.types.is_large_string(t) or pa.types.is_string_view(t):

@@ -1,4 +1,10 @@
-"""Run records in `_system.runs`: one row per job and slice, with counts in, out and quarantined."""
+"""Run records in `_system.runs`: one row per job and slice, with counts in, out and quarantined.
+
+An extraction slice read with no rows in an hour its branch normally sells in, before the source
+was `settle_hours` past it, is recorded `ok` but `unsettled`: catch-up reads it again until it is
+settled (ingest/catchup.py states the rule). Records written before these columns existed read as
+settled, with no source position.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ SCHEMA = pa.schema([
     ("window_start", _TS), ("window_end", _TS), ("rows_read", pa.int64()), ("rows_written", pa.int64()),
     ("rows_quarantined", pa.int64()), ("started_at", _TS), ("finished_at", _TS),
     ("status", pa.string()), ("error", pa.string()), ("lag", pa.int64()), ("rows_late", pa.int64()),
+    ("unsettled", pa.bool_()), ("source_latest", _TS),
 ])
 
 
@@ -39,6 +46,11 @@ class RunRecord:
     """(streams) events waiting in the source when the record was written"""
     rows_late: int | None = None
     """(streams) events later than the allowed lateness, kept in bronze and counted apart"""
+    unsettled: bool | None = None
+    """(extract) True: no rows in an hour the branch normally sells in, and the source not yet settle_hours
+    past it; catch-up reads the slice again. None or False: final"""
+    source_latest: datetime | None = None
+    """(extract) the source's latest cursor (UTC) when an empty slice was read; None when not measured"""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
@@ -53,5 +65,12 @@ def record_runs(lake: Lake, records: list[RunRecord]) -> None:
 
 
 def read_runs(lake: Lake) -> pa.Table:
-    """All run records (an empty table when nothing ran yet)."""
-    return lake.read(RUNS) or SCHEMA.empty_table()
+    """All run records (an empty table when nothing ran yet), with every column of `SCHEMA`
+    (null where a record was written before the column existed)."""
+    runs = lake.read(RUNS)
+    if runs is None:
+        return SCHEMA.empty_table()
+    for f in SCHEMA:
+        if f.name not in runs.column_names:
+            runs = runs.append_column(f, pa.nulls(runs.num_rows, f.type))
+    return runs

@@ -3,6 +3,8 @@
 `simulate_chain(settings, day, until=...)` applies, in time order, every event of the day's plan
 (sale created, status changed) before `until` that the database has not seen yet, so calling it
 hour by hour plays the day as the branches lived it, and calling it twice changes nothing.
+Plan times and `until` are UTC; a branch with a `timezone` runs a local-time POS, whose timestamps
+are written on the clock of that zone (its bookkeeping table `_sim_applied` stays in UTC).
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from almacen.clock import naive_utc
-from almacen.config import Settings, resolve_url
+from almacen.config import Settings, resolve_url, source_zone
 from almacen.simulate import pos
 from almacen.simulate.catalog import Product, build_catalog
 from almacen.simulate.customers import build_customers
@@ -56,7 +59,7 @@ def simulate_chain(settings: Settings, day: date, *, until: datetime | None = No
         defects = DEFECTS if schema == "tickets" else tuple(d if d != "duplicate_line" else "null_payment" for d in DEFECTS)
         plan = _plan(branch.id, day, seed, scale, bad_rows, n_products, schema == "tickets", defects)
         url = resolve_url(branch.url, branch.password_env, f"branch {branch.id}")
-        summary.branches[branch.id] = _apply(url, schema, day, plan, end)
+        summary.branches[branch.id] = _apply(url, schema, day, plan, end, source_zone(branch))
     return summary
 
 
@@ -68,8 +71,9 @@ def _plan(branch_id: str, day: date, seed: int, scale: float, bad_rows: float, n
                           scale=scale, bad_rows=bad_rows, fractional=fractional, defects=defects))
 
 
-def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: datetime) -> BranchSummary:
-    """Apply the plan's events in [already applied, until) in one transaction."""
+def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: datetime, zone: ZoneInfo) -> BranchSummary:
+    """Apply the plan's events in [already applied, until) (UTC) in one transaction, writing the POS's
+    times on the clock of `zone`."""
     md = pos.metadata(schema)
     engine = connect(url)
     summary = BranchSummary()
@@ -82,11 +86,11 @@ def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: date
             if until <= since:
                 return summary
             new = [s for s in plan if since <= s.sold_at < until]
-            pos.insert_sales(con, md, schema, new)
+            pos.insert_sales(con, md, schema, new, zone)
             updates = sorted(((at, status, s) for s in plan for at, status in s.updates if since <= at < until),
                              key=lambda u: (u[0], u[2].sale_id))
             for at, status, sale in updates:
-                pos.update_status(con, md, schema, sale, at, status)
+                pos.update_status(con, md, schema, sale, at, status, zone)
             con.execute(applied.delete().where(applied.c.day == day.isoformat()))
             con.execute(applied.insert().values(day=day.isoformat(), until=until))
         summary.sales, summary.updates = len(new), len(updates)

@@ -1,9 +1,12 @@
-"""The demo's configuration: branches of a chain on SQLite files, in a folder of their own."""
+"""The demo's configuration: branches of a chain on SQLite files, in a folder of their own; the `tickets`
+branches keep local time, the `ventas` ones UTC, so the demo shows both."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+LOCAL_TIME_ZONE = "America/Argentina/Buenos_Aires"
+"""the zone the demo's `tickets` branches write their timestamps in (the `ventas` ones write UTC)"""
 BRANCHES = [
     ("palermo", "Palermo", "Ciudad Autónoma de Buenos Aires", "Ciudad Autónoma de Buenos Aires", "ventas"),
     ("cordoba_centro", "Córdoba Centro", "Córdoba", "Córdoba", "tickets"),
@@ -38,6 +41,8 @@ def demo_config(folder: Path, branches: int = 5) -> Path:
         lines += ["", "[[branches]]", f'id = "{bid}"', f'name = "{name}"', f'city = "{city}"',
                   f'province = "{province}"', f'url = "sqlite:///{folder / "pos" / (bid + ".sqlite")}"',
                   f'pos_schema = "{schema}"']
+        if schema == "tickets":  # this POS keeps the store's wall-clock time, as real Argentine POS do
+            lines.append(f'timezone = "{LOCAL_TIME_ZONE}"')
     lines += ["", "[stream]", f'landing = "{folder / "landing" / "sales_events"}"']
     lines += ["", "[messaging.stream]", f'landing = "{folder / "landing" / "message_events"}"']
     path = folder / "almacen.toml"

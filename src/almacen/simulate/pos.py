@@ -3,15 +3,19 @@
 "ventas": `ventas` + `ventas_items`, values in almacen's vocabulary, integer quantities.
 "tickets": `tickets` + `ticket_lineas`, coded values, SKUs, decimal quantities, no key on lines.
 Both are created through SQLAlchemy, so the same code writes SQLite, PostgreSQL and MariaDB.
+Plan times are UTC; a POS writes its clock's time in its zone (`zone`, default UTC), as a real
+Argentine POS writes `DATETIME` in local time (America/Argentina/Buenos_Aires).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from almacen.clock import UTC, wall_clock
 from almacen.simulate.plan import Sale
 
 TICKET_CODES = {
@@ -63,19 +67,19 @@ def metadata(schema: str) -> sa.MetaData:
     return md
 
 
-def header_rows(schema: str, sales: Iterable[Sale]) -> list[dict]:
-    """Header rows as the POS stores them (at creation: updated = sold)."""
+def header_rows(schema: str, sales: Iterable[Sale], zone: ZoneInfo = UTC) -> list[dict]:
+    """Header rows as the POS stores them (at creation: updated = sold), times on the clock of `zone`."""
     rows = []
     for s in sales:
         c = s.customer
-        recorded = s.recorded_sold_at or s.sold_at
+        recorded, sold_at = wall_clock(s.recorded_sold_at or s.sold_at, zone), wall_clock(s.sold_at, zone)
         if schema == "ventas":
-            rows.append({"id_venta": s.sale_id, "fecha": recorded, "actualizado": s.sold_at, "canal": s.channel,
+            rows.append({"id_venta": s.sale_id, "fecha": recorded, "actualizado": sold_at, "canal": s.channel,
                          "medio_pago": s.payment_type, "estado": s.status, "cliente_dni": c and c.dni,
                          "cliente_nombre": c and c.name, "cliente_email": c and c.email,
                          "cliente_telefono": c and c.phone, "total": s.total})
         else:
-            rows.append({"ticket_nro": TICKET_OFFSET + s.sale_id, "emitido_en": recorded, "modificado_en": s.sold_at,
+            rows.append({"ticket_nro": TICKET_OFFSET + s.sale_id, "emitido_en": recorded, "modificado_en": sold_at,
                          "origen": TICKET_CODES["channel"][s.channel],
                          "forma_pago": s.payment_type and TICKET_CODES["payment_type"][s.payment_type],
                          "situacion": TICKET_CODES["status"][s.status], "doc_cliente": c and c.dni,
@@ -98,15 +102,19 @@ def line_rows(schema: str, sales: Iterable[Sale]) -> list[dict]:
     return rows
 
 
-def insert_sales(con: sa.Connection, md: sa.MetaData, schema: str, sales: list[Sale]) -> None:
+def insert_sales(con: sa.Connection, md: sa.MetaData, schema: str, sales: list[Sale], zone: ZoneInfo = UTC) -> None:
+    """Write new sales, headers then lines; times on the clock of `zone`."""
     headers, lines = ("ventas", "ventas_items") if schema == "ventas" else ("tickets", "ticket_lineas")
-    for table, rows in ((headers, header_rows(schema, sales)), (lines, line_rows(schema, sales))):
+    for table, rows in ((headers, header_rows(schema, sales, zone)), (lines, line_rows(schema, sales))):
         for i in range(0, len(rows), 5000):
             con.execute(md.tables[table].insert(), rows[i:i + 5000])
 
 
-def update_status(con: sa.Connection, md: sa.MetaData, schema: str, sale: Sale, at: datetime, status: str) -> None:
-    """A sale changes status: the POS rewrites the header and moves its last-modified time."""
+def update_status(con: sa.Connection, md: sa.MetaData, schema: str, sale: Sale, at: datetime, status: str,
+                  zone: ZoneInfo = UTC) -> None:
+    """A sale changes status: the POS rewrites the header and moves its last-modified time (`at`, UTC,
+    written on the clock of `zone`)."""
+    at = wall_clock(at, zone)
     if schema == "ventas":
         t = md.tables["ventas"]
         con.execute(t.update().where(t.c.id_venta == sale.sale_id).values(estado=status, actualizado=at))

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import connectorx as cx
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
-from almacen.clock import naive_utc
+from almacen.clock import UTC, local_window, to_utc
 from almacen.config import SourceTable
 
 _CX_BACKENDS = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 _CHUNK = 50_000
+_AHEAD = timedelta(days=366)
+"""how far past `since` `latest_cursor` looks"""
 
 
 class SourceError(RuntimeError):
@@ -38,21 +41,46 @@ def safe_source(url: str) -> str:
     return f"{backend}://{u.host}{port}/{u.database}"
 
 
-def render_query(table_name: str, table: SourceTable, start: datetime, end: datetime) -> str:
-    """The table's query with :start/:end as UTC timestamp literals (readers take no bind parameters)."""
+def render_query(table_name: str, table: SourceTable, start: datetime, end: datetime, zone: ZoneInfo = UTC) -> str:
+    """The table's query for the UTC window [start, end), with :start/:end as timestamp literals in the
+    source's wall-clock time (`zone`, `clock.local_window`: widened near a DST change). Readers take no
+    bind parameters, so the literals are written into the SQL."""
     template = table.query or f"SELECT * FROM {table_name} WHERE {table.cursor} >= :start AND {table.cursor} < :end"
-    literal = {k: "'" + naive_utc(v).strftime("%Y-%m-%d %H:%M:%S") + "'" for k, v in (("start", start), ("end", end))}
+    return render_window(template, start, end, zone)
+
+
+def render_window(template: str, start: datetime, end: datetime, zone: ZoneInfo = UTC) -> str:
+    """`template` with :start/:end replaced by the source-time literals of the UTC window [start, end)."""
+    bounds = dict(zip(("start", "end"), local_window(start, end, zone)))
+    literal = {k: "'" + v.strftime("%Y-%m-%d %H:%M:%S") + "'" for k, v in bounds.items()}
     return re.sub(r":(start|end)\b", lambda m: literal[m.group(1)], template.strip())
 
 
 def read_window(url: str, table_name: str, table: SourceTable, start: datetime, end: datetime,
-                where: str) -> pa.Table:
-    """All rows of one source table whose cursor falls in [start, end)."""
-    result = read_sql(url, render_query(table_name, table, start, end), f"{where}: table {table_name}")
+                where: str, zone: ZoneInfo = UTC) -> pa.Table:
+    """All rows of one source table whose cursor, written in `zone`, falls in the source-time window of
+    the UTC window [start, end) (`clock.local_window`). Values come back as the source wrote them: the
+    caller converts them (`clock.to_utc`) and keeps the rows of the UTC window."""
+    result = read_sql(url, render_query(table_name, table, start, end, zone), f"{where}: table {table_name}")
     missing = sorted({table.cursor} - set(result.column_names))
     if missing:
         raise SourceError(f"{where}: table {table_name} has no column {missing[0]} (the configured cursor)")
     return result
+
+
+def latest_cursor(url: str, table_name: str, table: SourceTable, since: datetime, where: str,
+                  zone: ZoneInfo = UTC) -> datetime | None:
+    """The table's latest cursor at or after the UTC time `since`, as aware UTC (None: no such row).
+
+    How far the source has got: an empty hour is only final once the source is past it
+    (ingest/catchup.py). The table's own query runs as a subquery over [since, since + a year), so a
+    join template (lines that take their header's cursor) works as it does for a window.
+    """
+    sql = f"SELECT max(q.{table.cursor}) AS latest FROM ({render_query(table_name, table, since, since + _AHEAD, zone)}) q"
+    latest = read_sql(url, sql, f"{where}: table {table_name}").column("latest")
+    if pa.types.is_string(latest.type) or pa.types.is_null(latest.type):  # SQLite gives text for max() of a DATETIME
+        latest = latest.cast(pa.string()).cast(pa.timestamp("us"))
+    return to_utc(latest, zone)[0].as_py()
 
 
 def read_sql(url: str, sql: str, where: str) -> pa.Table:

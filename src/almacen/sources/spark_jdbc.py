@@ -7,8 +7,10 @@ stride, the subquery's own WHERE keeps the window exact). The rows come back to 
 (`DataFrame.toArrow()`) with the column names and types `read_window` gives, so that lineage,
 conform, quality and the lake writes downstream are the same code for both engines.
 
-A POS `TIMESTAMP WITHOUT TIME ZONE` / `DATETIME` holds naive UTC; it comes back naive, exactly as
-ConnectorX reads it (see `_as_embedded` for why it cannot simply be read as `timestamp_ntz`).
+A POS `TIMESTAMP WITHOUT TIME ZONE` / `DATETIME` holds the wall-clock time of the branch's zone (UTC
+unless the branch or table sets `timezone`); it comes back naive, exactly as ConnectorX reads it (see
+`_as_embedded` for why it cannot simply be read as `timestamp_ntz`). As with `read_window`, the window
+is asked in the source's zone (`clock.local_window`) and the caller converts the values to UTC.
 
 SQLite branches are read by the embedded reader even when `engine = "spark"`: a SQLite file is local
 to the driver (executors on a cluster cannot open it), no SQLite JDBC driver ships with almacen's jars,
@@ -19,12 +21,13 @@ branches therefore runs on Spark as it is.
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy.engine import make_url
 
-from almacen.clock import naive_utc
+from almacen.clock import UTC, local_window
 from almacen.config import SourceTable
 from almacen.sources.branch import SourceError, error_cause, read_window, render_query, safe_source
 
@@ -65,31 +68,34 @@ def jdbc_options(url: str) -> dict[str, str]:
 
 
 def jdbc_frame(spark, url: str, table_name: str, table: SourceTable, start: datetime, end: datetime,
-               partitions: int):
-    """The Spark DataFrame of one table's window [start, end), split into `partitions` JDBC reads.
+               partitions: int, zone: ZoneInfo = UTC):
+    """The Spark DataFrame of one table's UTC window [start, end), split into `partitions` JDBC reads.
 
     Args:
         spark: the Spark session.
         url: the branch's SQLAlchemy URL, password filled in.
         table_name, table: the source table and its configuration (query template, cursor).
-        start, end: the window; also the partitioning bounds of the cursor column.
+        start, end: the UTC window; in the source's time, also the partitioning bounds of the cursor.
         partitions: numPartitions (`[spark] jdbc_partitions`).
+        zone: the zone the source writes its timestamps in (the window is asked in it).
     """
+    low, high = local_window(start, end, zone)
     reader = spark.read.format("jdbc")
     for key, value in jdbc_options(url).items():
         reader = reader.option(key, value)
-    return (reader.option("dbtable", f"({render_query(table_name, table, start, end)}) AS q")
+    return (reader.option("dbtable", f"({render_query(table_name, table, start, end, zone)}) AS q")
             .option("partitionColumn", table.cursor)
-            .option("lowerBound", naive_utc(start).strftime(_BOUND))
-            .option("upperBound", naive_utc(end).strftime(_BOUND))
+            .option("lowerBound", low.strftime(_BOUND))
+            .option("upperBound", high.strftime(_BOUND))
             .option("numPartitions", str(partitions))
             .option("fetchsize", "10000")
             .load())
 
 
 def read_window_spark(spark, url: str, table_name: str, table: SourceTable, start: datetime, end: datetime,
-                      where: str, partitions: int) -> pa.Table:
-    """All rows of one source table whose cursor falls in [start, end), read by Spark JDBC, as Arrow.
+                      where: str, partitions: int, zone: ZoneInfo = UTC) -> pa.Table:
+    """All rows of one source table whose cursor falls in the source-time window of the UTC window
+    [start, end) (`clock.local_window`), read by Spark JDBC, as Arrow, values as the source wrote them.
 
     SQLite URLs go to `read_window` (see the module docstring for why).
 
@@ -97,10 +103,10 @@ def read_window_spark(spark, url: str, table_name: str, table: SourceTable, star
         SourceError: naming `where`, the table and the cause (unreachable host, missing table or cursor…).
     """
     if make_url(url).get_backend_name() == "sqlite":
-        return read_window(url, table_name, table, start, end, where)
+        return read_window(url, table_name, table, start, end, where, zone)
     context = f"{where}: table {table_name}"
     try:
-        frame = jdbc_frame(spark, url, table_name, table, start, end, partitions)
+        frame = jdbc_frame(spark, url, table_name, table, start, end, partitions, zone)
     except SourceError as exc:
         raise SourceError(f"{context}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - Spark wraps every driver error in its own types
