@@ -3,9 +3,12 @@
 Prints one JSON document:
   (a) throughput: N pre-produced events (default 5,000,000) consumed into bronze.sales_events and
       gold.sales_minute by `almacen stream` in its own process, events/s from process start to the
-      last commit, and its peak RSS (which is also (c) for N events);
+      last commit, and its peak RSS, the process's high-water mark (which is also (c) for N events);
   (b) freshness: events produced at 1,000 and 10,000 per second while the ingestor runs; the delay
-      from producing an event to seeing it counted by a `sales_minutes` query, p50 and p99;
+      from producing a burst (50 ms of events) to seeing it counted by a `sales_minutes` query, p50
+      and p99 over every burst produced: a burst not seen within 30 s of the end counts as never seen
+      (an infinite delay), so that p99 is null when more than 1 % were not seen, and the target
+      (p99 < 2 s at 10,000/s) fails when any burst was not seen;
   (d) a day of rollups: events spread over the last 24 hours through the landing folder, then
       `sales_minutes` over all 1,440 minutes grouped by channel and branch, median of 5 reads.
   (e) Spark Structured Streaming (`engine = "spark"`, local[2]): --spark-events pre-produced events
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -172,11 +176,29 @@ def freshness(folder: Path, rate: int, seconds: float) -> dict:
     watcher.join()
     proc.terminate()
     proc.wait()
-    delays.sort()
+    every = sorted(delays) + [math.inf] * (len(bursts) - len(delays))  # a burst never seen: never fresh
     return {"rate": rate, "events": sent, "bursts": len(bursts), "bursts_seen": len(delays),
-            "p50_s": round(statistics.median(delays), 3) if delays else None,
-            "p99_s": round(delays[int(len(delays) * 0.99) - 1], 3) if delays else None,
+            "bursts_unseen": len(bursts) - len(delays),
+            "p50_s": _finite(percentile(every, 50)), "p99_s": _finite(percentile(every, 99)),
+            "max_s": _finite(every[-1] if every else math.inf),
             "query_p50_ms": round(statistics.median(query_s) * 1000, 1) if query_s else None}
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """The nearest-rank `p`th percentile of an ascending list (inf for an empty one)."""
+    return ordered[max(0, math.ceil(len(ordered) * p / 100) - 1)] if ordered else math.inf
+
+
+def _finite(seconds: float) -> float | None:
+    return None if math.isinf(seconds) else round(seconds, 3)
+
+
+def freshness_target(runs: list[dict], rate: int = 10_000, seconds: float = 2.0) -> bool | None:
+    """p99 under `seconds` at `rate`, every burst seen; None when that rate was not run."""
+    run = next((f for f in runs if f["rate"] == rate), None)
+    if run is None:
+        return None
+    return run["bursts"] > 0 and run["bursts_unseen"] == 0 and run["p99_s"] is not None and run["p99_s"] < seconds
 
 
 def day_query(folder: Path, events: int) -> dict:
@@ -230,7 +252,7 @@ def main() -> None:
     a = report.get("a_throughput", {})
     report["targets"] = {
         "a_events_per_s>=100k": a.get("events_per_s", 0) >= 100_000 if a else None,
-        "b_p99<2s_at_10k": next((f["p99_s"] < 2 for f in report["b_freshness"] if f["rate"] == 10_000 and f["p99_s"]), None),
+        "b_p99<2s_at_10k_every_burst_seen": freshness_target(report["b_freshness"]),
         "c_peak_rss<1GiB": a.get("peak_rss_mb", 0) < 1024 if a else None,
         "d_day_query<1s": report["d_day_query"]["query_ms_median"] < 1000 if args.day_events else None,
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -60,6 +62,9 @@ def test_a_rate_card_with_overlapping_periods_is_refused_naming_them_and_nothing
 def test_a_month_is_simulated_streamed_invoiced_and_issued_from_the_shell(tmp_path: Path):
     cfg = _config(tmp_path)
     ref = tmp_path / "ref"
+    # `simulate messaging` stamps events with the wall clock (MessageMaker(start=None): time.time()) and
+    # billing months are UTC months (invoices.month_complete): the month being invoiced is the current one
+    month = datetime.fromtimestamp(time.time(), timezone.utc).strftime("%Y-%m")
     assert _invoke("simulate", "messaging", "--clients", "4", "--rate", "200/s", "--duration", "1",
                    "--reference", str(ref), "-c", str(cfg)).exit_code == 0
     assert "clients version 1: 4 client accounts" in _invoke("billing", "clients", "load", str(ref / "clients.toml"),
@@ -68,12 +73,12 @@ def test_a_month_is_simulated_streamed_invoiced_and_issued_from_the_shell(tmp_pa
     streamed = _invoke("stream", "messaging", "--until-idle", "-c", str(cfg))
     assert streamed.exit_code == 0, streamed.output
 
-    month = _invoke("billing", "invoice", "--month", "2026-12", "-c", str(cfg))
-    assert month.exit_code == 1 and "2026-12 is not complete yet" in _one_line(month.output)
-    forced = _invoke("billing", "invoice", "--month", "2026-12", "--force", "-c", str(cfg))
-    assert forced.exit_code == 0 and "2026-12: 4 drafted (provisional)" in forced.output
-    issued = _invoke("billing", "issue", "--month", "2026-12", "--force", "-c", str(cfg))
-    assert issued.exit_code == 0 and "2026-12: 4 issued" in issued.output
-    shown = _invoke("billing", "show", "--month", "2026-12", "-c", str(cfg))
-    assert shown.exit_code == 0 and shown.output.count("INV-2026-12-c0000") == 4
+    drafted = _invoke("billing", "invoice", "--month", month, "-c", str(cfg))
+    assert drafted.exit_code == 1 and f"{month} is not complete yet" in _one_line(drafted.output)
+    forced = _invoke("billing", "invoice", "--month", month, "--force", "-c", str(cfg))
+    assert forced.exit_code == 0 and f"{month}: 4 drafted (provisional)" in forced.output
+    issued = _invoke("billing", "issue", "--month", month, "--force", "-c", str(cfg))
+    assert issued.exit_code == 0 and f"{month}: 4 issued" in issued.output
+    shown = _invoke("billing", "show", "--month", month, "-c", str(cfg))
+    assert shown.exit_code == 0 and shown.output.count(f"INV-{month}-c0000") == 4
     assert _invoke("billing", "build", "-c", str(cfg)).exit_code == 0

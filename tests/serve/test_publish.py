@@ -277,8 +277,21 @@ def test_an_unreachable_server_is_named_without_its_password(lake):
 
 
 def test_an_unknown_login_role_is_refused(lake, fresh_postgres_db):
-    url = fresh_postgres_db.replace("://almacen:almacen@", "://nobody_here@")
-    with pytest.raises(PublishError, match='cannot connect .*role "nobody_here" does not exist'):
+    # password authentication (scripts/services) does not tell an unknown role from a wrong password
+    url = fresh_postgres_db.replace("://almacen:almacen@", "://nobody_here:almacen@")
+    with pytest.raises(PublishError, match='cannot connect .*password authentication failed for user "nobody_here"'):
+        publish(lake, url)
+
+
+def test_publishing_without_the_password_is_refused(lake, fresh_postgres_db, monkeypatch):
+    monkeypatch.delenv("ALMACEN_PUBLISH_PASSWORD", raising=False)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/dev/null")
+    url = fresh_postgres_db.replace("://almacen:almacen@", "://almacen@")
+    with pytest.raises(PublishError, match="cannot connect .*no password supplied"):
+        publish(lake, url)
+    monkeypatch.setenv("ALMACEN_PUBLISH_PASSWORD", "not-the-password")
+    with pytest.raises(PublishError, match='cannot connect .*password authentication failed for user "almacen"'):
         publish(lake, url)
 
 
