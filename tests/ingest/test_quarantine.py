@@ -18,6 +18,8 @@ def _distinct_sales_by_rule(table, branch: str) -> dict[str, int]:
 
 def test_each_defect_kind_lands_in_quarantine_under_its_rule(lived_day):
     chain = lived_day.chain
+    assert sorted(lived_day.defects) == ["cordoba_centro", "palermo"]
+    assert all(sum(d.values()) > 0 for d in lived_day.defects.values())  # every branch lived some defect
     for branch, defects in lived_day.defects.items():
         headers = _distinct_sales_by_rule(chain.read("quarantine.sales"), branch)
         lines = _distinct_sales_by_rule(chain.read("quarantine.sales_lines"), branch)

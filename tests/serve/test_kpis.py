@@ -74,6 +74,7 @@ def test_sales_by_category_equal_the_lines_of_that_category(served):
     mask = pc.and_(pc.equal(lines["date"], LAST), pc.equal(lines["status"], "aprobada"))
     day = lines.filter(mask)
     rows = served.client("alberto").get("/api/sales?by=category&from=" + str(LAST)).json()["rows"]
+    assert sorted(r["key"] for r in rows) == sorted(set(day["category"].drop_null().to_pylist()))
     for r in rows:
         mine = day.filter(pc.equal(day["category"], r["key"]))
         assert Decimal(r["revenue"]) == pc.sum(mine["amount"]).as_py()

@@ -90,6 +90,7 @@ def test_stores_sell_in_opening_hours_and_saturday_outsells_sunday():
     sunday = plan_day("palermo", date(2026, 11, 22), products, customers, bad_rows=0)
     assert len(saturday) > len(sunday)
     store_hours_utc = {(h + 3) % 24 for h in range(9, 21)}
+    assert any(s.channel == "tienda" for s in saturday)
     assert all(s.sold_at.hour in store_hours_utc for s in saturday if s.channel == "tienda")
 
 

@@ -123,6 +123,7 @@ def test_usage_minute_has_the_contract_columns_sorted(world):
     assert [str(t) for t in usage.schema.types] == ["timestamp[us, tz=UTC]", "date32[day]", "string", "string",
                                                     "string"] + ["int64"] * 5
     rows = usage.to_pylist()
+    assert rows
     keys = [(r["minute"], r["client_id"], r["category"], r["country"]) for r in rows]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)
     assert all(r["billable"] == r["delivered"] >= r["read"] and r["sent"] >= r["delivered"] + r["failed"] for r in rows)
@@ -200,6 +201,7 @@ def test_recipients_are_phones_of_their_country_and_come_back(world):
     m = _maker(world)
     m.events(8000)
     rows = m.ledger.messages().to_pylist()
+    assert rows
     assert all(re.fullmatch(r"\+\d{11,13}", r["recipient"]) and r["recipient"].startswith(CODES[r["country"]])
                for r in rows)
     per_phone = Counter((r["client_id"], r["recipient"]) for r in rows)

@@ -44,7 +44,7 @@ DEMO_PASSWORD = "tienda-de-prueba-2026"
 def run_demo(console: Console, folder: Path, branches: int, day: date, scale: float) -> None:
     for sub in ("pos", "lakehouse", "landing"):
         shutil.rmtree(folder / sub, ignore_errors=True)
-    settings = load_config(demo_config(folder, branches))
+    settings = load_config(demo_config(folder, branches, local_time=True))
     start = datetime.combine(day, datetime.min.time(), timezone.utc)
     hours = [start + timedelta(hours=i) for i in range(24 + SETTLE_HOURS)]
     records = []

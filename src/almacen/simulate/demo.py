@@ -1,5 +1,4 @@
-"""The demo's configuration: branches of a chain on SQLite files, in a folder of their own; the `tickets`
-branches keep local time, the `ventas` ones UTC, so the demo shows both."""
+"""The demo's configuration: branches of a chain on SQLite files, in a folder of their own."""
 
 from __future__ import annotations
 
@@ -21,8 +20,12 @@ BRANCHES = [
 ]
 
 
-def demo_config(folder: Path, branches: int = 5) -> Path:
-    """Write `folder/almacen.toml` for a chain of `branches` SQLite branches; returns its path."""
+def demo_config(folder: Path, branches: int = 5, local_time: bool = False) -> Path:
+    """Write `folder/almacen.toml` for a chain of `branches` SQLite branches; returns its path.
+
+    With `local_time`, the `tickets` branches keep the store's wall-clock time (`LOCAL_TIME_ZONE`), as
+    real Argentine POS do; `almacen demo` runs so, and the tests' chains keep every POS on UTC unless
+    they ask."""
     folder = Path(folder).resolve()
     (folder / "pos").mkdir(parents=True, exist_ok=True)
     chosen = BRANCHES[:branches] + [
@@ -41,7 +44,7 @@ def demo_config(folder: Path, branches: int = 5) -> Path:
         lines += ["", "[[branches]]", f'id = "{bid}"', f'name = "{name}"', f'city = "{city}"',
                   f'province = "{province}"', f'url = "sqlite:///{folder / "pos" / (bid + ".sqlite")}"',
                   f'pos_schema = "{schema}"']
-        if schema == "tickets":  # this POS keeps the store's wall-clock time, as real Argentine POS do
+        if local_time and schema == "tickets":
             lines.append(f'timezone = "{LOCAL_TIME_ZONE}"')
     lines += ["", "[stream]", f'landing = "{folder / "landing" / "sales_events"}"']
     lines += ["", "[messaging.stream]", f'landing = "{folder / "landing" / "message_events"}"']
