@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 
 import pyarrow.compute as pc
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from almacen.domains.messaging.build import build_messaging, pending_statuses, usage_check
 from almacen.realtime.usage import UsageMinutes
 from tests.messaging.conftest import MessagingWorld, lines, made, same_usage
+from tests.stream.test_exactly_once import run_child
 
 
 def test_usage_per_minute_equals_the_simulators_ledger(mworld: MessagingWorld):
@@ -132,3 +134,31 @@ def test_a_status_for_a_message_already_dropped_from_memory_is_matched_from_bron
 
     assert same_usage(mworld.usage(), maker.ledger.usage_minute())
     assert pending_statuses(mworld.settings).num_rows == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_kill_around_the_quarantine_commit_then_smaller_batches_quarantine_each_duplicate_once(
+        mworld: MessagingWorld, tmp_path, when: str):
+    maker = mworld.maker()
+    events = lines(made(maker, 4_000))
+    mworld.write(events, file_events=250)
+    configs = []
+    for name, size in (("big", 1_000), ("small", 250)):  # the restart reads the killed batch cut smaller
+        cfg = mworld.settings.messaging.stream.model_copy(update={"max_batch_events": size, "trigger_seconds": 0.3})
+        settings = mworld.settings.model_copy(update={"messaging": mworld.settings.messaging.model_copy(
+            update={"stream": cfg})})
+        configs.append(tmp_path / f"{name}.json")
+        configs[-1].write_text(settings.model_dump_json())
+
+    killed = run_child(configs[0], "messaging", "quarantine.message_events", "2", when)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    final = run_child(configs[1], "messaging")
+    assert final.returncode == 0, final.stderr[-3000:]
+
+    counts = maker.ledger.counts()
+    quarantined = mworld.lake.read("quarantine.message_events")
+    assert quarantined.num_rows == counts["duplicates"] > 0
+    assert len(set(quarantined["_raw"].to_pylist())) == quarantined.num_rows  # no duplicate quarantined twice
+    assert mworld.lake.read("bronze.message_events").num_rows == counts["valid"]
+    assert same_usage(mworld.usage(), maker.ledger.usage_minute())

@@ -13,7 +13,7 @@ EXPECTED = {
     "malformed_json": ("parsed", "the payload is not a JSON object (malformed JSON)"),
     "unknown_version": ("allowed:schema_version", "schema_version = '99' is not one of 1"),
     "missing_field": ("not_null:payment_type", "payment_type is null"),
-    "wrong_type": ("type:quantity", "quantity could not be read as its declared type (see _raw)"),
+    "wrong_type": ("type:quantity", "quantity is not a JSON number with at most 3 decimals"),
     "negative_amount": ("range:amount", "amount = -{amount} is not >= 0"),
     "unknown_branch": ("references:branch_id", "branch_id = sucursal_inexistente is not a branch in the config"),
     "future_time": ("not_future:event_time", "event_time = {future} is in the future"),

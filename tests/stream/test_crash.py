@@ -10,7 +10,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from tests.stream.conftest import StreamWorld, totals
+from tests.stream.conftest import StreamWorld, minute_rows
 
 INGEST = """
 import sys
@@ -65,7 +65,8 @@ def test_killing_the_ingestor_at_any_moment_loses_nothing_and_duplicates_nothing
     assert bronze.num_rows == len(events)
     assert len(set(bronze["event_id"].to_pylist())) == len(events)
     assert world.lake.read("quarantine.sales_events").num_rows == len(bad)
-    assert world.gold_totals() == totals(events)
+    assert world.on_time() == minute_rows(events)
+    assert world.late() == []
 
 
 def test_gold_left_behind_by_a_crash_after_the_bronze_commit_is_completed_from_bronze(world: StreamWorld, monkeypatch):
@@ -90,11 +91,10 @@ def test_gold_left_behind_by_a_crash_after_the_bronze_commit_is_completed_from_b
         except KeyboardInterrupt:
             pass
     assert world.lake.read("bronze.sales_events").num_rows == 2_004
-    assert world.gold_totals() == totals(first)
+    assert world.on_time() == minute_rows(first)
 
     done = world.ingest()
 
     assert done.read == 0
-    assert world.gold_totals() == totals(first + recent)
-    late_rows = world.lake.read("gold.sales_minute_late")
-    assert sum(late_rows["events"].to_pylist()) == 4
+    assert world.on_time() == minute_rows(first + recent)
+    assert world.late() == minute_rows(late)

@@ -1,4 +1,4 @@
-"""The stream from a real Apache Kafka broker: exact totals, positions in the lake, lag, crashes, broker restarts."""
+"""The stream from a real Apache Kafka broker: gold row by row, positions in the lake, lag, crashes, broker restarts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,21 +17,11 @@ import pytest
 
 from almacen.config import KafkaSettings
 from almacen.ingest.stream import StreamIngestor
-from almacen.sources.kafka import BrokerUnavailable, KafkaSink, KafkaSource, ensure_topic
-from tests.stream.conftest import StreamWorld, totals
+from almacen.sources.kafka import BrokerUnavailable, KafkaSink, KafkaSource
+from tests.stream.conftest import StreamWorld, minute_rows, spoiled
 from tests.stream.test_crash import INGEST
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def kworld(world: StreamWorld, kafka_bootstrap: str) -> StreamWorld:
-    """The world reading a fresh three-partition topic."""
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=f"t.{uuid.uuid4().hex[:10]}")
-    ensure_topic(kafka, partitions=3)
-    stream = world.settings.stream.model_copy(update={"source": "kafka", "kafka": kafka})
-    world.settings = world.settings.model_copy(update={"stream": stream})
-    return world
 
 
 def produce(world: StreamWorld, lines: list[tuple[str, str]]) -> None:
@@ -50,7 +39,8 @@ def test_every_event_from_kafka_lands_once_with_its_partition_offsets_in_the_lak
     done = kworld.ingest(max_batch_events=2_000)
 
     assert (done.read, done.written, done.quarantined, done.late) == (9_000, 9_000, 0, 0)
-    assert kworld.gold_totals() == totals(events)
+    assert kworld.on_time() == minute_rows(events)
+    assert kworld.late() == []
     bronze = kworld.lake.read("bronze.sales_events")
     topic = kworld.settings.stream.kafka.topic
     for p in range(3):
@@ -61,16 +51,18 @@ def test_every_event_from_kafka_lands_once_with_its_partition_offsets_in_the_lak
 
 
 def test_bad_events_from_kafka_are_quarantined_and_counted(kworld: StreamWorld):
-    lines = kworld.maker().lines(4_000, kworld.start, kworld.start + timedelta(minutes=5), bad_fraction=0.02)
+    maker = kworld.maker()
+    lines, valid = spoiled(maker, maker.events(4_000, kworld.start, kworld.start + timedelta(minutes=5)), every=50)
 
     produce(kworld, lines)
     done = kworld.ingest()
 
     quarantined = kworld.lake.read("quarantine.sales_events")
-    assert done.read == len(lines)
-    assert done.written + done.quarantined == len(lines)
-    assert done.quarantined == quarantined.num_rows > 0
-    assert kworld.lake.read("bronze.sales_events").num_rows == done.written
+    assert done.read == len(lines) == 4_010  # 80 spoiled, 10 of them sent twice
+    assert (done.written, done.quarantined) == (len(valid), len(lines) - len(valid)) == (3_930, 80)
+    assert done.quarantined == quarantined.num_rows
+    assert sorted(kworld.lake.read("bronze.sales_events")["event_id"].to_pylist()) == sorted(e.event_id for e in valid)
+    assert kworld.on_time() == minute_rows(valid)
 
 
 def test_the_lag_behind_the_broker_is_in_the_run_records(kworld: StreamWorld):
@@ -118,7 +110,8 @@ def test_killing_the_ingestor_mid_stream_loses_nothing_and_duplicates_nothing(kw
 
     bronze = kworld.lake.read("bronze.sales_events")
     assert bronze.num_rows == len(set(bronze["event_id"].to_pylist())) == len(events)
-    assert kworld.gold_totals() == totals(events)
+    assert kworld.on_time() == minute_rows(events)
+    assert kworld.late() == []
 
 
 def test_a_broker_restart_mid_stream_loses_nothing(kworld: StreamWorld):
@@ -143,7 +136,7 @@ def test_a_broker_restart_mid_stream_loses_nothing(kworld: StreamWorld):
         ingestor.close()
 
     assert kworld.lake.read("bronze.sales_events").num_rows == 6_000
-    assert kworld.gold_totals() == totals(first + second)
+    assert kworld.on_time() == minute_rows(first + second)
 
 
 def _wait_for(condition, seconds: float = 120.0) -> None:

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 from almacen.ingest.maintenance import Maintenance
-from tests.stream.conftest import StreamWorld, totals
+from tests.stream.conftest import StreamWorld, minute_rows
 
 
 def _files(world: StreamWorld, table: str) -> int:
@@ -29,7 +29,7 @@ def test_compaction_merges_the_small_files_of_many_micro_batches(world: StreamWo
     assert _files(world, "bronze.sales_events") <= 2  # one per event_date partition
     assert _files(world, "gold.sales_minute") == 1
     assert world.lake.read("bronze.sales_events").num_rows == 3_000
-    assert world.gold_totals() == totals(events)
+    assert world.on_time() == minute_rows(events)
 
 
 def test_the_ingestor_compacts_on_its_schedule_without_stopping(world: StreamWorld):
@@ -40,5 +40,5 @@ def test_the_ingestor_compacts_on_its_schedule_without_stopping(world: StreamWor
 
     assert done.batches == 40
     assert _files(world, "gold.sales_minute") < 40
-    assert world.gold_totals() == totals(events)
+    assert world.on_time() == minute_rows(events)
     assert world.lake.read("bronze.sales_events").num_rows == 2_000

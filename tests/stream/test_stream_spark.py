@@ -3,8 +3,9 @@
 The same simulated events (bad ones, duplicates, events within and beyond the allowed lateness, a
 payload that is not UTF-8) go to a fresh Kafka topic; the embedded ingestor consumes it into lake A,
 the Spark ingestor (availableNow) into lake B, in two rounds. Gold, late minutes, quarantine and
-bronze must agree row by row. Then a replayed Spark epoch (its commit removed from the checkpoint,
-as after a crash) and a run with nothing new add nothing.
+bronze must agree row by row, and gold (on time and late, at the full grain) must equal the minutes
+the test computes itself from the valid events it produced. Then a replayed Spark epoch (its commit
+removed from the checkpoint, as after a crash) and a run with nothing new add nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from almacen.ingest.spark_stream import SparkStreamIngestor, checkpoint_dir
 from almacen.ingest.stream import Totals
 from almacen.lake import Lake
 from almacen.sources.kafka import KafkaSink, ensure_topic
-from tests.stream.conftest import StreamWorld
+from tests.stream.conftest import GRAIN, StreamWorld, added, gold_rows, minute_rows, spoiled
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 DUPLICATE_RULES = {"unique:event_id": "duplicate", "not_seen:event_id": "duplicate"}
@@ -73,7 +74,7 @@ def _state(lake: Lake) -> dict:
     bronze = lake.read("bronze.sales_events")
     return {
         "minute": _sorted(lake.read("gold.sales_minute"), ["minute", "branch_id", "channel", "payment_type", "status"]),
-        "late": _sorted(lake.read("gold.sales_minute_late"), ["minute", "branch_id"]),
+        "late": _sorted(lake.read("gold.sales_minute_late"), list(GRAIN)),
         "quarantine": _quarantined(lake),
         "bronze": sorted((r["event_id"], r["_late"], r["_stream"], r["_position"], r["amount"]) for r in
                          bronze.select(["event_id", "_late", "_stream", "_position", "amount"]).to_pylist()),
@@ -89,7 +90,8 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
     maker, start = world.maker(), world.start
 
     # round 1: 8 minutes of events (none late, whatever the batches), every kind of bad event, duplicates
-    first = maker.lines(3_000, start + timedelta(minutes=20), start + timedelta(minutes=28), bad_fraction=0.03)
+    first, valid = spoiled(maker, maker.events(3_000, start + timedelta(minutes=20), start + timedelta(minutes=28)),
+                           every=33)
     _produce(kafka, first, raw=[("palermo", b'{"event_id": "\xff\xfe"}')])
     done_a, done_b = _embedded(world, a), _spark(b, spark_engine)
     assert (done_b.read, done_b.written, done_b.quarantined, done_b.late) == (
@@ -100,7 +102,8 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
     replayed = [line for _, line in first[:40] if '"event_id"' in line][:5]
     slightly_late = maker.events(10, start + timedelta(minutes=22), start + timedelta(minutes=23))
     too_late = maker.events(7, start, start + timedelta(seconds=30))
-    new = maker.lines(500, start + timedelta(minutes=28), start + timedelta(minutes=30), bad_fraction=0.03)
+    new, valid_new = spoiled(maker, maker.events(500, start + timedelta(minutes=28), start + timedelta(minutes=30)),
+                             every=33)
     _produce(kafka, [("palermo", line) for line in replayed] + [(e.branch_id, e.json()) for e in slightly_late + too_late]
              + new)
     again_a, again_b = _embedded(world, a), _spark(b, spark_engine)
@@ -115,6 +118,11 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
     assert state_b["quarantine"] == state_a["quarantine"]
     assert state_b["bronze"] == state_a["bronze"]
     assert sum(r["events"] for r in state_b["late"]) == 7
+    for lake in (lake_a, lake_b):  # gold against the produced events, at the full grain, exact decimals
+        assert gold_rows(lake, "gold.sales_minute_late") == minute_rows(too_late)
+        assert gold_rows(lake, "gold.sales_minute") == minute_rows(valid + slightly_late + valid_new)
+        assert added(gold_rows(lake, "gold.sales_minute"), gold_rows(lake, "gold.sales_minute_late")) == minute_rows(
+            valid + slightly_late + too_late + valid_new)
     rules = lake_b.read("quarantine.sales_events")["_rule"].to_pylist()
     assert rules.count("not_seen:event_id") >= len(replayed)  # replays of loaded events, across batches
 

@@ -214,12 +214,14 @@ def simulate_stream(
     topic: Annotated[str | None, typer.Option(help="Kafka topic (default stream.kafka.topic)")] = None,
     landing: Annotated[Path | None, typer.Option(help="landing folder (default stream.landing)")] = None,
     bad: Annotated[float, typer.Option(help="share of defective events")] = 0.0,
+    kinds: Annotated[str, typer.Option(help="which defects: bad (invalid events), poison (tombstones, binary, "
+                                            "empty, oversized...), all, or names separated by commas")] = "bad",
     config: ConfigOpt = None,
 ) -> None:
     """Emit sale events from the simulated chain, keyed by branch."""
     from almacen.cli import stream as cmd
 
-    cmd.simulate_stream(console, config, rate, duration, seed, kafka, topic, landing, bad)
+    cmd.simulate_stream(console, config, rate, duration, seed, kafka, topic, landing, bad, kinds)
 
 
 @app.command()

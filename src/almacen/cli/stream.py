@@ -28,14 +28,17 @@ def _stop_on_signals() -> threading.Event:
 
 
 def simulate_stream(console: Console, config: Path | None, rate: str, duration: float, seed: int,
-                    kafka: str | None, topic: str | None, landing: Path | None, bad: float) -> None:
-    """Emit sale events of the configured branches at `rate` into the landing folder or Kafka."""
-    from almacen.simulate.events import EventMaker, emit, parse_rate
+                    kafka: str | None, topic: str | None, landing: Path | None, bad: float, kinds: str = "bad") -> None:
+    """Emit sale events of the configured branches at `rate` into the landing folder or Kafka; `bad` of
+    them defective messages of `kinds` (`bad`, `poison`, `all` or names: see simulate.events)."""
+    from almacen.simulate.events import EventMaker, emit, parse_kinds, parse_rate
 
     settings = load_config(config)
     per_second = parse_rate(rate)
+    chosen = parse_kinds(kinds, kafka=bool(kafka))
     branches = [b.id for b in settings.branches if b.enabled]
-    maker = EventMaker(branches, seed=seed, run=f"s{seed}t{int(time.time())}")
+    maker = EventMaker(branches, seed=seed, run=f"s{seed}t{int(time.time())}",
+                       max_payload_bytes=settings.stream.max_payload_bytes)
     if kafka:
         from almacen.sources.kafka import KafkaSink, ensure_topic
 
@@ -53,9 +56,11 @@ def simulate_stream(console: Console, config: Path | None, rate: str, duration: 
         where = f"landing folder {folder}"
     stop = _stop_on_signals()
     console.print(f"emitting {per_second:g} events/s for {duration:g} s into {where} (Ctrl-C stops)")
-    sent = emit(maker, write, per_second, duration, bad_fraction=bad, stop=stop.is_set)
+    sent = emit(maker, write, per_second, duration, bad_fraction=bad, kinds=chosen, stop=stop.is_set)
     sink.close()
-    console.print(f"sent {sent:,} events")
+    ledger = maker.ledger
+    console.print(f"sent {sent:,} events: {ledger.events:,} valid, {ledger.quarantined:,} to be quarantined"
+                  + "".join(f", {k} {n:,}" for k, n in sorted(ledger.messages.items()) if k != "event"))
 
 
 def stream(console: Console, config: Path | None, until_idle: bool, seconds: float | None, kind: str = "sales") -> None:

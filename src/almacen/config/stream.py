@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_PAYLOAD_BYTES = 1_048_576
+"""Default cap on one event's payload: a sale event is ~300 bytes; a megabyte is a broken producer."""
+
 
 class KafkaSettings(BaseModel):
     """A Kafka topic of sale events; `options` go to confluent-kafka as they are (SASL, TLS...)."""
@@ -30,6 +33,9 @@ class StreamSettings(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     trigger_seconds: float = Field(1.0, gt=0, description="longest wait for events before a micro-batch commits")
     max_batch_events: int = Field(100_000, ge=1, description="most events in one micro-batch (and in memory)")
+    max_payload_bytes: int = Field(
+        MAX_PAYLOAD_BYTES, ge=1,
+        description="a larger payload is quarantined unparsed ('the payload is larger than N bytes')")
     allowed_lateness_minutes: int = Field(10, ge=0)
     memory_limit: str = Field(
         "256MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",

@@ -6,7 +6,7 @@ keeps (`StreamGold`). The ingestor (`ingest.stream`) is the same for all of them
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -28,18 +28,27 @@ class StreamGold(Protocol):
     """The gold tables a stream keeps current, and the state it holds between batches.
 
     Guarantees: `apply` commits the batch's `positions` (stream -> last position) with its rows, so
-    `complete` can find, after a crash between the bronze and the gold commits, exactly what is missing.
+    `complete` can find, after a crash between the bronze and the gold commits, exactly what is missing;
+    a table keeps only rows past its own positions and never commits a position lower than it holds.
     """
 
     watermark: datetime | None
     tables: tuple[str, ...]
     """tables rewritten by every batch (compacted between batches, never beside one)"""
 
-    def restore(self) -> None:
-        """Read the state back from the lake (watermark, open minutes, messages awaiting statuses)."""
+    def restore(self, streams: Sequence[str]) -> None:
+        """Read the state back from the lake (watermark and the latest time of each of the source's
+        `streams`, open minutes, messages awaiting statuses)."""
 
     def is_late(self, event_time: pa.ChunkedArray | pa.Array) -> pa.Array:
         """Events older than the watermark minus the allowed lateness."""
+
+    def unheard(self) -> set[str]:
+        """Streams holding the watermark back (the slowest one decides) that delivered nothing yet."""
+
+    def release(self, present: Collection[str], drained: Collection[str] = ()) -> None:
+        """Before a batch with `present` streams is judged: streams idle for long, and the `drained` ones of
+        `unheard` (the source has nothing for them), stop holding the watermark back."""
 
     def apply(self, passed: pa.Table, late: pa.Array, positions: dict[str, int]) -> None:
         """Fold a batch of accepted bronze rows into gold, committing `positions` with them."""

@@ -1,8 +1,9 @@
 """The stream job on Spark Structured Streaming (`engine = "spark"`): Kafka into bronze, quarantine and gold.
 
 Spark reads the topic (`readStream.format("kafka")`) and hands each micro-batch to `foreachBatch`,
-which computes with the embedded ingestor's own SQL through the SparkEngine: events.sql parses,
-the quality gate (`quality.split`) judges with `sales_event_rules`, and `MinuteRollup` folds the
+which computes with the embedded ingestor's own SQL: events.sql parses on the driver in DuckDB (the
+batch is collected as Arrow anyway, and one JSON reader means the two ingestors cannot read a payload
+differently), then through the SparkEngine the quality gate (`quality.split`) judges with `sales_event_rules`, and `MinuteRollup` folds the
 accepted events into the minutes with minute_partials.sql / late_partials.sql. Nothing of the
 domain is written again in PySpark; the few DuckDB functions those files use are rewritten to
 Spark's by `engine.spark.to_spark`.
@@ -10,8 +11,10 @@ Spark's by `engine.spark.to_spark`.
 Exactly once: Spark's checkpoint (`<lake>/_system/spark_checkpoints/stream` by default) replays an
 epoch that did not finish. quarantine.sales_events and bronze.sales_events are appended by
 delta-spark with `txnAppId` (the query id) / `txnVersion` (the epoch), so Delta skips a replayed
-epoch; gold tables commit the Kafka positions they include (as the embedded ingestor does) and a
-replay skips a table that already holds them. Duplicate ids are looked up exactly in bronze
+epoch; gold tables commit the Kafka positions they include (as the embedded ingestor does, never
+lower than they hold) and keep only the rows past them, so a replay adds nothing to a table that
+already holds it. The watermark is per partition, as in the embedded ingestor: a partition that never
+delivered stops holding it back once Kafka shows it has nothing for it. Duplicate ids are looked up exactly in bronze
 (excluding the replayed batch's own rows). A new checkpoint on a lake that already holds events
 starts after gold's positions, never from the beginning.
 
@@ -32,14 +35,15 @@ import pyarrow.compute as pc
 
 from almacen.config import ConfigError, Settings
 from almacen.domains.sales import sales_event_rules
+from almacen.engine import DuckDBEngine
 from almacen.engine.spark import SparkEngine
 from almacen.ingest.stream import (EVENTS, JOB, QUARANTINE, Totals, bronze_rows, parse_events,
                                    quarantine_rows)
 from almacen.lake import Lake
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import split
-from almacen.realtime.rollup import LATE, MINUTE, MinuteRollup, app_id
-from almacen.sources.kafka import java_client_config
+from almacen.realtime.rollup import MinuteRollup
+from almacen.sources.kafka import client_config, java_client_config
 
 log = logging.getLogger(__name__)
 _WORK = ["_untyped", "_parse_error", "_raw"]
@@ -71,12 +75,17 @@ class SparkStreamIngestor:
         self.totals = Totals()
         self._period = Totals()
         self._query_id: str | None = None
+        self._partitions: list[int] = []
+        self._offsets = None
+        """a Kafka consumer asking the partitions' last offsets (is anything waiting for an absent partition?)"""
         self._started = threading.Event()
         self._on_batch: Callable[[Totals], None] | None = None
 
     def start(self) -> None:
-        """Watermark and open minutes from gold; the configured branches for the references rule."""
-        self.rollup.restore()
+        """Watermark (per partition of the topic) and open minutes from gold; the configured branches for the
+        references rule."""
+        self._partitions = self._topic_partitions()
+        self.rollup.restore([self._stream(p) for p in self._partitions])
         branches = pa.table({"branch_id": pa.array([b.id for b in self.settings.branches], pa.string())})
         self.engine.register("known_branches", branches)
 
@@ -118,19 +127,23 @@ class SparkStreamIngestor:
             raise RuntimeError(f"the Spark stream of {self.topic} failed: {error}")
         return self.totals
 
-    def _starting_offsets(self) -> str:
-        """Where a new checkpoint starts: just after gold.sales_minute's positions, else the earliest.
-        (With a checkpoint, Spark ignores this and resumes from it.)"""
-        from almacen.sources.kafka import client_config, topic_metadata
+    def _topic_partitions(self) -> list[int]:
+        """The topic's partitions, as the broker lists them."""
+        from almacen.sources.kafka import topic_metadata
         from confluent_kafka.admin import AdminClient
 
         meta = topic_metadata(AdminClient(client_config(self.cfg.kafka)), self.cfg.kafka, 10.0).topics.get(self.topic)
         if meta is None or meta.error is not None:
             raise ConfigError(f"stream.kafka.topic: topic {self.topic!r} does not exist at "
                               f"{self.cfg.kafka.bootstrap_servers}; create it (almacen simulate stream --kafka does)")
+        return sorted(meta.partitions)
+
+    def _starting_offsets(self) -> str:
+        """Where a new checkpoint starts: just after gold.sales_minute's positions, else the earliest.
+        (With a checkpoint, Spark ignores this and resumes from it.)"""
         offsets = {}
-        for p in sorted(meta.partitions):
-            last = self.lake.transaction_version(MINUTE, app_id(self._stream(p)))
+        for p in self._partitions or self._topic_partitions():
+            last = self.rollup.position(self._stream(p))
             offsets[str(p)] = -2 if last is None else last + 1  # -2: earliest
         return json.dumps({self.topic: offsets})
 
@@ -146,7 +159,7 @@ class SparkStreamIngestor:
             return
         ends = {s: p for s, p in zip(*_last_per_stream(raw))}
         now = datetime.now(timezone.utc)
-        parsed = parse_events(self.engine, raw)
+        parsed = self._parse(raw)
         self._register_seen(parsed, pc.unique(raw["_batch_id"]).to_pylist())
         try:
             judged = split(self.engine, parsed, sales_event_rules(self.settings.future_tolerance_minutes),
@@ -155,6 +168,7 @@ class SparkStreamIngestor:
             self.engine.forget("seen_in_batch")
             self.engine.forget("batch_ids")
         passed = judged.passed.drop_columns(_WORK)
+        self.rollup.release(ends.keys(), self._drained(ends))
         late_mask = self.rollup.is_late(passed["event_time"])
         passed = bronze_rows(passed, late_mask, self.source, now)
         bad = quarantine_rows(judged.quarantined, self.source, now)
@@ -162,24 +176,20 @@ class SparkStreamIngestor:
             self._append(QUARANTINE, bad, epoch_id)
         if passed.num_rows:
             self._append(EVENTS, passed, epoch_id, partition_by=["event_date"])
-        late, on_time = passed.filter(late_mask), passed.filter(pc.invert(late_mask))
-        if late.num_rows and self._behind(LATE, ends):
-            self.rollup.apply_late(late, ends)
-        if self._behind(MINUTE, ends):
-            batch_max = pc.max(passed["event_time"]).as_py() if passed.num_rows else None
-            self.rollup.apply_minutes(on_time, ends, batch_max)
+        self.rollup.apply(passed, late_mask, ends)
         for t in (self.totals, self._period):
             t.batches += 1
             t.read += raw.num_rows
             t.written += passed.num_rows
             t.quarantined += bad.num_rows
-            t.late += late.num_rows
+            t.late += pc.sum(late_mask).as_py() or 0
         if self._on_batch:
             self._on_batch(self.totals)
 
     def _raw(self, kafka: pa.Table) -> pa.Table:
         """Kafka rows as the parser takes them: in offset order per partition, with the embedded
-        ingestor's lineage (`kafka:<topic>:<partition>`, offset, `kafka:<topic>:<p>:<from>-<to>`)."""
+        ingestor's lineage (`kafka:<topic>:<partition>`, offset, `kafka:<topic>:<p>:<from>-<to>`).
+        A tombstone's value stays null: the parser quarantines it as one."""
         kafka = kafka.sort_by([("partition", "ascending"), ("offset", "ascending")])
         parts = kafka["partition"].to_pylist()
         offsets = kafka["offset"].to_pylist()
@@ -194,6 +204,13 @@ class SparkStreamIngestor:
             "_position": pa.array(offsets, pa.int64()),
             "_batch_id": pa.array([ids[p] for p in parts], pa.string()),
         })
+
+    def _parse(self, raw: pa.Table) -> pa.Table:
+        """events.sql over the collected batch on the driver, in DuckDB as the embedded ingestor parses:
+        the same JSON reader and strict types, so both read every payload alike (Spark's reader would
+        keep 321.50 as written where DuckDB's reads a number). A connection per batch costs milliseconds."""
+        with DuckDBEngine(memory_limit=self.cfg.memory_limit) as duck:
+            return parse_events(duck, raw, max_payload_bytes=self.cfg.max_payload_bytes)
 
     def _register_seen(self, parsed: pa.Table, batch_ids: list[str]) -> None:
         """`seen_in_batch` (hashes, as the NotSeen rule reads it): this batch's ids that bronze already
@@ -229,13 +246,25 @@ class SparkStreamIngestor:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
 
-    def _behind(self, table: str, ends: dict[str, int]) -> bool:
-        """Whether `table` lacks some of the batch's positions (false only when replaying a committed epoch)."""
-        for stream, end in ends.items():
-            have = self.lake.transaction_version(table, app_id(stream))
-            if have is None or have < end:
-                return True
-        return False
+    def _drained(self, ends: dict[str, int]) -> set[str]:
+        """Partitions that never delivered, absent from this batch, for which Kafka holds nothing past what
+        gold committed (an empty partition): they stop holding the watermark back."""
+        absent = self.rollup.unheard() - ends.keys()
+        if not absent:
+            return set()
+        if self._offsets is None:
+            from confluent_kafka import Consumer
+            self._offsets = Consumer({**client_config(self.cfg.kafka), "group.id": self.cfg.kafka.group_id,
+                                      "enable.auto.commit": False})
+        from confluent_kafka import TopicPartition
+        drained = set()
+        for stream in absent:
+            low, high = self._offsets.get_watermark_offsets(
+                TopicPartition(self.topic, int(stream.rsplit(":", 1)[1])), timeout=10.0)
+            last = self.rollup.position(stream)
+            if high <= (low if last is None else last + 1):
+                drained.add(stream)
+        return drained
 
     def report(self) -> None:
         """A run record of the events since the last one (the lag is left to Spark's query progress)."""
@@ -247,7 +276,10 @@ class SparkStreamIngestor:
         self._period = Totals()
 
     def close(self) -> None:
-        """Drop the engine's views (the Spark session is the process's and stays)."""
+        """Drop the engine's views (the Spark session is the process's and stays), close the offsets consumer."""
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
         self.engine.close()
 
 

@@ -6,8 +6,10 @@ Each micro-batch: poll (up to `max_batch_events`, at most `trigger_seconds`), pa
 events, then commit in this order, each with the positions it includes as Delta transaction ids:
 quarantine -> bronze -> gold. The ingestor resumes from bronze's
 positions; a table that got less than bronze (a crash between commits) is completed from bronze
-(gold) or keeps only rows past its own positions (quarantine). So a SIGKILL at any moment loses
-nothing and duplicates nothing, and no state lives anywhere but the lake.
+(gold) or keeps only rows past its own positions (quarantine). Every table commits the higher of the
+positions it holds and the batch's (`realtime.positions`): the batch read again after a restart may be
+cut smaller than the one a table committed before the crash, and a position never moves back. So a
+SIGKILL at any moment loses nothing and duplicates nothing, and no state lives anywhere but the lake.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from almacen.config import Settings, StreamSettings
-from almacen.engine import DuckDBEngine, Engine
+from almacen.engine import DuckDBEngine
 from almacen.ingest.kinds import SALES, StreamKind
 from almacen.ingest.maintenance import Maintenance, release_memory
+from almacen.ingest.payloads import parse_events
 from almacen.lake import Lake
 from almacen.monitor import RunRecord, record_runs
 from almacen.quality import split
-from almacen.realtime.rollup import app_id
+from almacen.realtime.positions import Positions, transactions
 from almacen.sources.stream import EventSource, StreamBatch
 
 log = logging.getLogger(__name__)
@@ -82,36 +85,37 @@ class StreamIngestor:
         self.gold = kind.gold(settings, self.lake, self.engine, self.lateness)
         self.totals = Totals()
         self._period = Totals()
-        self._bronze: dict[str, int] = {}
-        self._quarantine: dict[str, int] = {}
+        self._bronze = Positions(self.lake, kind.bronze)
+        self._quarantine = Positions(self.lake, kind.quarantine)
         self._maintenance = Maintenance(self.lake, self.cfg.compact_every_seconds, self.cfg.vacuum_retention_hours,
                                         append_only=(kind.bronze, kind.quarantine), rewritten=self.gold.tables)
 
     # -- start: everything from the lake -------------------------------------------------------
     def start(self) -> None:
-        """Restore gold's state and duplicate detection from the lake, complete gold, open the source."""
-        self.gold.restore()
+        """Open the source where bronze ends, restore gold's state (watermark of the source's streams)
+        from the lake, complete gold, then restore duplicate detection."""
+        self.source.open(self._committed)
+        self.gold.restore(self.source.streams())
         for name, table in self.kind.references(self.settings, self.lake).items():
             self.engine.register(name, table)
         self.engine.execute("CREATE OR REPLACE TABLE seen_events (h UBIGINT, t TIMESTAMPTZ)")
+        self._complete_gold()
         self._restore_seen()
         release_memory()
-        self.source.open(self._committed)
-        self._complete_gold()
         self._maintenance.start()
 
     def _committed(self, stream: str) -> int | None:
-        position = self._bronze.get(stream)
-        if position is None:
-            position = self.lake.transaction_version(self.kind.bronze, app_id(stream))
-            if position is not None:
-                self._bronze[stream] = position
-        return position
+        """The last position of `stream` bronze holds (where the source resumes)."""
+        return self._bronze.of([stream])[stream]
 
     def _restore_seen(self) -> None:
-        """Ids of the events still open to duplicates (event time within the lateness of the watermark)."""
+        """Ids of the events still open to duplicates (event time within the lateness of the watermark;
+        every id while there is no watermark yet: then no event is late, so none is looked up in bronze)."""
         data = self.lake.dataset(self.kind.bronze)
-        if data is None or self.gold.watermark is None:
+        if data is None:
+            return
+        if self.gold.watermark is None:
+            self._remember(data.to_table(columns=["event_id", "event_time"]))
             return
         since = self.gold.watermark - self.lateness
         recent = data.to_table(columns=["event_id", "event_time"],
@@ -131,7 +135,7 @@ class StreamIngestor:
         data = self.lake.dataset(self.kind.bronze)
         if data is None:
             return
-        committed = {s: p for s in self.source.streams() if (p := self._committed(s)) is not None}
+        committed = {s: p for s, p in self._bronze.of(self.source.streams()).items() if p is not None}
         if committed:
             self.gold.complete(data, committed)
 
@@ -159,6 +163,7 @@ class StreamIngestor:
         """One micro-batch; returns how many events it read."""
         batch = self.source.poll(self.cfg.max_batch_events, self.cfg.trigger_seconds)
         started = time.perf_counter()
+        self.gold.release(batch.ends.keys(), self._drained(batch))
         if len(batch):
             self._process(batch)
             self.source.acknowledge(batch.ends)
@@ -170,24 +175,32 @@ class StreamIngestor:
             t.last_batch_s = time.perf_counter() - started
         return len(batch)
 
+    def _drained(self, batch: StreamBatch) -> set[str]:
+        """Streams that never delivered and are absent from `batch` while the source has nothing waiting
+        beyond it (an empty partition): they stop holding gold's watermark back."""
+        absent = self.gold.unheard() - batch.ends.keys()
+        return absent if absent and self.source.lag() == 0 else set()
+
     def _process(self, batch: StreamBatch) -> None:
+        """Parse and judge a batch, then commit quarantine -> bronze -> gold, each with only the rows past
+        its own positions and the higher of its positions and the batch's."""
         now = datetime.now(timezone.utc)
         parsed = self._parse(batch)
         self._check_late_duplicates(parsed)
         judged = split(self.engine, parsed, self._rules, name="batch_events", now=now)
         self.engine.execute("DROP TABLE IF EXISTS seen_in_batch")
         passed = judged.passed.drop_columns(_WORK)
-        for stream in batch.ends.keys() - self._quarantine.keys():
-            self._quarantine[stream] = self.lake.transaction_version(self.kind.quarantine, app_id(stream)) or -1
-        bad = quarantine_rows(self._beyond(judged.quarantined, self._quarantine), batch.source, now)
+        bad = quarantine_rows(self._quarantine.beyond(judged.quarantined, batch.ends), batch.source, now)
         if bad.num_rows:
-            self.lake.append(self.kind.quarantine, bad, txns=self._txns(batch.ends))
-        self._quarantine.update(batch.ends)
-        passed = self._beyond(passed, self._bronze)
+            ends = self._quarantine.after(batch.ends)
+            self.lake.append(self.kind.quarantine, bad, txns=transactions(ends))
+            self._quarantine.committed(ends)
+        passed = self._bronze.beyond(passed, batch.ends)
         late = self.gold.is_late(passed["event_time"])
         passed = bronze_rows(passed, late, batch.source, now)
-        self.lake.append(self.kind.bronze, passed, txns=self._txns(batch.ends), partition_by=["event_date"])
-        self._bronze.update(batch.ends)
+        ends = self._bronze.after(batch.ends)
+        self.lake.append(self.kind.bronze, passed, txns=transactions(ends), partition_by=["event_date"])
+        self._bronze.committed(ends)
         self._remember(passed)
         self.gold.apply(passed, late, batch.ends)
         n_late = pc.sum(late).as_py() or 0
@@ -199,7 +212,8 @@ class StreamIngestor:
             t.late += n_late
 
     def _parse(self, batch: StreamBatch) -> pa.Table:
-        return self.kind.prepare(self.settings, parse_events(self.engine, batch.table(), self.kind.parse))
+        return self.kind.prepare(self.settings, parse_events(self.engine, batch.table(), self.kind.parse,
+                                                             self.cfg.max_payload_bytes))
 
     def _check_late_duplicates(self, parsed: pa.Table) -> None:
         """`seen_in_batch`: hashes of this batch's ids already loaded. Recent ids are held in memory;
@@ -221,22 +235,6 @@ class StreamIngestor:
         finally:
             self.engine.forget("parsed_ids")
 
-    @staticmethod
-    def _beyond(rows: pa.Table, committed: dict[str, int]) -> pa.Table:
-        """Rows past what a table already committed per stream (after a restart mid-batch)."""
-        if not committed or rows.num_rows == 0:
-            return rows
-        keep = None
-        for stream, position in committed.items():
-            mine = pc.equal(rows["_stream"], stream)
-            k = pc.or_(pc.invert(mine), pc.greater(rows["_position"], position))
-            keep = k if keep is None else pc.and_(keep, k)
-        return rows.filter(keep)
-
-    @staticmethod
-    def _txns(ends: dict[str, int]) -> list[tuple[str, int]]:
-        return [(app_id(s), p) for s, p in ends.items()]
-
     def report(self) -> None:
         """A run record of the events since the last one, with the lag behind the source."""
         p, now = self._period, datetime.now(timezone.utc)
@@ -254,23 +252,6 @@ class StreamIngestor:
         self._spill.cleanup()
 
 
-def parse_events(engine: Engine, raw: pa.Table, sql=PARSE) -> pa.Table:
-    """Typed events (a kind's parse SQL, sale events by default, on `engine`) from raw payloads (`_payload`
-    bytes, `_stream`, `_position`, `_batch_id`); shared with the Spark ingestor so both parse with the same SQL."""
-    try:
-        text = shown = pc.cast(raw["_payload"], pa.string())
-    except pa.ArrowInvalid:  # some payload is not UTF-8: those are not parsed, and kept escaped
-        payloads = raw["_payload"].to_pylist()
-        text = pa.array([_utf8_or_none(p) for p in payloads], pa.string())
-        shown = pa.array([p.decode("utf-8", errors="backslashreplace") for p in payloads], pa.string())
-    engine.register("raw_events", raw.drop_columns(["_payload"]).append_column("_text", text)
-                    .append_column("_shown", shown))
-    try:
-        return engine.query(sql.read_text(encoding="utf-8"))
-    finally:
-        engine.forget("raw_events")
-
-
 def bronze_rows(passed: pa.Table, late: pa.Array, source: str, now: datetime) -> pa.Table:
     """Accepted events as bronze.sales_events holds them: `event_date`, `_late` and lineage added."""
     n = passed.num_rows
@@ -286,9 +267,3 @@ def quarantine_rows(failed: pa.Table, source: str, now: datetime) -> pa.Table:
     return (bad.append_column("_source", pa.repeat(pa.scalar(source), bad.num_rows))
             .append_column("_quarantined_at", pa.repeat(pa.scalar(now, _TS), bad.num_rows)))
 
-
-def _utf8_or_none(payload: bytes) -> str | None:
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return None

@@ -46,13 +46,18 @@ class NotNull:
 
 @dataclass(frozen=True)
 class Typed:
-    """The source value converted to the column's type (a failed conversion leaves it null)."""
+    """The source value is of the column's type: the parse step lists in `_untyped` the columns whose
+    value was present but did not read as their type (and leaves them null); a null `_untyped` is an
+    empty list (a row with nothing to list need not build one). `expected` names the type for the
+    reason (`product_id is not a JSON integer`)."""
 
     columns: tuple[str, ...]
+    expected: str | None = None
 
     def checks(self) -> list[Check]:
-        return [Check(f"type:{c}", f"NOT list_contains(_untyped, {_lit(c)})",
-                      _lit(f"{c} could not be read as its declared type (see _raw)")) for c in self.columns]
+        return [Check(f"type:{c}", f"_untyped IS NULL OR NOT list_contains(_untyped, {_lit(c)})",
+                      _lit(f"{c} is not {self.expected}" if self.expected
+                           else f"{c} could not be read as its declared type (see _raw)")) for c in self.columns]
 
 
 @dataclass(frozen=True)

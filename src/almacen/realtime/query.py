@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from almacen.lake import Lake
-from almacen.realtime.rollup import LATE, MINUTE, MINUTE_SCHEMA, floor_minute
+from almacen.realtime.rollup import GRAIN, LATE, LATE_SCHEMA, MINUTE, MINUTE_SCHEMA, floor_minute
 
 DIMENSIONS = ("branch_id", "channel", "payment_type", "status")
 MEASURES = ("events", "units", "amount")
@@ -43,6 +43,10 @@ def sales_minutes(lake: Lake, last: int = 15, by: Sequence[str] = (), *, until: 
 
 
 def late_minutes(lake: Lake) -> pa.Table:
-    """Events that came later than the allowed lateness, per minute and branch (kept in bronze)."""
+    """Events that came later than the allowed lateness (kept in bronze), at gold.sales_minute's grain:
+    minute x branch x channel x payment type x status, with events, units and amount."""
     data = lake.read(LATE)
-    return data.sort_by([("minute", "ascending"), ("branch_id", "ascending")]) if data is not None else pa.table({})
+    if data is None:
+        return LATE_SCHEMA.empty_table()
+    keys = [k for k in GRAIN if k in data.column_names]  # a table of the old grain until the stream upgrades it
+    return data.sort_by([(k, "ascending") for k in keys])

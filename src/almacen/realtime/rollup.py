@@ -2,15 +2,23 @@
 
 Minutes still open (not older than the watermark minus the allowed lateness) are held in the
 engine; each micro-batch adds its events to them and replaces exactly those minutes in gold, so a
-minute reaches its final value when it closes. Events later than that are counted apart, per
-minute and branch. Both tables commit the stream positions they include (Delta transaction ids)
-and gold.sales_minute also the watermark: after a crash the open minutes are read back from gold
-and whatever bronze holds beyond gold's positions is applied again, exactly once.
+minute reaches its final value when it closes. The watermark is per stream, the slowest deciding
+(`realtime.watermark`): streams read out of step with each other make no event late. Events later
+than that are counted apart, at the same full grain (minute x branch x channel x payment type x
+status), so on-time plus late equals bronze row by row. Both tables commit the stream positions they
+include (Delta transaction ids, never moving back: `realtime.positions`) and gold.sales_minute also
+the watermark and each stream's latest event time: after a crash the open minutes and the watermark
+are read back from gold, and whatever bronze holds beyond a table's positions is applied again,
+exactly once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import logging
+import operator
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 
@@ -20,41 +28,33 @@ import pyarrow.dataset as pads
 
 from almacen.engine import Engine
 from almacen.lake import Access, Lake, declare
+from almacen.realtime.positions import Positions, app_id, past, transactions
+from almacen.realtime.watermark import IDLE_AFTER, StreamWatermark, latest_per_stream
 
+log = logging.getLogger(__name__)
 MINUTE = "gold.sales_minute"
 LATE = "gold.sales_minute_late"
+EVENTS = "bronze.sales_events"
 WATERMARK_APP = "almacen-stream:watermark"
 _TS = pa.timestamp("us", tz="UTC")
+GRAIN = ("minute", "branch_id", "channel", "payment_type", "status")
 MINUTE_SCHEMA = pa.schema([
     ("minute", _TS), ("branch_id", pa.string()), ("channel", pa.string()), ("payment_type", pa.string()),
     ("status", pa.string()), ("events", pa.int64()), ("units", pa.decimal128(18, 3)), ("amount", pa.decimal128(18, 2)),
 ])
-LATE_SCHEMA = pa.schema([("minute", _TS), ("branch_id", pa.string()), ("events", pa.int64()),
-                         ("amount", pa.decimal128(18, 2))])
+LATE_SCHEMA = MINUTE_SCHEMA
+"""late events keep every dimension: on-time plus late equals bronze at the full grain"""
 declare(MINUTE, Access.BRANCH)  # once published, each branch's role reads its own minutes (almacen.lake.access)
 declare(LATE, Access.BRANCH)
 _SQL = resources.files("almacen.realtime")
 
-
-def app_id(stream: str) -> str:
-    """The Delta transaction app id under which a stream's last position is committed."""
-    return f"almacen-stream:{stream}"
-
-
-def past(behind: dict[str, int | None], streams: list[str]) -> pads.Expression:
-    """Bronze rows of `streams` past the positions a gold table holds (`behind`, None: nothing yet)."""
-    cond = None
-    for s in streams:
-        c = (pads.field("_stream") == s) & (pads.field("_position") > (behind[s] if behind[s] is not None else -1))
-        cond = c if cond is None else cond | c
-    return cond
+class LateTableError(RuntimeError):
+    """gold.sales_minute_late could not be moved to the full grain; the message says how to rebuild it."""
 
 
 def late_mask(event_time: pa.ChunkedArray | pa.Array, watermark: datetime | None, lateness: timedelta) -> pa.Array:
     """True for events older than `watermark - lateness` (none before there is a watermark)."""
-    if watermark is None:
-        return pa.array([False] * len(event_time))
-    return pc.fill_null(pc.less(event_time, pa.scalar(watermark - lateness, _TS)), False)
+    return StreamWatermark(watermark).is_late(event_time, lateness)
 
 
 def floor_minute(t: datetime) -> datetime:
@@ -72,19 +72,32 @@ class MinuteRollup:
     lake: Lake
     engine: Engine
     lateness: timedelta
-    watermark: datetime | None = None
+    idle_after: timedelta = IDLE_AFTER
+    """processing time after which a stream that delivered nothing stops holding the watermark back"""
     tables: tuple[str, ...] = (MINUTE, LATE)
     """rewritten by every batch: compacted between batches, never beside one"""
+    clock: StreamWatermark = field(default_factory=StreamWatermark)
+    _positions: dict[str, Positions] = field(default_factory=dict)
 
-    def restore(self) -> None:
-        """Watermark and open minutes as gold.sales_minute last committed them."""
-        ms = self.lake.transaction_version(MINUTE, WATERMARK_APP)
-        self.watermark = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
-        rows = MINUTE_SCHEMA.empty_table()
+    @property
+    def watermark(self) -> datetime | None:
+        """The slowest stream's latest event time (never moving back); None before every stream delivered."""
+        return self.clock.value
+
+    def restore(self, streams: Sequence[str] = ()) -> None:
+        """Watermark, each of `streams`' latest time and the open minutes as gold.sales_minute last
+        committed them; a late table of the old grain (minute x branch) is moved to the full grain."""
+        upgrade_late(self.lake, self.engine)
+        self.clock = StreamWatermark.restored(self.lake, MINUTE, WATERMARK_APP, streams, self.idle_after)
+        self._positions = {t: Positions(self.lake, t) for t in self.tables}
         data = self.lake.dataset(MINUTE)
-        if data is not None and self.watermark is not None:
+        if data is None:
+            rows = MINUTE_SCHEMA.empty_table()
+        elif self.watermark is None:  # no watermark yet: every minute is open
+            rows = data.to_table()
+        else:
             rows = data.to_table(filter=pads.field("minute") >= pa.scalar(self._open_from(), _TS))
-        self.engine.register("open_minutes", rows.cast(MINUTE_SCHEMA))
+        self.engine.register("open_minutes", rows.select(MINUTE_SCHEMA.names).cast(MINUTE_SCHEMA))
 
     def _open_from(self) -> datetime:
         """The first minute still open."""
@@ -92,38 +105,64 @@ class MinuteRollup:
 
     def is_late(self, event_time: pa.ChunkedArray | pa.Array) -> pa.Array:
         """Events older than the watermark minus the allowed lateness (decided before a batch moves it)."""
-        return late_mask(event_time, self.watermark, self.lateness)
+        return self.clock.is_late(event_time, self.lateness)
+
+    def unheard(self) -> set[str]:
+        """Streams holding the watermark back that delivered nothing yet (the ingestor tells which of them
+        the source has nothing for)."""
+        return self.clock.unheard()
+
+    def position(self, stream: str) -> int | None:
+        """The last position of `stream` gold.sales_minute holds (None: none yet)."""
+        return self._positions.setdefault(MINUTE, Positions(self.lake, MINUTE)).of([stream])[stream]
+
+    def release(self, present: Collection[str], drained: Collection[str] = ()) -> None:
+        """Before a batch (with `present` streams) is judged: idle streams and the `drained` ones of
+        `unheard` stop holding the watermark back; a watermark that moves is committed."""
+        clock = self.clock.released_idle(present, drained)
+        if clock.value == self.clock.value:
+            self.clock = clock
+            return
+        self.lake.append(MINUTE, MINUTE_SCHEMA.empty_table(), txns=clock.transactions(self.clock, WATERMARK_APP))
+        self.clock = clock
+        self._keep_open(self.engine.query("SELECT * FROM open_minutes"))
 
     def apply(self, passed: pa.Table, late: pa.Array, positions: dict[str, int]) -> None:
         """Fold a batch's accepted events into gold: late ones apart, the rest into their minutes."""
-        batch_max = pc.max(passed["event_time"]).as_py() if passed.num_rows else None
         self.apply_late(passed.filter(late), positions)
-        self.apply_minutes(passed.filter(pc.invert(late)), positions, batch_max)
+        self.apply_minutes(passed.filter(pc.invert(late)), positions, latest_per_stream(passed))
 
     def complete(self, bronze: pads.Dataset, committed: dict[str, int]) -> None:
         """Apply what bronze committed past each gold table's positions (the ingestor stopped between commits)."""
-        for table in (MINUTE, LATE):
-            behind = {s: self.lake.transaction_version(table, app_id(s)) for s in committed}
+        for table in self.tables:
+            behind = self._positions[table].of(committed)
             missing = [s for s, p in behind.items() if p is None or p < committed[s]]
             if not missing:
                 continue
-            rows = bronze.to_table(filter=past(behind, missing) & (pads.field("_late") if table == LATE
-                                                                    else ~pads.field("_late")))
             positions = {s: committed[s] for s in missing}
             if table == MINUTE:
-                batch_max = pc.max(rows["event_time"]).as_py() if rows.num_rows else None
-                self.apply_minutes(rows, positions, batch_max)
+                rows = bronze.to_table(filter=past(behind, missing))
+                log.info("completing %s from bronze: %d events past its positions", table, rows.num_rows)
+                self.apply_minutes(rows.filter(pc.invert(rows["_late"])), positions, latest_per_stream(rows))
             else:
-                self.apply_late(rows, positions, record_empty=True)
+                self.apply_late(bronze.to_table(filter=past(behind, missing) & pads.field("_late")), positions,
+                                record_empty=True)
 
-    def apply_minutes(self, on_time: pa.Table, positions: dict[str, int], batch_max: datetime | None) -> None:
-        """Fold accepted, on-time events into their minutes and replace the open minutes in gold,
-        committing `positions` (stream -> last position) and the new watermark with them."""
-        txns = [(app_id(s), p) for s, p in positions.items()]
-        watermark = max(t for t in (self.watermark, batch_max) if t is not None) if (self.watermark or batch_max) else None
-        if on_time.num_rows == 0 and watermark == self.watermark:
-            if txns:  # nothing changed but the positions: record them
+    def apply_minutes(self, on_time: pa.Table, positions: dict[str, int], latest: dict[str, datetime]) -> None:
+        """Fold accepted, on-time events into their minutes and replace the open minutes in gold, committing
+        `positions` (stream -> last position), the watermark and the streams' latest times (`latest`) with them."""
+        held = self._positions.setdefault(MINUTE, Positions(self.lake, MINUTE))
+        on_time = held.beyond(on_time, positions)
+        ends = held.after(positions)
+        clock = self.clock.advanced(latest)
+        txns = transactions(ends) + clock.transactions(self.clock, WATERMARK_APP)
+        if on_time.num_rows == 0:  # no minute changes: only positions, watermark, latest times to record
+            if held.behind(positions) or len(txns) > len(ends):
                 self.lake.append(MINUTE, MINUTE_SCHEMA.empty_table(), txns=txns)
+            held.committed(ends)
+            moved, self.clock = clock.value != self.clock.value, clock
+            if moved:
+                self._keep_open(self.engine.query("SELECT * FROM open_minutes"))
             return
         self.engine.register("new_events", on_time)
         try:
@@ -131,33 +170,89 @@ class MinuteRollup:
         finally:
             self.engine.forget("new_events")
         merged = merged.cast(MINUTE_SCHEMA)
-        txns.append((WATERMARK_APP, int(watermark.timestamp() * 1000)))
-        if self.watermark is None:  # the first events ever: nothing open in gold yet
-            self.lake.append(MINUTE, merged, txns=txns)
-        else:
-            self.lake.replace(MINUTE, merged, f"minute >= '{_iso(self._open_from())}'", txns=txns)
-        self.watermark = watermark
-        still_open = merged.filter(pc.greater_equal(merged["minute"], pa.scalar(self._open_from(), _TS)))
-        self.engine.register("open_minutes", still_open)
+        predicate = "true" if self.watermark is None else f"minute >= '{_iso(self._open_from())}'"
+        self.lake.replace(MINUTE, merged, predicate, txns=txns)
+        held.committed(ends)
+        self.clock = clock
+        self._keep_open(merged)
+
+    def _keep_open(self, minutes: pa.Table) -> None:
+        """Hold the minutes of `minutes` still open under the watermark (all of them before there is one)."""
+        still_open = minutes if self.watermark is None else minutes.filter(
+            pc.greater_equal(minutes["minute"], pa.scalar(self._open_from(), _TS)))
+        self.engine.register("open_minutes", still_open.cast(MINUTE_SCHEMA))
 
     def apply_late(self, late: pa.Table, positions: dict[str, int], *, record_empty: bool = False) -> None:
-        """Add late events to gold.sales_minute_late (minute x branch), with `positions` (also when
-        there are none, if `record_empty`: then a restart need not look for them again)."""
-        txns = [(app_id(s), p) for s, p in positions.items()]
+        """Add late events to gold.sales_minute_late (full grain), with `positions` (also when there are
+        none, if `record_empty`: then a restart need not look for them again)."""
+        held = self._positions.setdefault(LATE, Positions(self.lake, LATE))
+        late = held.beyond(late, positions)
+        ends = held.after(positions)
         if late.num_rows == 0:
-            if record_empty and txns:
-                self.lake.append(LATE, LATE_SCHEMA.empty_table(), txns=txns)
+            if record_empty and held.behind(positions):
+                self.lake.append(LATE, LATE_SCHEMA.empty_table(), txns=transactions(ends))
+                held.committed(ends)
             return
-        minutes = pc.unique(pc.floor_temporal(late["event_time"], unit="minute"))
-        known = self.lake.dataset(LATE)
-        held = (known.to_table(filter=pads.field("minute").isin(minutes.cast(_TS)))
-                if known is not None else LATE_SCHEMA.empty_table())
-        self.engine.register("late_known", held.cast(LATE_SCHEMA))
-        self.engine.register("late_events", late)
-        try:
-            rows = self.engine.query(_SQL.joinpath("late_partials.sql").read_text(encoding="utf-8")).cast(LATE_SCHEMA)
-        finally:
-            self.engine.forget("late_known")
-            self.engine.forget("late_events")
+        rows = fold_late(self.lake, self.engine, late)
         listed = ", ".join(f"'{_iso(m)}'" for m in rows["minute"].unique().to_pylist())
-        self.lake.replace(LATE, rows, f"minute IN ({listed})", txns=txns)
+        self.lake.replace(LATE, rows, f"minute IN ({listed})", txns=transactions(ends))
+        held.committed(ends)
+
+
+def fold_late(lake: Lake, engine: Engine, late: pa.Table, known: pa.Table | None = None) -> pa.Table:
+    """The late table's rows of the minutes `late` events fall in, with those events added (`known`:
+    what the table holds for them, read from it when not given)."""
+    if known is None:
+        minutes = pc.unique(pc.floor_temporal(late["event_time"], unit="minute"))
+        table = lake.dataset(LATE)
+        known = (table.to_table(filter=pads.field("minute").isin(minutes.cast(_TS)))
+                 if table is not None else LATE_SCHEMA.empty_table())
+    engine.register("late_known", known.select(LATE_SCHEMA.names).cast(LATE_SCHEMA))
+    engine.register("late_events", late)
+    try:
+        return engine.query(_SQL.joinpath("late_partials.sql").read_text(encoding="utf-8")).cast(LATE_SCHEMA)
+    finally:
+        engine.forget("late_known")
+        engine.forget("late_events")
+
+
+def upgrade_late(lake: Lake, engine: Engine) -> bool:
+    """Move a gold.sales_minute_late of the old grain (minute x branch: events, amount) to the full grain.
+
+    The table held the late bronze rows up to its positions; they are counted again from bronze at the
+    full grain, checked against the old counts (events and amount per minute and branch), and the table
+    is rewritten in one commit (its positions stay). Returns whether it was upgraded.
+
+    Raises:
+        LateTableError: bronze does not give back the old counts; the message says how to rebuild the table.
+    """
+    table = lake.table(LATE)
+    if table is None or set(LATE_SCHEMA.names) <= set(pa.schema(table.schema()).names):
+        return False
+    old = lake.read(LATE)
+    bronze = lake.dataset(EVENTS)
+    late = bronze.to_table(filter=pads.field("_late")) if bronze is not None else None
+    rows = LATE_SCHEMA.empty_table()
+    if late is not None and late.num_rows:
+        held = {s: p for s in pc.unique(late["_stream"]).to_pylist()
+                if (p := table.transaction_version(app_id(s))) is not None}
+        included = [(pads.field("_stream") == s) & (pads.field("_position") <= p) for s, p in held.items()]
+        late = late.filter(functools.reduce(operator.or_, included)) if included else late.slice(0, 0)
+        rows = fold_late(lake, engine, late, LATE_SCHEMA.empty_table()) if late.num_rows else rows
+    if _per_branch(rows) != _per_branch(old):
+        raise LateTableError(
+            f"{LATE} ({lake.path(LATE)}) has the old grain (minute x branch) and {EVENTS} does not give back "
+            f"its counts ({old.num_rows} rows); rebuild it from bronze: move the folder aside and run "
+            "`almacen stream --until-idle` (the late events in bronze are counted again)")
+    lake.overwrite(LATE, rows)
+    log.info("%s moved to the full grain (minute x branch x channel x payment type x status): %d rows from %s",
+             LATE, rows.num_rows, EVENTS)
+    return True
+
+
+def _per_branch(rows: pa.Table) -> list[tuple]:
+    """Events and amount per minute and branch, sorted: what the old late table held."""
+    if rows.num_rows == 0:
+        return []
+    sums = rows.group_by(["minute", "branch_id"]).aggregate([("events", "sum"), ("amount", "sum")])
+    return sorted(zip(*(sums[c].to_pylist() for c in ("minute", "branch_id", "events_sum", "amount_sum"))))

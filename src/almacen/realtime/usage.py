@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from importlib import resources
@@ -24,7 +25,8 @@ import pyarrow.dataset as pads
 from almacen.domains.messaging.vocabulary import STATUS_RANK
 from almacen.engine import Engine
 from almacen.lake import Access, Lake, declare
-from almacen.realtime.rollup import app_id, floor_minute, late_mask, past
+from almacen.realtime.positions import Positions, past, transactions
+from almacen.realtime.rollup import floor_minute, late_mask
 
 log = logging.getLogger(__name__)
 USAGE = "gold.usage_minute"
@@ -83,10 +85,13 @@ class UsageMinutes:
     minutes can be recounted whole from memory"""
     _latest: dict[str, datetime] = field(default_factory=dict)
     _gold_exists: bool = False
+    _positions: Positions | None = None
     _last_evict: float = field(default_factory=time.monotonic)
 
-    def restore(self) -> None:
+    def restore(self, streams: Sequence[str] = ()) -> None:
         """Watermark from gold; the templates of the horizon and the unmatched statuses from bronze."""
+        self._positions = Positions(self.lake, USAGE)
+        self._positions.of(streams)
         gold = self.lake.table(USAGE)
         self._gold_exists = gold is not None
         ms = None if gold is None else gold.transaction_version(WATERMARK_APP)
@@ -127,6 +132,14 @@ class UsageMinutes:
         """Events older than the watermark minus the allowed lateness (they still count, exactly)."""
         return late_mask(event_time, self.watermark, self.lateness)
 
+    def unheard(self) -> set[str]:
+        """None: no stream holds this watermark back between batches (it is the lowest latest time of the
+        streams in the last batch)."""
+        return set()
+
+    def release(self, present: Collection[str], drained: Collection[str] = ()) -> None:
+        """Nothing to do: streams absent from a batch do not hold this watermark back."""
+
     def apply(self, passed: pa.Table, late: pa.Array, positions: dict[str, int]) -> None:
         """Fold a batch into the messages held, recompute the minutes it touched, replace them in gold."""
         batch_max = pc.max(passed["event_time"]).as_py() if passed.num_rows else None
@@ -141,7 +154,7 @@ class UsageMinutes:
 
     def complete(self, bronze: pads.Dataset, committed: dict[str, int]) -> None:
         """Recompute the minutes of bronze rows past gold's positions (the state already holds them)."""
-        behind = {s: self.lake.transaction_version(USAGE, app_id(s)) for s in committed}
+        behind = self._held().of(committed)
         missing = [s for s, p in behind.items() if p is None or p < committed[s]]
         if not missing:
             return
@@ -212,9 +225,16 @@ class UsageMinutes:
         finally:
             self.engine.forget("state_events")
 
+    def _held(self) -> Positions:
+        if self._positions is None:
+            self._positions = Positions(self.lake, USAGE)
+        return self._positions
+
     def _commit(self, touched: list[datetime], positions: dict[str, int], batch_max: datetime | None) -> None:
-        """Replace the touched minutes in gold with fresh counts; positions and watermark in the same commit."""
-        txns = [(app_id(s), p) for s, p in positions.items()]
+        """Replace the touched minutes in gold with fresh counts; positions (never lower than gold holds)
+        and watermark in the same commit."""
+        ends = self._held().after(positions)
+        txns = transactions(ends)
         known = [t for t in (self.high, batch_max) if t is not None]
         high = max(known) if known else None
         if high is not None:
@@ -223,6 +243,7 @@ class UsageMinutes:
             if txns:
                 self.lake.append(USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=["day"])
                 self._gold_exists = True
+            self._held().committed(ends)
             self.high = high
             return
         minutes, predicate = self._recounted(touched)
@@ -237,6 +258,7 @@ class UsageMinutes:
         else:
             self.lake.append(USAGE, rows, txns=txns, partition_by=["day"])
         self._gold_exists = True
+        self._held().committed(ends)
         self.high = high
 
     def _recounted(self, touched: list[datetime]) -> tuple[pa.Array, str]:

@@ -79,7 +79,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "sales_status_daily": ("date", "branch_id", "status"),
     "sales_tickets_daily": ("date", "branch_id", "channel", "payment_type", "status"), "kpi_daily": ("date", "branch_id"),
     "sales_minute": ("minute", "branch_id", "channel", "payment_type", "status"),
-    "sales_minute_late": ("minute", "branch_id"),
+    "sales_minute_late": ("minute", "branch_id", "channel", "payment_type", "status"),
     "usage_minute": ("minute", "client_id", "category", "country"), "conversations": ("conversation_id",),
     "invoices": ("invoice_id",), "invoice_lines": ("invoice_id", "line_no"),
 }

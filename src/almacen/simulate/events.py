@@ -5,18 +5,26 @@ One event is one newline-free JSON object (schema version 1, see docs/streaming.
    "branch_id": "palermo", "channel": "tienda", "product_id": 1234, "quantity": 2,
    "amount": "2450.00", "payment_type": "debito", "status": "aprobada"}
 Amounts travel as decimal strings: a JSON float cannot carry pesos exactly.
+
+Besides good events it makes defective ones on request: BAD_KINDS, JSON a producer got wrong, and
+POISON_KINDS, messages that are no event at all (a Kafka tombstone, nothing, binary, text that is
+not UTF-8, a JSON array or string, more than the ingestor's size limit) or an event without a key.
+Its `Ledger` keeps the truth of what `lines` produced, for checking the lake against.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from almacen.config.stream import MAX_PAYLOAD_BYTES
 from almacen.simulate.catalog import build_catalog
 from almacen.simulate.plan import CHANNELS, PAYMENTS
 
@@ -24,6 +32,41 @@ SCHEMA_VERSION = 1
 STATUSES = {"aprobada": 0.90, "rechazada": 0.04, "pendiente": 0.06}
 BAD_KINDS = ("malformed_json", "unknown_version", "missing_field", "wrong_type", "negative_amount",
              "duplicate_id", "unknown_branch", "future_time")
+"""defects of content: JSON text a producer got wrong (any transport)"""
+POISON_KINDS = ("tombstone", "null_key", "empty", "binary", "invalid_utf8", "json_array", "json_scalar",
+                "oversized")
+"""messages a stream must get past: no value, no key (a valid event still), nothing, binary, not
+UTF-8, a JSON array, a JSON string (the event encoded twice), one byte over the size limit"""
+KAFKA_ONLY = frozenset({"tombstone", "null_key"})
+"""kinds a landing file cannot hold: it has no keys and no null lines"""
+VALID_KINDS = frozenset({"null_key"})
+"""defective messages whose event is valid and lands in bronze"""
+Message = tuple[str | None, str | bytes | None]
+"""(key, value) as a producer sends it: the key is the branch; None is a null key or value"""
+
+
+@dataclass
+class Ledger:
+    """What `EventMaker.lines` produced: every message by kind, and the events the lake must hold.
+
+    `messages` counts each message once by kind: "event" for a good one, else its kind of defect (a
+    duplicate counts as one "event" and one "duplicate_id"). `events` and `amount` are what bronze
+    and gold must hold: each valid event once. Every other message must be in quarantine.
+    """
+
+    messages: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    amount: Decimal = Decimal("0")
+
+    def landed(self, event: Event) -> None:
+        """Count a valid event that bronze must hold once."""
+        self.events += 1
+        self.amount += event.amount
+
+    @property
+    def quarantined(self) -> int:
+        """Messages that must be quarantined: all but one per valid event."""
+        return sum(self.messages.values()) - self.events
 
 
 @dataclass(frozen=True)
@@ -51,7 +94,8 @@ class Event:
 class EventMaker:
     """Deterministic events for a seed: the same seed and times give the same events."""
 
-    def __init__(self, branches: list[str], seed: int = 7, run: str | None = None) -> None:
+    def __init__(self, branches: list[str], seed: int = 7, run: str | None = None,
+                 max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
         if not branches:
             raise ValueError("no branches to simulate events for")
         self.branches = branches
@@ -59,8 +103,11 @@ class EventMaker:
         self.products = [(p.product_id, p.price) for p in build_catalog()]
         self.weights = [p.weight for p in build_catalog()]
         self.run = run or f"s{seed}"
+        self.max_payload_bytes = max_payload_bytes
+        """the ingestor's `stream.max_payload_bytes`: an "oversized" message is one byte more"""
         self.seq = 0
         self.bad = 0
+        self.ledger = Ledger()
 
     def events(self, n: int, start: datetime, end: datetime) -> list[Event]:
         """`n` events with times spread evenly over [start, end)."""
@@ -80,9 +127,13 @@ class EventMaker:
                              quantity, price * quantity, payments[i], statuses[i]))
         return out
 
-    def bad_line(self, kind: str, good: Event) -> str:
-        """A defective event of `kind` (one of BAD_KINDS), made from a good one."""
+    def bad_line(self, kind: str, good: Event) -> str | bytes | None:
+        """A defective message of `kind` (of BAD_KINDS but duplicate_id, which `lines` makes by sending
+        an event twice, or of POISON_KINDS), made from a good event: text, bytes where it is not
+        UTF-8, None for a tombstone."""
         line = good.json()
+        if kind in POISON_KINDS:
+            return self._poison(kind, good, line)
         if kind == "malformed_json":
             return line[: len(line) // 2]
         if kind == "unknown_version":
@@ -98,23 +149,79 @@ class EventMaker:
         if kind == "future_time":
             later = good.event_time + timedelta(days=2)
             return line.replace(f"{good.event_time:%Y-%m-%dT%H:%M:%S.%fZ}", f"{later:%Y-%m-%dT%H:%M:%S.%fZ}")
-        raise ValueError(f"unknown kind of bad event {kind!r}; known: {', '.join(BAD_KINDS)}")
+        raise ValueError(f"unknown kind of bad event {kind!r}; known: {', '.join(BAD_KINDS + POISON_KINDS)}")
 
-    def lines(self, n: int, start: datetime, end: datetime, bad_fraction: float = 0.0) -> list[tuple[str, str]]:
-        """(key, JSON line) pairs: `n` events, about `bad_fraction` of them defective (kinds in turn)."""
-        out = []
+    def _poison(self, kind: str, good: Event, line: str) -> str | bytes | None:
+        """The message of a POISON_KINDS kind made from `good` (whose JSON is `line`)."""
+        if kind == "tombstone":
+            return None
+        if kind == "null_key":
+            return line  # the event is valid: only its key is missing
+        if kind == "empty":
+            return ""
+        if kind == "binary":  # like a schema-registry Avro record: magic byte, schema id, binary body
+            body = bytes(self.rng.randrange(128, 256) for _ in range(24))
+            return b"\x00\x00\x00\x00\x07" + body + b"\xff"
+        if kind == "invalid_utf8":  # a valid event with a note written in Latin-1, not UTF-8
+            return (line[:-1] + ', "nota": "entrega mañana"}').encode("latin-1")
+        if kind == "json_array":
+            return f"[{line}]"
+        if kind == "json_scalar":  # the event encoded twice: a JSON string
+            return json.dumps(line)
+        # oversized: a valid event padded to one byte over the limit
+        head = line[:-1] + ', "relleno": "'
+        return head + "x" * (self.max_payload_bytes + 1 - len(head) - 2) + '"}'
+
+    def lines(self, n: int, start: datetime, end: datetime, bad_fraction: float = 0.0,
+              kinds: Sequence[str] = BAD_KINDS) -> list[Message]:
+        """(key, value) messages: `n` events, about `bad_fraction` of them replaced by defective
+        messages of `kinds` in turn (BAD_KINDS by default; POISON_KINDS too). Kept in the ledger."""
+        unknown = set(kinds) - set(BAD_KINDS) - set(POISON_KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"unknown kinds of bad event {sorted(unknown)}; known: {', '.join(BAD_KINDS + POISON_KINDS)}")
+        out: list[Message] = []
+        ledger = self.ledger
         for e in self.events(n, start, end):
             if bad_fraction and self.rng.random() < bad_fraction:
-                kind = BAD_KINDS[self.bad % len(BAD_KINDS)]
+                kind = kinds[self.bad % len(kinds)]
                 self.bad += 1
+                ledger.messages[kind] += 1
                 if kind == "duplicate_id":
                     out.append((e.branch_id, e.json()))  # the same event twice: counted once
                     out.append((e.branch_id, e.json()))
+                    ledger.messages["event"] += 1
+                    ledger.landed(e)
                     continue
-                out.append((e.branch_id, self.bad_line(kind, e)))
+                if kind in VALID_KINDS:
+                    ledger.landed(e)
+                out.append((None if kind == "null_key" else e.branch_id, self.bad_line(kind, e)))
             else:
                 out.append((e.branch_id, e.json()))
+                ledger.messages["event"] += 1
+                ledger.landed(e)
         return out
+
+
+def parse_kinds(spec: str, kafka: bool) -> tuple[str, ...]:
+    """Kinds of defective message from `bad` (BAD_KINDS), `poison` (POISON_KINDS), `all`, or names
+    separated by commas; for a landing folder (`kafka` false) the Kafka-only kinds are left out of
+    `poison` and `all`, and refused by name."""
+    groups = {"bad": BAD_KINDS, "poison": POISON_KINDS, "all": BAD_KINDS + POISON_KINDS}
+    names = [k.strip() for k in spec.split(",") if k.strip()]
+    kinds: list[str] = []
+    for name in names:
+        if name in groups:
+            kinds += [k for k in groups[name] if kafka or k not in KAFKA_ONLY]
+        elif name in BAD_KINDS or name in POISON_KINDS:
+            if not kafka and name in KAFKA_ONLY:
+                raise ValueError(f"--kinds: {name} needs Kafka (a landing file has no keys and no null lines)")
+            kinds.append(name)
+        else:
+            raise ValueError(f"--kinds: {name!r} is not a kind of bad event; give bad, poison, all or some of "
+                             f"{', '.join(BAD_KINDS + POISON_KINDS)}")
+    if not kinds:
+        raise ValueError("--kinds: give bad, poison, all or names of kinds of bad event")
+    return tuple(dict.fromkeys(kinds))
 
 
 def parse_rate(rate: str) -> float:
@@ -129,10 +236,11 @@ def parse_rate(rate: str) -> float:
     return value
 
 
-def emit(maker: EventMaker, send: Callable[[list[tuple[str, str]]], None], rate: float, duration: float,
-         *, bad_fraction: float = 0.0, clock: Callable[[], float] = time.time,
+def emit(maker: EventMaker, send: Callable[[list[Message]], None], rate: float, duration: float,
+         *, bad_fraction: float = 0.0, kinds: Sequence[str] = BAD_KINDS, clock: Callable[[], float] = time.time,
          stop: Callable[[], bool] = lambda: False) -> int:
-    """Send events at `rate` per second for `duration` seconds, stamped with the time they are made.
+    """Send events at `rate` per second for `duration` seconds, stamped with the time they are made,
+    about `bad_fraction` of them defective messages of `kinds` (kept in `maker.ledger`).
 
     Events go out in small bursts (every 50 ms, or one at a time when slower); returns how many.
     """
@@ -146,14 +254,14 @@ def emit(maker: EventMaker, send: Callable[[list[tuple[str, str]]], None], rate:
         due = int(min(elapsed + tick, duration) * rate) - sent
         if due > 0:
             t0 = datetime.fromtimestamp(now, timezone.utc)
-            lines = maker.lines(due, t0, t0 + timedelta(seconds=tick), bad_fraction)
+            lines = maker.lines(due, t0, t0 + timedelta(seconds=tick), bad_fraction, kinds)
             send(lines)
             sent += due
         time.sleep(max(0.0, began + elapsed + tick - clock()))
     return sent
 
 
-def stream_lines(maker: EventMaker, n: int, start: datetime, per_second: float) -> Iterator[list[tuple[str, str]]]:
+def stream_lines(maker: EventMaker, n: int, start: datetime, per_second: float) -> Iterator[list[Message]]:
     """`n` events at `per_second` of event time from `start`, in chunks of up to 10,000 (pre-produced data)."""
     done = 0
     while done < n:

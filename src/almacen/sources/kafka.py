@@ -100,20 +100,32 @@ def topic_metadata(client, kafka: KafkaSettings, timeout: float):
                                 f"({exc.args[0].str()}); is the broker running?") from None
 
 
-class KafkaSink:
-    """Produces events keyed by branch; waits for delivery on `close()`."""
+Message = tuple[str | bytes | None, str | bytes | None]
+"""(key, value) as a producer sends it: text is sent as UTF-8, None as a null key or value (a tombstone)."""
 
-    def __init__(self, kafka: KafkaSettings) -> None:
+
+class KafkaSink:
+    """Produces events keyed by branch; waits for delivery on `close()`.
+
+    Messages up to `max_message_bytes` leave the producer (librdkafka's own default is 1,000,000
+    bytes); the broker still applies its limit to the compressed batch (`message.max.bytes`,
+    1,048,588 by default)."""
+
+    def __init__(self, kafka: KafkaSettings, max_message_bytes: int = 16 * 1024 * 1024) -> None:
         self.kafka = kafka
         self._producer = Producer({**client_config(kafka), "linger.ms": 20, "compression.type": "lz4",
-                                   "queue.buffering.max.messages": 500_000, "enable.idempotence": True})
+                                   "queue.buffering.max.messages": 500_000, "enable.idempotence": True,
+                                   "message.max.bytes": max_message_bytes})
 
-    def write(self, lines: list[tuple[str, str]]) -> None:
+    def write(self, lines: list[Message]) -> None:
+        """Queue messages for delivery (waiting for room when the local queue is full)."""
         produce = self._producer.produce
         for key, value in lines:
+            key_bytes = key.encode() if isinstance(key, str) else key
+            value_bytes = value.encode() if isinstance(value, str) else value
             while True:
                 try:
-                    produce(self.kafka.topic, value.encode(), key.encode())
+                    produce(self.kafka.topic, value_bytes, key_bytes)
                     break
                 except BufferError:  # the local queue is full: let deliveries drain it
                     self._producer.poll(0.05)
@@ -126,7 +138,10 @@ class KafkaSink:
 
 
 class KafkaSource:
-    """Consumes the topic's partitions from the positions the lake holds."""
+    """Consumes the topic's partitions from the positions the lake holds.
+
+    Every message becomes a payload as it is, a null value (tombstone) as None: judging it is the
+    parser's job, so no message can stop the consumer at its offset."""
 
     def __init__(self, kafka: KafkaSettings, connect_timeout: float = 10.0, max_backoff: float = 30.0,
                  attempts: int | None = None) -> None:

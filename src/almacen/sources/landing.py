@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from almacen.sources.stream import Committed, StreamBatch
@@ -40,20 +41,39 @@ class LandingWriter:
         kept = int(self._seq_file.read_text()) if self._seq_file.exists() else 0
         self.seq = max(on_disk, kept)
 
-    def write(self, lines: list[str]) -> None:
-        """Write lines as one or more closed files (a file is visible to readers once complete)."""
+    def write(self, lines: Sequence[str | bytes]) -> None:
+        """Write lines as one or more closed files (a file is visible to readers once complete).
+
+        Text is written as UTF-8; bytes as they are (the simulator's defective lines). A line may not
+        hold a newline: it would be read back as two."""
         for i in range(0, len(lines), self.file_events):
             self.seq += 1
             name = f"{self.writer}-{self.seq:012d}.jsonl"
             tmp = self.folder / f".{name}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write("\n".join(lines[i:i + self.file_events]))
-                f.write("\n")
+            with open(tmp, "wb") as f:
+                f.write(b"\n".join(line.encode() if isinstance(line, str) else line
+                                   for line in lines[i:i + self.file_events]))
+                f.write(b"\n")
             os.replace(tmp, self.folder / name)
         self._seq_file.write_text(str(self.seq))
 
     def close(self) -> None:
         """Nothing stays open between writes; kept so a writer is used like a producer."""
+
+
+def file_lines(data: bytes) -> list[bytes]:
+    """The payloads of a landing file: its lines, every one kept (an empty line is an empty payload,
+    quarantined as such), except the empty tail after the last newline. A UTF-8 byte order mark at
+    the start and CRLF line ends (files from Windows tools) are read as the text they stand for;
+    bytes that are not UTF-8 are kept as they are, for the parser to quarantine line by line."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\r\n" in data:
+        data = data.replace(b"\r\n", b"\n")
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 class LandingSource:
@@ -100,7 +120,7 @@ class LandingSource:
                     break
                 if stream in taken and seq != batch.ends[stream] + 1:
                     continue  # a gap in this writer's sequence: wait for the missing file
-                lines = [line for line in path.read_bytes().split(b"\n") if line]
+                lines = file_lines(path.read_bytes())
                 n = len(lines)
                 batch.payloads += lines
                 batch.streams += [stream] * n

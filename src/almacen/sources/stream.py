@@ -16,9 +16,12 @@ import pyarrow as pa
 
 @dataclass
 class StreamBatch:
-    """Raw events read in one micro-batch; `ends` is the last position read per stream."""
+    """Raw events read in one micro-batch; `ends` is the last position read per stream.
 
-    payloads: list[bytes]
+    A payload is whatever the source holds, unjudged: None for a Kafka tombstone (a null value),
+    empty, binary, not UTF-8, any size. The parser turns each into one row (an event or a reason)."""
+
+    payloads: list[bytes | None]
     streams: list[str]
     positions: list[int]
     batch_ids: list[str]
@@ -29,7 +32,7 @@ class StreamBatch:
         return len(self.payloads)
 
     def table(self) -> pa.Table:
-        """Positions and payloads as Arrow (payloads as bytes: decoding is the parser's job)."""
+        """Positions and payloads as Arrow (payloads as bytes, null kept: decoding is the parser's job)."""
         return pa.table({
             "_payload": pa.array(self.payloads, pa.binary()),
             "_stream": pa.array(self.streams, pa.string()),

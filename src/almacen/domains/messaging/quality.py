@@ -13,14 +13,19 @@ _CARRIES_RECIPIENT = "type IN ('send', 'inbound', 'reply')"
 
 
 def message_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
-    """A message event: readable, a known schema version, typed, of a known client account (registered
+    """A message event: readable, a known schema version, every field of its documented JSON type
+    (docs/messaging-contract.md; read strictly by ingest/json_values.sql), of a known client account (registered
     as `known_clients`), with the fields its type needs in vocabulary, not from the future, new.
 
     A status for a message not seen yet passes: it waits in bronze for its send (see realtime.usage)."""
     return [
         Parsed(),
+        Typed(("schema_version",), "a JSON integer"),
         Allowed("schema_version", MESSAGE_SCHEMA_VERSIONS),
-        Typed(("event_time",)),
+        Typed(("event_id",), "a JSON string"),
+        Typed(("event_time",), "an ISO 8601 timestamp with Z or an offset"),
+        Typed(("type", "message_id", "client_id", "recipient", "country", "category", "template", "status"),
+              "a JSON string"),
         NotNull(("event_id", "event_time", "type", "message_id", "client_id")),
         Allowed("type", EVENT_TYPES),
         References(("client_id",), "known_clients", ("client_id",), missing="is not a known client account"),

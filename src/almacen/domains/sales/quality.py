@@ -43,15 +43,31 @@ def sales_lines_rules() -> list[Rule]:
 
 
 EVENT_SCHEMA_VERSIONS = ("1",)
+JSON_STRING = "a JSON string"
+JSON_INTEGER = "a JSON integer"
+TIMESTAMP = "an ISO 8601 timestamp with Z or an offset"
+QUANTITY = "a JSON number with at most 3 decimals"
+AMOUNT = "a decimal string with at most 2 decimals"
 
 
 def sales_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
-    """A stream sale event: readable, a known schema version, typed, complete, in vocabulary, from a
-    known branch (registered as `known_branches`), not from the future, new (not in `seen_in_batch`)."""
+    """A stream sale event: readable, a known schema version, every field of its documented JSON type
+    (docs/streaming.md; read strictly by ingest/json_values.sql), complete, in vocabulary, from a
+    known branch (registered as `known_branches`), not from the future, new (not in `seen_in_batch`).
+
+    The version's type is checked before the version, and the version before the other fields: what
+    they mean depends on it."""
     return [
         Parsed(),
+        Typed(("schema_version",), JSON_INTEGER),
         Allowed("schema_version", EVENT_SCHEMA_VERSIONS),
-        Typed(("event_time", "product_id", "quantity", "amount")),
+        Typed(("event_id",), JSON_STRING),
+        Typed(("event_time",), TIMESTAMP),
+        Typed(("branch_id", "channel"), JSON_STRING),
+        Typed(("product_id",), JSON_INTEGER),
+        Typed(("quantity",), QUANTITY),
+        Typed(("amount",), AMOUNT),
+        Typed(("payment_type", "status"), JSON_STRING),
         NotNull(("event_id", "event_time", "branch_id", "channel", "product_id", "quantity", "amount",
                  "payment_type", "status")),
         Allowed("channel", CHANNELS),
