@@ -14,13 +14,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
 
 from almacen.config import Settings
+from almacen.ingest.stream import StreamIngestor
+from almacen.lake import Lake
 from almacen.simulate.events import Event
 from tests.stream.conftest import (BRANCHES, StreamWorld, added, minute_rows, produce_to_partitions)
 
@@ -161,3 +164,41 @@ def test_a_kill_at_any_commit_boundary_of_a_kafka_batch_loses_nothing_and_writes
 
     valid = warm + [e for e, line in rest if line == e.json()]
     _check(kworld, valid, stragglers, bad)
+
+
+def test_a_message_quarantined_before_a_crash_stays_only_in_quarantine_when_it_passes_on_the_second_read(
+        world: StreamWorld, monkeypatch: pytest.MonkeyPatch):
+    """Killed between the quarantine and the bronze commits, the batch is judged again on restart; an event
+    that was in the future then passes now (the tolerance grew here; the clock moves on in life). It was
+    quarantined already: it must not land in bronze too."""
+    valid = world.maker().events(5, world.start, world.start + timedelta(minutes=1))
+    ahead = replace(valid[0], event_id="ahead-1", event_time=datetime.now(timezone.utc) + timedelta(minutes=30))
+    world.write([e.json() for e in valid] + [ahead.json()])
+
+    first = StreamIngestor(world.settings.model_copy(update={"future_tolerance_minutes": 5}))
+    first.start()
+    real_append = Lake.append
+
+    def crash_at_bronze(lake: Lake, table: str, *args, **kwargs):
+        if table == first.kind.bronze:
+            raise KeyboardInterrupt("killed between the quarantine and the bronze commits")
+        return real_append(lake, table, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Lake, "append", crash_at_bronze)
+        with pytest.raises(KeyboardInterrupt):
+            first.run(until_idle=True)
+    first.close()
+    assert [r["event_id"] for r in world.lake.read("quarantine.sales_events").to_pylist()] == ["ahead-1"]
+    assert world.lake.table("bronze.sales_events") is None
+
+    again = StreamIngestor(world.settings.model_copy(update={"future_tolerance_minutes": 60}))
+    again.start()
+    try:
+        again.run(until_idle=True)
+    finally:
+        again.close()
+
+    assert [r["event_id"] for r in world.lake.read("quarantine.sales_events").to_pylist()] == ["ahead-1"]
+    assert sorted(world.lake.read("bronze.sales_events")["event_id"].to_pylist()) == sorted(e.event_id for e in valid)
+    assert world.on_time() == minute_rows(valid)

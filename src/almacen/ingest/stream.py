@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,6 +45,7 @@ QUARANTINE = SALES.quarantine
 PARSE = SALES.parse
 _TS = pa.timestamp("us", tz="UTC")
 _WORK = ["_untyped", "_parse_error", "_raw"]
+QUARANTINED_BEFORE = resources.files("almacen.ingest") / "quarantined_before.sql"
 
 
 def open_source(cfg: StreamSettings) -> EventSource:
@@ -189,7 +191,7 @@ class StreamIngestor:
         self._check_late_duplicates(parsed)
         judged = split(self.engine, parsed, self._rules, name="batch_events", now=now)
         self.engine.execute("DROP TABLE IF EXISTS seen_in_batch")
-        passed = judged.passed.drop_columns(_WORK)
+        passed = self._not_quarantined_before(judged.passed, judged.quarantined, batch.ends).drop_columns(_WORK)
         bad = quarantine_rows(self._quarantine.beyond(judged.quarantined, batch.ends), batch.source, now)
         if bad.num_rows:
             ends = self._quarantine.after(batch.ends)
@@ -210,6 +212,35 @@ class StreamIngestor:
             t.written += passed.num_rows
             t.quarantined += bad.num_rows
             t.late += n_late
+
+    def _not_quarantined_before(self, passed: pa.Table, failed: pa.Table, ends: dict[str, int]) -> pa.Table:
+        """`passed` without the events a run before a crash already quarantined.
+
+        After a crash between the quarantine and the bronze commits, the messages between bronze's and
+        quarantine's positions are judged again, and some may pass now (an event that was in the future
+        then). Quarantine already holds them: per (stream, position, payload), as many passing rows are
+        left out as quarantine holds beyond what this batch quarantines again, so each message ends in
+        bronze or in quarantine, never both. Only read when quarantine is ahead of bronze."""
+        held, loaded = self._quarantine.of(ends), self._bronze.of(ends)
+        gap = {s: (loaded[s] if loaded[s] is not None else -1, q) for s, q in held.items()
+               if q is not None and (loaded[s] is None or q > loaded[s])}
+        data = self.lake.dataset(self.kind.quarantine) if gap and passed.num_rows else None
+        if data is None:
+            return passed
+        inside = None
+        for s, (low, high) in gap.items():
+            c = (pads.field("_stream") == s) & (pads.field("_position") > low) & (pads.field("_position") <= high)
+            inside = c if inside is None else inside | c
+        keys = ["_stream", "_position", "_raw"]
+        self.engine.register("gap_before", data.to_table(columns=keys, filter=inside))
+        self.engine.register("gap_again", failed.select(keys))
+        self.engine.register("gap_passed", passed.append_column("_row", pa.array(range(passed.num_rows), pa.int64())))
+        try:
+            kept = self.engine.query(QUARANTINED_BEFORE.read_text(encoding="utf-8"))
+        finally:
+            for name in ("gap_before", "gap_again", "gap_passed"):
+                self.engine.forget(name)
+        return passed.take(kept["_row"])
 
     def _parse(self, batch: StreamBatch) -> pa.Table:
         return self.kind.prepare(self.settings, parse_events(self.engine, batch.table(), self.kind.parse,
