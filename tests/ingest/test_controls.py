@@ -8,9 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.compute as pc
-import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from almacen.cli import app
@@ -208,30 +206,6 @@ def test_fix_cannot_repair_a_wrong_mapping_and_exits_1(chain, tmp_path: Path):
     assert all(line.startswith("difference cordoba_centro 2026-11-23T14: approved tickets ") for line in differences)
 
 
-def _plain(url: str) -> str:
-    return make_url(url)._replace(password=None).render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def mixed(tmp_path, fresh_postgres_db, fresh_mariadb_db, monkeypatch) -> Chain:
-    """palermo on PostgreSQL (ventas), cordoba_centro on MariaDB (tickets), rosario on SQLite (ventas)."""
-    monkeypatch.setenv("ALMACEN_TEST_PW", make_url(fresh_postgres_db).password)
-    branches = [("palermo", fresh_postgres_db, "ventas"), ("cordoba_centro", fresh_mariadb_db, "tickets"),
-                ("rosario", f"sqlite:///{tmp_path / 'rosario.sqlite'}", "ventas")]
-    text = [f'lake = "{tmp_path / "lake"}"', "demo = true", "[catalog]", f'url = "{_plain(fresh_postgres_db)}"',
-            'password_env = "ALMACEN_TEST_PW"']
-    for bid, url, schema in branches:
-        text += ["[[branches]]", f'id = "{bid}"', f'name = "{bid}"', 'city = "c"', 'province = "p"',
-                 f'url = "{_plain(url)}"', f'pos_schema = "{schema}"']
-        if not url.startswith("sqlite"):
-            text.append('password_env = "ALMACEN_TEST_PW"')
-    path = tmp_path / "almacen.toml"
-    path.write_text("\n".join(text) + "\n", encoding="utf-8")
-    return Chain(load_config(path))
-
-
-@pytest.mark.postgres
-@pytest.mark.mariadb
 def test_the_control_reports_run_on_postgres_mariadb_and_sqlite_alike(mixed):
     mixed.simulate(until_hour=16, bad_rows=0.02)
     extract(mixed.settings, [mixed.at(14), mixed.at(15)])

@@ -8,32 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from almacen.config import load_config
 from almacen.domains.sales import reconcile
 from almacen.ingest import extract
 from almacen.models import build
-
-
-def _plain(url: str) -> str:
-    """The URL without its password: almacen takes passwords from the environment only."""
-    return make_url(url)._replace(password=None).render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def mixed(tmp_path, fresh_postgres_db, fresh_mariadb_db, monkeypatch, make_chain):
-    monkeypatch.setenv("ALMACEN_TEST_PW", make_url(fresh_postgres_db).password)
-    branches = [("palermo", fresh_postgres_db, "ventas"), ("cordoba_centro", fresh_mariadb_db, "tickets"),
-                ("rosario", f"sqlite:///{tmp_path / 'rosario.sqlite'}", "ventas")]
-    text = [f'lake = "{tmp_path / "lake"}"', "demo = true", "[catalog]", f'url = "{_plain(fresh_postgres_db)}"',
-            'password_env = "ALMACEN_TEST_PW"']
-    for bid, url, schema in branches:
-        text += ["[[branches]]", f'id = "{bid}"', f'name = "{bid}"', 'city = "c"', 'province = "p"',
-                 f'url = "{_plain(url)}"', f'pos_schema = "{schema}"']
-        if not url.startswith("sqlite"):
-            text.append('password_env = "ALMACEN_TEST_PW"')
-    path = tmp_path / "almacen.toml"
-    path.write_text("\n".join(text) + "\n", encoding="utf-8")
-    return make_chain(load_config(path))
 
 
 def _engine(url: str) -> sa.Engine:
