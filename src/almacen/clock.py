@@ -117,9 +117,3 @@ def wall_clock(ts: datetime, zone: ZoneInfo) -> datetime:
     what a local-time POS writes. For the second pass of a repeated hour it is the same wall-clock
     time as the first, which `to_utc` reads back as the first (the module docstring's policy)."""
     return utc(ts).astimezone(zone).replace(tzinfo=None)
-
-
-def from_utc(values: pa.Array | pa.ChunkedArray, zone: ZoneInfo) -> pa.Array | pa.ChunkedArray:
-    """Aware or naive-UTC timestamps -> naive wall-clock times in `zone` (how a local-time POS writes them)."""
-    aware = values.cast(pa.timestamp("us", tz=values.type.tz or "UTC")) if values.type.tz is None else values
-    return pc.local_timestamp(aware.cast(pa.timestamp("us", tz=zone.key)))

@@ -25,9 +25,10 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from almacen.clock import hour_start
-from almacen.config import Branch, Settings
+from almacen.config import Settings
 from almacen.lake import Lake
 from almacen.monitor import read_runs
 
@@ -36,6 +37,13 @@ HISTORY_DAYS = 7
 
 History = dict[tuple[str, datetime], int]
 """(branch id, hour) -> rows read by the slice's latest `ok` extract run"""
+
+
+def extract_runs_since(hour: datetime) -> pads.Expression:
+    """The extract run records `normally_sells` may look at for slices from `hour` on (a dataset filter,
+    so that a run reads the last `HISTORY_DAYS` days of records, not every record ever written)."""
+    since = pa.scalar(hour_start(hour) - timedelta(days=HISTORY_DAYS), pa.timestamp("us", tz="UTC"))
+    return (pads.field("job") == "extract") & (pads.field("window_start") >= since)
 
 
 def extract_history(runs: pa.Table) -> tuple[History, set[tuple[str, datetime]]]:
@@ -60,13 +68,9 @@ def normally_sells(history: History, branch_id: str, hour: datetime) -> bool:
     return bool(before) and 2 * sum(n > 0 for n in before) > len(before)
 
 
-def is_unsettled(settings: Settings, branch: Branch, hour: datetime, rows_read: int, history: History,
-                 source_latest: datetime | None) -> bool:
-    """The rule of the module docstring for one slice just read: empty, in an hour the branch normally
-    sells in, and the source (latest cursor `source_latest`, UTC; None: no rows at all) not yet
-    `settle_hours` past the hour's end."""
-    if rows_read or not normally_sells(history, branch.id, hour):
-        return False
+def is_unsettled(settings: Settings, hour: datetime, source_latest: datetime | None) -> bool:
+    """For an empty slice of an hour the branch normally sells in (`normally_sells`): whether the source
+    (latest cursor `source_latest`, UTC; None: no rows at all) is not yet `settle_hours` past the hour's end."""
     settle = hour + timedelta(hours=1 + settings.settle_hours)
     return source_latest is None or source_latest < settle
 

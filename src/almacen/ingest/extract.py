@@ -32,7 +32,7 @@ from almacen.config import Branch, Settings, SourceTable, resolve_url, source_zo
 from almacen.domains.sales import sales_lines_rules, sales_rules
 from almacen.engine import DuckDBEngine, Engine
 from almacen.ingest.catalog import load_catalog
-from almacen.ingest.catchup import History, extract_history, is_unsettled
+from almacen.ingest.catchup import History, extract_history, extract_runs_since, is_unsettled, normally_sells
 from almacen.ingest.conform import conform
 from almacen.ingest.lineage import add_lineage, batch_id, normalise
 from almacen.lake import Lake, SchemaChangeError, concat, same_type
@@ -93,7 +93,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     hours = sorted(set().union(*wanted.values())) if wanted else []
     lake = Lake(settings.lake)
     reader = window_reader(settings)
-    history, _ = extract_history(read_runs(lake))
+    history: History = extract_history(read_runs(lake, extract_runs_since(hours[0])))[0] if hours else {}
     records: list[RunRecord] = []
     pending: list[_Slice] = []
     with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
@@ -237,7 +237,7 @@ def _settle(settings: Settings, history: History, url: str, branch: Branch, slic
     has got (its sales table's latest cursor) only when some slice needs it."""
     for s in slices:
         s.run.unsettled = False
-    doubtful = [s for s in slices if s.run.rows_read == 0 and is_unsettled(settings, branch, s.hour, 0, history, None)]
+    doubtful = [s for s in slices if s.run.rows_read == 0 and normally_sells(history, branch.id, s.hour)]
     if not doubtful:
         return
     name, table = settings.schemas()[branch.pos_schema].table_for("sales")
@@ -245,7 +245,7 @@ def _settle(settings: Settings, history: History, url: str, branch: Branch, slic
     latest = latest_cursor(url, name, table, since, where, source_zone(branch, table))
     for s in doubtful:
         s.run.source_latest = latest
-        s.run.unsettled = is_unsettled(settings, branch, s.hour, 0, history, latest)
+        s.run.unsettled = is_unsettled(settings, s.hour, latest)
 
 
 def _check_schemas(lake: Lake, slices: list[_Slice]) -> None:

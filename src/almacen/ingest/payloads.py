@@ -15,6 +15,7 @@ that is not is read a second time, checking each payload first (json_event_check
 
 from __future__ import annotations
 
+import functools
 import weakref
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -48,9 +49,9 @@ def parse_events(engine: DuckDBEngine, raw: pa.Table, sql: Traversable = SALES.p
     text, shown, size = decode_payloads(raw["_payload"], max_payload_bytes)
     events = (raw.drop_columns(["_payload"]).append_column("_text", text).append_column("_shown", shown)
               .append_column("_bytes", size))
-    query, params = sql.read_text(encoding="utf-8"), {"max_payload_bytes": max_payload_bytes}
+    query, params = _text(sql), {"max_payload_bytes": max_payload_bytes}
     if engine not in _READY:
-        engine.execute(READERS.read_text(encoding="utf-8"))
+        engine.execute(_text(READERS))
         _READY.add(engine)
     engine.register("raw_events", events)
     try:
@@ -61,9 +62,15 @@ def parse_events(engine: DuckDBEngine, raw: pa.Table, sql: Traversable = SALES.p
             try:
                 return engine.query(query, params)
             finally:
-                engine.execute(READERS.read_text(encoding="utf-8"))  # trusting again for the next batch
+                engine.execute(_text(READERS))  # trusting again for the next batch
     finally:
         engine.forget("raw_events")
+
+
+@functools.cache
+def _text(sql: Traversable) -> str:
+    """A SQL file's text, read once per process (every micro-batch runs it)."""
+    return sql.read_text(encoding="utf-8")
 
 
 def decode_payloads(payloads: pa.Array | pa.ChunkedArray, max_bytes: int) -> tuple[pa.ChunkedArray, pa.ChunkedArray,

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 from almacen.lake import Lake
 
@@ -64,12 +65,13 @@ def record_runs(lake: Lake, records: list[RunRecord]) -> None:
         lake.append(RUNS, pa.Table.from_pylist([asdict(r) for r in records], schema=SCHEMA))
 
 
-def read_runs(lake: Lake) -> pa.Table:
-    """All run records (an empty table when nothing ran yet), with every column of `SCHEMA`
-    (null where a record was written before the column existed)."""
-    runs = lake.read(RUNS)
-    if runs is None:
+def read_runs(lake: Lake, where: pads.Expression | None = None) -> pa.Table:
+    """All run records, or those matching `where` (an empty table when nothing ran yet), with every
+    column of `SCHEMA` (null where a record was written before the column existed)."""
+    data = lake.dataset(RUNS)
+    if data is None:
         return SCHEMA.empty_table()
+    runs = data.to_table(filter=where)
     for f in SCHEMA:
         if f.name not in runs.column_names:
             runs = runs.append_column(f, pa.nulls(runs.num_rows, f.type))

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+JSON_STRING = "a JSON string"
+JSON_INTEGER = "a JSON integer"
+TIMESTAMP = "an ISO 8601 timestamp with Z or an offset"
+"""the JSON types event fields are documented as: a `Typed` rule's reason names one"""
+
 
 @dataclass(frozen=True)
 class Check:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, DELIVERY_STATUSES, EVENT_TYPES
-from almacen.quality import Allowed, NotFuture, NotNull, NotSeen, Parsed, References, Rule, Typed, Unique
+from almacen.quality import JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, NotFuture, NotNull, NotSeen, Parsed, References, Rule, Typed, Unique
 from almacen.security.pseudonym import pseudonymise
 
 MESSAGE_SCHEMA_VERSIONS = ("1",)
@@ -20,12 +20,12 @@ def message_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
     A status for a message not seen yet passes: it waits in bronze for its send (see realtime.usage)."""
     return [
         Parsed(),
-        Typed(("schema_version",), "a JSON integer"),
+        Typed(("schema_version",), JSON_INTEGER),
         Allowed("schema_version", MESSAGE_SCHEMA_VERSIONS),
-        Typed(("event_id",), "a JSON string"),
-        Typed(("event_time",), "an ISO 8601 timestamp with Z or an offset"),
+        Typed(("event_id",), JSON_STRING),
+        Typed(("event_time",), TIMESTAMP),
         Typed(("type", "message_id", "client_id", "recipient", "country", "category", "template", "status"),
-              "a JSON string"),
+              JSON_STRING),
         NotNull(("event_id", "event_time", "type", "message_id", "client_id")),
         Allowed("type", EVENT_TYPES),
         References(("client_id",), "known_clients", ("client_id",), missing="is not a known client account"),

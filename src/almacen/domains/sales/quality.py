@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from almacen.domains.sales.vocabulary import CHANNELS, PAYMENT_TYPES, STATUSES
-from almacen.quality import (Allowed, NotBefore, NotFuture, NotNull, NotSeen, Parsed, Range, References, Rule, Typed, Unique,
+from almacen.quality import (JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, NotBefore, NotFuture, NotNull, NotSeen, Parsed, Range, References, Rule, Typed, Unique,
                              ValidText)
 
 
@@ -43,9 +43,6 @@ def sales_lines_rules() -> list[Rule]:
 
 
 EVENT_SCHEMA_VERSIONS = ("1",)
-JSON_STRING = "a JSON string"
-JSON_INTEGER = "a JSON integer"
-TIMESTAMP = "an ISO 8601 timestamp with Z or an offset"
 QUANTITY = "a JSON number with at most 3 decimals"
 AMOUNT = "a decimal string with at most 2 decimals"
 
