@@ -27,6 +27,9 @@ browser:
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(VENV)/.installed services lint
 	scripts/spark/jars

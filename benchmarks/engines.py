@@ -25,7 +25,7 @@ from pathlib import Path
 
 from almacen.config import load_config
 from almacen.engine import DuckDBEngine
-from almacen.ingest import extract
+from almacen.domains.sales import extract
 from almacen.lake import Lake
 from almacen.simulate import demo_config, simulate_chain
 from measure import machine, measure
@@ -69,7 +69,7 @@ def build_cmd(config: Path, lake: Path, engine: str, spark_memory: str) -> list[
         t0 = time.perf_counter()
         from almacen.config import SparkSettings, load_config
         from almacen.engine import open_engine
-        from almacen.models import build
+        from almacen.domains.sales import build
         settings = load_config({str(config)!r}).model_copy(update={{
             "engine": {engine!r}, "lake": {str(lake)!r},
             "spark": SparkSettings(jars={str(ROOT / ".jars" / "spark")!r}, conf={{"spark.driver.memory": {spark_memory!r}}})}})

@@ -102,7 +102,7 @@ def almacen_cmd(cfg: Path, *args: str) -> list[str]:
         import json, sys
         from datetime import datetime
         from almacen.config import load_config
-        from almacen.ingest import extract
+        from almacen.domains.sales import extract
         settings = load_config({str(cfg)!r})
         hours = [datetime.fromisoformat(h) for h in {list(args)!r}]
         records = extract(settings, hours)

@@ -150,7 +150,7 @@ def run_part(config: Path, body: str, profile: bool = False) -> dict:
 
 
 STREAM = """
-    from almacen.ingest.kinds import MESSAGING
+    from almacen.domains.messaging import MESSAGING
     from almacen.ingest.stream import StreamIngestor
     ing = StreamIngestor(s, kind=MESSAGING); ing.start()
     t = ing.run(until_idle=True); ing.close()
@@ -165,7 +165,7 @@ CONVERSATIONS = """
 
 BILLING = """
     from datetime import date
-    from almacen.domains.messaging.invoices import draft_month
+    from almacen.domains.messaging.ledger import draft_month
     from almacen.lake import Lake
     t0 = time.perf_counter(); run = draft_month(s, date({y}, {m}, 1))
     out.update(call_s=round(time.perf_counter() - t0, 2), invoices=run.documents,

@@ -13,7 +13,7 @@ import time
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from almacen.domains.messaging.billing import invoice_month_py, invoice_month_sql, register_inputs
+from almacen.domains.messaging.invoice import invoice_month_py, invoice_month_sql, register_inputs
 from almacen.domains.messaging.conversations import conversations_py, conversations_sql, rollups_sql
 from almacen.domains.messaging.rates import (ClientAccount, Contract, RateCard, RatePeriod, Tier, clients_to_tables,
                                              contracts_from_table)

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from almacen.config import load_config
 from almacen.lake import Lake
-from almacen.models import build
+from almacen.domains.sales import build
 from almacen.serve.publish import publish
 from engines import prepare
 from measure import machine

@@ -48,10 +48,11 @@ import psutil
 import almacen
 from almacen.config import load_config
 from almacen.engine import DuckDBEngine
-from almacen.ingest import extract
+from almacen.domains.sales import extract
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
-from almacen.models import build
+from almacen.domains.sales import build
 from almacen.security import Tokens, Users
 from almacen.simulate import demo_config, simulate_chain
 from almacen.simulate.events import EventMaker
@@ -114,7 +115,7 @@ def stream_last_hour(config: Path, events: int) -> dict:
     LandingWriter(settings.stream.landing, run, file_events=10_000).write(
         [line for _, line in maker.lines(events, now - timedelta(minutes=60), now)])
     t = time.perf_counter()
-    ingestor = StreamIngestor(settings)
+    ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
     totals = ingestor.run(until_idle=True)
     ingestor.close()
@@ -138,6 +139,7 @@ def credentials(config: Path) -> dict[str, str]:
 NO_AUDIT = """
     import sys, uvicorn
     from almacen.config import load_config
+    from almacen.domains import REGISTRY
     from almacen.serve import create_app
 
     class NoAudit:
@@ -145,7 +147,7 @@ NO_AUDIT = """
         def flush(self): pass
         def close(self): pass
 
-    app = create_app(load_config(sys.argv[1]))
+    app = create_app(load_config(sys.argv[1]), site=REGISTRY.site())
     app.state.services.audit = NoAudit()
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
@@ -342,7 +344,7 @@ DIRECT = """
     from almacen.config import load_config
     from almacen.lake import Lake
     from almacen.serve.filters import parse_filters
-    from almacen.serve.marts import sql
+    from almacen.domains.sales.serve.marts import sql
 
     lake, last, category = Lake(load_config(sys.argv[1]).lake), date.fromisoformat(sys.argv[2]), sys.argv[3]
     kpi = parse_filters(last - timedelta(days=29), last, latest=last, default_days=30, branches=["palermo"])

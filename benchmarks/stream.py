@@ -41,7 +41,7 @@ from pathlib import Path
 
 from almacen.config import Branch, KafkaSettings, Settings, SparkSettings
 from almacen.lake import Lake
-from almacen.realtime import sales_minutes
+from almacen.domains.sales.realtime import sales_minutes
 from almacen.simulate.demo import BRANCHES
 from almacen.simulate.events import EventMaker, stream_lines
 from almacen.sources.kafka import KafkaSink, ensure_topic
@@ -75,9 +75,10 @@ def produce_all(topic: str, n: int) -> float:
 SPARK_CODE = """
     import json, time
     from almacen.config import Settings
+    from almacen.domains.sales import SALES
     from almacen.ingest.spark_stream import SparkStreamIngestor
     s = Settings.model_validate_json(open({config!r}).read())
-    ing = SparkStreamIngestor(s); ing.start()
+    ing = SparkStreamIngestor(s, kind=SALES); ing.start()
     t0 = time.perf_counter(); t = ing.run(available_now=True); query_s = time.perf_counter() - t0; ing.close()
     print(json.dumps({{"read": t.read, "written": t.written, "batches": t.batches, "query_s": round(query_s, 2)}}))
 """
@@ -89,9 +90,10 @@ def run_ingestor(config: Path, spark: bool = False) -> dict:
     code = textwrap.dedent(SPARK_CODE.format(config=str(config)) if spark else f"""
         import json
         from almacen.config import Settings
+        from almacen.domains.sales import SALES
         from almacen.ingest.stream import StreamIngestor
         s = Settings.model_validate_json(open({str(config)!r}).read())
-        ing = StreamIngestor(s); ing.start()
+        ing = StreamIngestor(s, kind=SALES); ing.start()
         t = ing.run(until_idle=True); ing.close()
         print(json.dumps({{"read": t.read, "written": t.written, "batches": t.batches}}))
     """)
@@ -128,8 +130,9 @@ def freshness(folder: Path, rate: int, seconds: float) -> dict:
     config.write_text(settings.model_dump_json())
     code = textwrap.dedent(f"""
         from almacen.config import Settings
+        from almacen.domains.sales import SALES
         from almacen.ingest.stream import StreamIngestor
-        ing = StreamIngestor(Settings.model_validate_json(open({str(config)!r}).read())); ing.start()
+        ing = StreamIngestor(Settings.model_validate_json(open({str(config)!r}).read()), kind=SALES); ing.start()
         ing.run()
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
@@ -203,6 +206,7 @@ def freshness_target(runs: list[dict], rate: int = 10_000, seconds: float = 2.0)
 
 def day_query(folder: Path, events: int) -> dict:
     """A day of minutes in gold.sales_minute (compacted, as the ingestor keeps it), then read it back."""
+    from almacen.domains.sales import SALES
     from almacen.ingest.stream import StreamIngestor
     from almacen.sources.landing import LandingWriter
 
@@ -213,7 +217,7 @@ def day_query(folder: Path, events: int) -> dict:
     start = datetime.now(timezone.utc) - timedelta(days=1)
     for lines in stream_lines(maker, events, start, per_second=events / 86_000):
         writer.write([line for _, line in lines])
-    ingestor = StreamIngestor(settings)
+    ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
     ingestor.run(until_idle=True)
     ingestor.close()

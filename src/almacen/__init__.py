@@ -9,8 +9,8 @@ from importlib import import_module
 _EXPORTS = {
     "Lake": "almacen.lake",
     "Settings": "almacen.config",
-    "build": "almacen.models",
-    "extract": "almacen.ingest",
+    "build": "almacen.domains",
+    "extract": "almacen.domains",
     "load_config": "almacen.config",
     "reconcile": "almacen.domains.sales",
 }

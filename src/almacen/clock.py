@@ -1,4 +1,5 @@
-"""Time conventions in one place.
+"""Time conventions in one place, and the small time helpers every part shares (the current time, hours,
+days and months as UTC instants, epoch milliseconds).
 
 Inside almacen every timestamp is UTC (a naive timestamp is taken as UTC). A source may keep its
 timestamps in local wall-clock time (a real Argentine POS stores `DATETIME` in local time): the branch
@@ -18,7 +19,8 @@ DST policy for wall-clock times (what `to_utc` does, tested with America/New_Yor
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from typing import overload
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -31,6 +33,13 @@ _LONGEST_GAP = timedelta(hours=25)
 
 _SAMPLE = timedelta(minutes=15)
 """offsets are sampled this often when widening a window: every zone's offsets last longer than this"""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC (the default clock of whatever stamps a row or a run)."""
+    return datetime.now(timezone.utc)
 
 
 def utc(ts: datetime) -> datetime:
@@ -46,6 +55,48 @@ def naive_utc(ts: datetime) -> datetime:
 def hour_start(ts: datetime) -> datetime:
     """The start of the UTC hour `ts` falls in."""
     return utc(ts).replace(minute=0, second=0, microsecond=0)
+
+
+def hours_between(start: datetime, end: datetime) -> list[datetime]:
+    """Every hour from `start` up to `end` (exclusive), one hour apart."""
+    out = []
+    while start < end:
+        out.append(start)
+        start += timedelta(hours=1)
+    return out
+
+
+def floor_minute(t: datetime) -> datetime:
+    """The start of `t`'s minute (the bucket a per-minute rollup counts it in)."""
+    return t.replace(second=0, microsecond=0)
+
+
+def day_start(day: date) -> datetime:
+    """The UTC instant `day` starts at (midnight UTC)."""
+    return datetime.combine(day, datetime.min.time(), timezone.utc)
+
+
+def month_after(day: date, months: int = 1) -> date:
+    """The first day of the month `months` after `day`'s (`months=0`: of `day`'s own month)."""
+    m = day.month - 1 + months
+    return date(day.year + m // 12, m % 12 + 1, 1)
+
+
+def to_ms(t: datetime) -> int:
+    """A time as the integer milliseconds since the epoch a Delta transaction id holds (exact, no float;
+    floored: a time within a millisecond reads back as that millisecond's start)."""
+    return (utc(t) - _EPOCH) // timedelta(milliseconds=1)
+
+
+@overload
+def from_ms(ms: int) -> datetime: ...
+@overload
+def from_ms(ms: None) -> None: ...
+@overload
+def from_ms(ms: int | None) -> datetime | None: ...
+def from_ms(ms: int | None) -> datetime | None:
+    """The time `to_ms` gave, aware UTC (None stays None: nothing committed)."""
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
 
 
 def is_utc(zone: ZoneInfo) -> bool:
@@ -81,9 +132,15 @@ def local_window(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[dateti
 
 def _offsets(since: datetime, until: datetime, zone: ZoneInfo) -> set[timedelta]:
     """The UTC offsets of `zone` in force at some instant of [since, until] (sampled every `_SAMPLE`)."""
-    found, at = {until.astimezone(zone).utcoffset()}, since
+
+    def offset(instant: datetime) -> timedelta:
+        value = instant.astimezone(zone).utcoffset()
+        assert value is not None  # astimezone(zone) gives an aware datetime, which always has an offset
+        return value
+
+    found, at = {offset(until)}, since
     while at < until:
-        found.add(at.astimezone(zone).utcoffset())
+        found.add(offset(at))
         at += _SAMPLE
     return found
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from almacen.cli import app
-from almacen.cli.admin import cli_actor
+from almacen.terminal import cli_actor
 from almacen.lake import Lake
 from almacen.security import AuditLog, Role, Tokens, Users
 from almacen.simulate import demo_config

@@ -5,6 +5,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from almacen.cli import app
+from almacen.errors import BUG_EXIT
 from almacen.simulate import demo_config
 
 runner = CliRunner()
@@ -73,3 +74,43 @@ def test_a_full_cycle_through_the_cli_reconciles(tmp_path: Path):
     result = _invoke("reconcile", "--hour", "2026-11-23T14", "-c", cfg)
     assert result.exit_code == 0, result.output
     assert "OK" in result.output and "FAIL" not in result.output
+
+
+# -- a user's mistake is one line and exit 1; anything else is a bug: its traceback and BUG_EXIT ---------------
+
+
+def test_a_user_error_is_one_line_without_a_traceback(tmp_path: Path):
+    cfg = demo_config(tmp_path, branches=1)
+    result = _invoke("extract", "-c", str(cfg))
+    assert (result.exit_code, result.output.strip().splitlines()) == (
+        1, ["error: say which hours: --hour, --since/--until or --catch-up"])
+
+
+def test_a_missing_config_file_is_one_line_naming_it(tmp_path: Path):
+    missing = tmp_path / "nowhere.toml"
+    result = _invoke("build", "-c", str(missing))
+    assert (result.exit_code, result.output.strip().splitlines()) == (1, [f"error: config file {missing} does not exist"])
+
+
+def test_a_malformed_day_is_one_line_naming_the_option(tmp_path: Path):
+    cfg = demo_config(tmp_path, branches=1)
+    result = _invoke("reconcile", "--day", "23/11/2026", "-c", str(cfg))
+    assert (result.exit_code, result.output.strip().splitlines()) == (
+        1, ["error: --day: '23/11/2026' is not a date like 2026-11-23"])
+
+
+def test_a_stray_key_error_inside_a_command_is_reported_as_a_bug(tmp_path: Path, monkeypatch):
+    import almacen.cli.main
+
+    def broken(*args, **kwargs):
+        return {}["current"]  # the kind of slip the KPI code once made
+
+    monkeypatch.setattr(almacen.cli.main, "load_config", broken)
+    result = _invoke("extract", "--hour", "2026-11-23T14", "-c", str(demo_config(tmp_path, branches=1)))
+    assert result.exit_code == BUG_EXIT
+    assert "Traceback (most recent call last):" in result.output
+    assert "KeyError: 'current'" in result.output
+    assert result.output.strip().splitlines()[-1] == (
+        "bug: almacen failed with KeyError, which is a bug in almacen, not a mistake of yours: please report it "
+        "with the traceback above")
+    assert "error:" not in result.output

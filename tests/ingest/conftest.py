@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from almacen.config import Settings, load_config
-from almacen.ingest import extract
+from almacen.domains.sales import extract
 from almacen.lake import Lake
 from almacen.monitor import RunRecord
 from almacen.simulate import demo_config, simulate_chain
@@ -77,7 +77,7 @@ class LivedDay:
 
 @pytest.fixture(scope="session")
 def lived_day(tmp_path_factory) -> LivedDay:
-    from almacen.models import build
+    from almacen.domains.sales import build
 
     chain = Chain(load_config(demo_config(tmp_path_factory.mktemp("lived"), branches=2)))
     defects: dict[str, dict[str, int]] = {}

@@ -97,7 +97,7 @@ def test_a_missing_pseudonym_key_stops_extraction_before_reading(chain, monkeypa
 
     monkeypatch.delenv("ALMACEN_PSEUDONYM_KEY", raising=False)
     settings = chain.settings.model_copy(update={"demo": False})
-    from almacen.ingest import extract
+    from almacen.domains.sales import extract
 
     with pytest.raises(ConfigError, match="ALMACEN_PSEUDONYM_KEY is not set"):
         extract(settings, [chain.at(14)])
@@ -112,7 +112,7 @@ def test_a_query_template_that_returns_rows_outside_the_window_fails_instead_of_
     wrong = ventas.tables["ventas"].model_copy(update={"query": "SELECT * FROM ventas WHERE :start <= :end"})
     schema = PosSchema(tables={**ventas.tables, "ventas": wrong})
     settings = chain.settings.model_copy(update={"pos_schemas": {"ventas": schema}})
-    from almacen.ingest import extract
+    from almacen.domains.sales import extract
 
     runs = {r.branch_id: r for r in extract(settings, [chain.at(14)])}
     assert runs["palermo"].status == "failed"

@@ -3,7 +3,8 @@
 from decimal import Decimal
 
 from almacen.config import Branch
-from almacen.ingest import extract_slices, missed_slices
+from almacen.domains.sales import extract_slices
+from almacen.ingest import missed_slices
 from almacen.monitor import read_runs
 
 
@@ -17,7 +18,7 @@ def _down(chain, branch_id: str):
 def test_a_failing_branch_is_recorded_and_the_others_complete(chain):
     chain.simulate(until_hour=13)
     outage = _down(chain, "cordoba_centro")
-    from almacen.ingest import extract
+    from almacen.domains.sales import extract
 
     records = extract(outage, [chain.at(10), chain.at(11), chain.at(12)])
     by_status = sorted((r.branch_id, r.window_start.hour, r.status) for r in records)
@@ -31,7 +32,7 @@ def test_a_failing_branch_is_recorded_and_the_others_complete(chain):
 
 def test_catch_up_extracts_exactly_the_missed_branch_hours(chain):
     chain.simulate(until_hour=13)
-    from almacen.ingest import extract
+    from almacen.domains.sales import extract
 
     extract(_down(chain, "cordoba_centro"), [chain.at(h) for h in (10, 11, 12)])
     missed = missed_slices(chain.settings, None, chain.at(13))
@@ -71,7 +72,7 @@ def test_every_hourly_run_reads_the_lookback_hours_again_so_cursorless_correctio
     from typer.testing import CliRunner
 
     from almacen.cli.main import app
-    from almacen.models import build
+    from almacen.domains.sales import build
 
     def run(*args: str) -> None:
         result = CliRunner().invoke(app, ["extract", *args, "-c", str(tmp_path / "almacen.toml")],

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from almacen.cli import app
 from almacen.config import PosControl, Settings, load_config, resolve_url
 from almacen.domains.sales import CHANNELS, PAYMENT_TYPES, STATUSES, reconcile
-from almacen.ingest import extract
-from almacen.models import build
+from almacen.domains.sales import extract
+from almacen.domains.sales import build
 from almacen.simulate import pos
 from almacen.simulate.corrections import swap_product
 from almacen.sources import connect

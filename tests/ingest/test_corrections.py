@@ -14,7 +14,7 @@ from almacen.cli import app
 from almacen.config import load_config
 from almacen.domains.sales import reconcile
 from almacen.domains.sales.reconcile import fix
-from almacen.models import build
+from almacen.domains.sales import build
 from almacen.simulate import build_catalog, demo_config
 from almacen.simulate.corrections import correct_amount, corrections, swap_product
 from tests.ingest.conftest import Chain

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from almacen.domains.sales import reconcile
-from almacen.ingest import extract
-from almacen.models import build
+from almacen.domains.sales import extract
+from almacen.domains.sales import build
 
 
 def _engine(url: str) -> sa.Engine:

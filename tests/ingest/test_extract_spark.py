@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from almacen.config import Branch, load_config, resolve_url
-from almacen.ingest import extract
+from almacen.domains.sales import extract
 from almacen.ingest.lineage import normalise
 from almacen.sources import SourceError, read_window, safe_source
 from almacen.sources.spark_jdbc import jdbc_frame, jdbc_options, read_window_spark

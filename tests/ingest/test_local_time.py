@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 
 from almacen.clock import local_window, to_utc
 from almacen.config import load_config, resolve_url
-from almacen.ingest import extract
-from almacen.models import build
+from almacen.domains.sales import extract
+from almacen.domains.sales import build
 from almacen.simulate import build_catalog, plan_day, simulate_chain
 from almacen.simulate import pos
 from almacen.simulate.customers import build_customers

@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from almacen.domains.sales import reconcile
-from almacen.models import build
+from almacen.domains.sales import build
 
 HEADERS = {"palermo": ("ventas", "fecha", "estado = 'aprobada'", "ventas_items", "importe", "id_venta"),
            "cordoba_centro": ("tickets", "emitido_en", "situacion = 'APR'", "ticket_lineas", "subtotal", "ticket_nro")}

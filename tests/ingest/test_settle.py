@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from almacen.cli.main import app
-from almacen.ingest import extract, extract_slices, missed_slices
+from almacen.domains.sales import extract, extract_slices
+from almacen.ingest import missed_slices
 from almacen.monitor import RunRecord, read_runs, record_runs
 from almacen.monitor.runs import RUNS, SCHEMA
 from almacen.simulate import pos, simulate_chain

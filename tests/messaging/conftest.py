@@ -11,7 +11,7 @@ import pytest
 
 from almacen.config import Settings
 from almacen.domains.messaging.reference import store_clients, store_rate_card
-from almacen.ingest.kinds import MESSAGING
+from almacen.domains.messaging import MESSAGING
 from almacen.ingest.stream import StreamIngestor, Totals
 from almacen.lake import Lake
 from almacen.simulate.messaging import MessageMaker, World, build_world, write_reference

@@ -14,12 +14,12 @@ import pyarrow.compute as pc
 import pytest
 
 from almacen.config import Settings
-from almacen.domains.messaging.billing import invoice_month_py
+from almacen.domains.messaging.invoice import invoice_month_py
 from almacen.domains.messaging.build import build_messaging
-from almacen.domains.messaging.invoices import BillingError, draft_month, issue_month, recalc
+from almacen.domains.messaging.ledger import LedgerError, draft_month, issue_month, recalc
 from almacen.domains.messaging.rates import load_clients, load_rate_card
 from almacen.domains.messaging.reference import store_clients, store_rate_card
-from almacen.ingest.kinds import MESSAGING
+from almacen.domains.messaging import MESSAGING
 from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
 from almacen.simulate.messaging import MessageMaker, build_world, write_reference
@@ -123,13 +123,13 @@ def test_every_line_quantity_is_the_count_of_delivered_templates_in_silver(bille
 
 
 def test_a_month_not_complete_is_refused_unless_forced_and_then_marked_provisional(billed: Billed):
-    with pytest.raises(BillingError, match="2026-10 is not complete yet"):
+    with pytest.raises(LedgerError, match="2026-10 is not complete yet"):
         draft_month(billed.settings, OCTOBER, now=NOW)
 
     run = draft_month(billed.settings, OCTOBER, force=True, now=NOW)
 
     assert run.provisional and run.documents == 12
-    with pytest.raises(BillingError, match="provisional"):
+    with pytest.raises(LedgerError, match="provisional"):
         issue_month(billed.settings, OCTOBER, now=NOW)
 
 

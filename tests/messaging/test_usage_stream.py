@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from almacen.domains.messaging.build import build_messaging, pending_statuses, usage_check
-from almacen.realtime.usage import UsageMinutes
+from almacen.domains.messaging.usage import UsageMinutes
 from tests.messaging.conftest import MessagingWorld, lines, made, same_usage
 from tests.stream.test_exactly_once import run_child
 
@@ -117,7 +117,7 @@ def test_silver_keeps_one_row_per_message_with_its_final_status(mworld: Messagin
 
 def test_a_status_for_a_message_already_dropped_from_memory_is_matched_from_bronze(mworld: MessagingWorld,
                                                                                     monkeypatch):
-    import almacen.realtime.usage as usage
+    import almacen.domains.messaging.usage as usage
 
     monkeypatch.setattr(usage, "EVICT_EVERY_S", 0.0)  # evict after every batch
     messaging = mworld.settings.messaging.model_copy(update={"status_horizon_days": 1})

@@ -7,9 +7,9 @@ import pyarrow.compute as pc
 import pytest
 
 from almacen.config import load_config
-from almacen.ingest import extract
+from almacen.domains.sales import extract
 from almacen.lake import Lake
-from almacen.models import build
+from almacen.domains.sales import build
 from almacen.simulate import demo_config, simulate_chain
 
 FIRST, LAST = date(2026, 11, 15), date(2026, 11, 23)

@@ -4,10 +4,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pyarrow as pa
+import pytest
 
 from almacen.domains.sales import sales_lines_rules
 from almacen.engine import DuckDBEngine
-from almacen.quality import Allowed, NotBefore, NotFuture, NotNull, Range, References, Unique, ValidText, split
+from almacen.quality import (Allowed, Gate, Input, InputError, NotBefore, NotFuture, NotNull, NotSeen, Range, References,
+                             Unique, ValidText, split)
 
 NOW = datetime(2026, 11, 23, 15, tzinfo=timezone.utc)
 
@@ -78,8 +80,8 @@ def test_lines_need_a_known_product_and_an_accepted_sale():
     })
     with DuckDBEngine() as engine:
         engine.register("silver.products", pa.table({"product_id": pa.array([10], pa.int64())}))
-        engine.register("accepted_sales", pa.table({"_batch_id": ["b"], "sale_id": ["1"]}))
-        result = split(engine, lines, sales_lines_rules())
+        result = split(engine, lines, sales_lines_rules(),
+                       inputs={"accepted_sales": pa.table({"_batch_id": ["b"], "sale_id": ["1"]})})
     assert result.passed.select(["sale_id", "line_no"]).to_pylist() == [{"sale_id": "1", "line_no": 1}]
     assert result.quarantined["_reason"].to_pylist() == [
         "product_id = 99 is not in the product catalog",
@@ -87,9 +89,57 @@ def test_lines_need_a_known_product_and_an_accepted_sale():
     ]
 
 
+REF = Input("ref", pa.schema([("a", pa.string()), ("b", pa.int64())]))
+
+
 def test_references_compare_multi_column_keys():
     batch = pa.table({"a": ["x", "x"], "b": [1, 2]})
     with DuckDBEngine() as engine:
-        engine.register("ref", pa.table({"a": ["x"], "b": [2]}))
-        result = split(engine, batch, [References(("a", "b"), "ref", ("a", "b"))])
+        result = split(engine, batch, [References(("a", "b"), REF, ("a", "b"))],
+                       inputs={"ref": pa.table({"a": ["x"], "b": [2]})})
+        assert engine.query("SELECT count(*) AS n FROM duckdb_views() WHERE view_name = 'ref'")["n"][0].as_py() == 0
     assert result.passed.to_pylist() == [{"a": "x", "b": 2}]
+
+
+def test_a_rule_whose_input_is_not_given_fails_naming_the_rule_and_the_input():
+    batch = pa.table({"a": ["x"], "b": [1]})
+    with DuckDBEngine() as engine, pytest.raises(InputError) as error:
+        split(engine, batch, [NotNull(("a",)), References(("a", "b"), REF, ("a", "b"))])
+    assert str(error.value) == ("quality rule references:a,b reads the input 'ref' (a string, b int64), which was "
+                                "not given: pass it as inputs={'ref': table}")
+
+
+def test_an_input_without_a_column_its_rule_reads_or_read_by_no_rule_is_refused():
+    batch = pa.table({"a": ["x"], "b": [1]})
+    rules = [References(("a", "b"), REF, ("a", "b"))]
+    with DuckDBEngine() as engine:
+        with pytest.raises(InputError) as missing_column:
+            split(engine, batch, rules, inputs={"ref": pa.table({"a": ["x"]})})
+        with pytest.raises(InputError) as wrong_type:
+            split(engine, batch, rules, inputs={"ref": pa.table({"a": ["x"], "b": ["2"]})})
+        with pytest.raises(InputError) as unread:
+            split(engine, batch, rules, inputs={"ref": pa.table({"a": ["x"], "b": [2]}), "reff": pa.table({"a": ["x"]})})
+    assert str(missing_column.value) == "quality rule references:a,b: input 'ref' has no column b (int64); it has: a"
+    assert str(wrong_type.value) == "quality rule references:a,b: input 'ref' column b is string, not int64"
+    assert str(unread.value) == "quality gate: input 'reff' is read by no rule (the rules read: ref)"
+
+
+def test_a_gate_keeps_its_standing_inputs_and_takes_the_others_batch_by_batch():
+    rules = [References(("a",), Input("known", pa.schema([("a", pa.string())])), ("a",)), NotSeen("a")]
+    known = pa.table({"a": ["x", "y", "z"]})
+    with DuckDBEngine() as engine:
+        hashes = engine.query("SELECT hash('y') AS h")  # DuckDB's hash: a 64-bit unsigned integer
+        with Gate(engine, rules, {"known": known}, name="batch_events") as gate:
+            first = gate.split(pa.table({"a": ["x", "y", "w"]}), inputs={"seen_in_batch": hashes})
+            second = gate.split(pa.table({"a": ["y", "z"]}), inputs={"seen_in_batch": hashes.slice(0, 0)})
+            with pytest.raises(InputError, match="quality rule not_seen:a reads the input 'seen_in_batch'"):
+                gate.split(pa.table({"a": ["x"]}))
+    assert first.passed.to_pylist() == [{"a": "x"}]
+    assert [(r["a"], r["_rule"]) for r in first.quarantined.to_pylist()] == [
+        ("y", "not_seen:a"), ("w", "references:a")]
+    assert second.passed.to_pylist() == [{"a": "y"}, {"a": "z"}]
+
+
+def test_a_table_of_the_callers_is_an_input_not_a_name_to_remember():
+    with pytest.raises(ValueError, match="'accepted' is no lake table"):
+        References(("a",), "accepted", ("a",))

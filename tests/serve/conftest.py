@@ -19,11 +19,13 @@ from pydantic import SecretStr
 from fastapi.testclient import TestClient
 
 from almacen.config import Settings, load_config
+from almacen.domains import REGISTRY
 from almacen.domains.sales import reconcile
-from almacen.ingest import extract
+from almacen.domains.sales import extract
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
-from almacen.models import build
+from almacen.domains.sales import build
 from almacen.security import AuditLog, LoginGuard, Users
 from almacen.serve import create_app
 from almacen.simulate import demo_config, simulate_chain
@@ -87,7 +89,7 @@ def build_world(folder: Path) -> tuple[Settings, datetime]:
     writer.write([line for _, line in maker.lines(3_000, now - timedelta(minutes=50), now - timedelta(minutes=1),
                                                   bad_fraction=0.01)])
     writer.close()
-    ingestor = StreamIngestor(settings)
+    ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
     ingestor.run(until_idle=True)
     ingestor.close()
@@ -102,7 +104,7 @@ def served(tmp_path_factory) -> Iterator[Served]:
     settings, _ = build_world(tmp_path_factory.mktemp("served"))
     now = datetime.now(timezone.utc)  # after the users were made: their sessions are newer than their accounts
     settings = settings.model_copy(update={"secret_key": SecretStr("test-secret-key-not-for-production")})
-    app = create_app(settings, clock=lambda: now, guard=LoginGuard(clock=lambda: 0.0))
+    app = create_app(settings, site=REGISTRY.site(), clock=lambda: now, guard=LoginGuard(clock=lambda: 0.0))
     yield Served(settings, Lake(settings.lake), now, app)
     app.state.services.audit.close()
 

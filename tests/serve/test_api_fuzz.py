@@ -16,6 +16,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from almacen.config import load_config
+from almacen.domains import REGISTRY
 from almacen.lake import Lake
 from almacen.security import LoginGuard, Tokens, Users
 from almacen.serve import create_app
@@ -33,7 +34,7 @@ def fuzzed_app(served, tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     shutil.copytree(served.settings.lake, copy)
     config = served.settings.model_copy(update={"lake": str(copy),
                                                 "secret_key": SecretStr("fuzz-secret-key-not-for-production")})
-    return create_app(config, clock=lambda: served.now, guard=LoginGuard(clock=lambda: 0.0))
+    return create_app(config, site=REGISTRY.site(), clock=lambda: served.now, guard=LoginGuard(clock=lambda: 0.0))
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def bearers(fuzzed_app: FastAPI) -> dict[str, dict[str, str]]:
 def _spec() -> dict:
     """The app's OpenAPI document, as /api/openapi.json serves it (building the app reads no lake)."""
     with tempfile.TemporaryDirectory() as folder:
-        return create_app(load_config(demo_config(Path(folder), branches=1))).openapi()
+        return create_app(load_config(demo_config(Path(folder), branches=1)), site=REGISTRY.site()).openapi()
 
 
 schema = schemathesis.openapi.from_dict(_spec())

@@ -65,12 +65,12 @@ def test_twenty_out_of_scope_attempts_leave_twenty_entries(served):
 
 
 def test_a_bug_answers_a_json_500_naming_its_audit_entry(served, monkeypatch):
-    from almacen.serve import marts
+    from almacen.serve.marts import Marts
 
-    def broken(*args, **kwargs):
+    def broken(self, text, params):
         raise ZeroDivisionError("a bug in the KPI code")
 
-    monkeypatch.setitem(marts.QUERIES, "kpis", (marts.Permission.SALES, broken))
+    monkeypatch.setattr(Marts, "query", broken)
     client = served.client("alberto")
     response = client.get("/api/kpis?from=2026-10-01&to=2026-10-02")  # a question not cached yet
     entry = _last(served)[0]

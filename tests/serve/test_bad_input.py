@@ -6,6 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from almacen.config import load_config
+from almacen.domains import REGISTRY
 from almacen.serve import create_app
 from almacen.simulate import demo_config
 
@@ -98,7 +99,7 @@ def test_an_export_name_outside_the_datasets_is_not_found(served, name):
 
 def test_a_lake_with_nothing_built_answers_503_naming_the_command_to_run(tmp_path):
     settings = load_config(demo_config(tmp_path, branches=1))
-    client = TestClient(create_app(settings))
+    client = TestClient(create_app(settings, site=REGISTRY.site()))
     response = client.get("/api/kpis", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
     from almacen.lake import Lake

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from pydantic import SecretStr
 
+from almacen.domains import REGISTRY
 from almacen.lake import Lake
 from almacen.security import AuditLog
 from almacen.serve import create_app
@@ -64,7 +65,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A fresh world served by uvicorn on a free port of 127.0.0.1, with the real clock and login guard."""
     settings, _ = build_world(tmp_path_factory.mktemp("browser"))
     settings = settings.model_copy(update={"secret_key": SecretStr("browser-test-secret-key-not-for-production")})
-    with over_http(create_app(settings)) as url:
+    with over_http(create_app(settings, site=REGISTRY.site())) as url:
         yield Site(url, Lake(settings.lake))
 
 

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from almacen.config import ConfigError, load_config
-from almacen.ingest import extract
+from almacen.domains import REGISTRY
+from almacen.domains.sales import extract
 from almacen.lake import Lake
 from almacen.security import Users
 from almacen.security.demo import DemoLake, is_demo_lake
@@ -33,11 +34,11 @@ def demo_settings(tmp_path: Path):
 @pytest.mark.parametrize("key", ["12345", "x" * 31])
 def test_a_signing_key_shorter_than_32_bytes_is_refused_outside_demo_mode(demo_settings, key):
     with pytest.raises(ConfigError, match=f"ALMACEN_SECRET_KEY has {len(key)} bytes; it needs at least 32"):
-        create_app(_production(demo_settings, secret_key=SecretStr(key)))
+        create_app(_production(demo_settings, secret_key=SecretStr(key)), site=REGISTRY.site())
 
 
 def test_a_32_byte_key_is_accepted(demo_settings):
-    create_app(_production(demo_settings))
+    create_app(_production(demo_settings), site=REGISTRY.site())
 
 
 def test_a_lake_written_with_the_public_demo_key_is_marked_and_refused_outside_demo_mode(demo_settings):
@@ -48,9 +49,9 @@ def test_a_lake_written_with_the_public_demo_key_is_marked_and_refused_outside_d
     simulate_chain(demo_settings, datetime(2026, 11, 23).date(), scale=0.01)
     extract(demo_settings, [datetime(2026, 11, 23, 12, tzinfo=timezone.utc)])
     assert is_demo_lake(Lake(demo_settings.lake))
-    create_app(demo_settings)  # demo mode may look at it
+    create_app(demo_settings, site=REGISTRY.site())  # demo mode may look at it
     with pytest.raises(DemoLake, match="is a demo lake .* refusing outside demo mode"):
-        create_app(_production(demo_settings))
+        create_app(_production(demo_settings), site=REGISTRY.site())
 
 
 def test_a_lake_written_with_a_real_key_is_not_marked(demo_settings):
@@ -73,7 +74,7 @@ def test_lake_files_are_created_readable_by_their_owner_only(demo_settings):
 
 
 def test_the_api_docs_page_is_off_and_the_openapi_document_needs_no_login(demo_settings):
-    client = TestClient(create_app(demo_settings))
+    client = TestClient(create_app(demo_settings, site=REGISTRY.site()))
     assert client.get("/api/docs").status_code == 404
     spec = client.get("/api/openapi.json")
     assert spec.status_code == 200 and spec.json()["info"]["title"] == "almacen"
@@ -83,12 +84,13 @@ def test_every_table_the_dashboard_serves_has_a_scope_it_cuts_by(monkeypatch, de
     from almacen.lake import Access, Declaration
     from almacen.serve import marts
 
-    marts.check_served_scopes()  # the shipped tables: branch-scoped or public dimensions
+    held = [t.name for mart in REGISTRY.site().marts for t in mart.tables]
+    marts.check_served_scopes(held)  # the shipped tables: branch-scoped or public dimensions
     real = marts.access_of
     monkeypatch.setattr(marts, "access_of", lambda t: None if t == "gold.dim_product" else real(t))
     with pytest.raises(RuntimeError, match=r"serve: gold.dim_product \(undeclared\) may not be served"):
-        create_app(demo_settings)
+        create_app(demo_settings, site=REGISTRY.site())
     monkeypatch.setattr(marts, "access_of",
                         lambda t: Declaration(t, Access.CLIENT, "client_id") if t == "gold.sales_daily" else real(t))
     with pytest.raises(RuntimeError, match=r"gold.sales_daily \(client\) may not be served"):
-        create_app(demo_settings)
+        create_app(demo_settings, site=REGISTRY.site())

@@ -93,11 +93,12 @@ def test_real_time_gives_every_minute_of_the_last_hour_with_the_rollup_sums(serv
 def test_a_refresh_that_finds_no_new_version_keeps_the_cached_answers(served):
     """Answers are cached until a mart changes: a refresh of unchanged tables (the recent sale minutes
     included) must not empty the cache, or under load every refresh turns into a burst of recomputation."""
+    from almacen.domains import REGISTRY
     from almacen.security import Users
     from almacen.serve.filters import parse_filters
     from almacen.serve.marts import Marts
 
-    marts = Marts(served.lake, refresh_seconds=0, clock=lambda: served.now)
+    marts = Marts(served.lake, marts=REGISTRY.site().marts, refresh_seconds=0, clock=lambda: served.now)
     user = Users(served.lake).get("alberto")
     filters = parse_filters(LAST, LAST, latest=LAST, default_days=1)
     first = marts.read(user, "kpis", filters)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from almacen.domains import REGISTRY
 from almacen.security import Tokens, Users
 from almacen.serve import create_app
 from tests.serve.conftest import PASSWORD, csrf_of, login, over_http
@@ -32,7 +33,7 @@ def _head(served) -> int:
 def test_a_burst_of_sixty_concurrent_wrong_passwords_checks_exactly_five(served):
     Users(served.lake).add("rafaga", PASSWORD, "analyst")
     before = _head(served)
-    app = create_app(served.settings, clock=lambda: datetime.now(timezone.utc))
+    app = create_app(served.settings, site=REGISTRY.site(), clock=lambda: datetime.now(timezone.utc))
     with over_http(app) as url:
         clients = [httpx.Client(base_url=url, follow_redirects=False, timeout=120) for _ in range(BURST)]
         tokens = [csrf_of(c) for c in clients]
@@ -61,7 +62,7 @@ def test_a_burst_of_sixty_concurrent_wrong_passwords_checks_exactly_five(served)
 
 
 def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(served):
-    app = create_app(served.settings, clock=lambda: served.now)
+    app = create_app(served.settings, site=REGISTRY.site(), clock=lambda: served.now)
     client = TestClient(app, follow_redirects=False, client=("127.0.0.1", 40000))
     before = _head(served)
     for i in range(3):
@@ -76,7 +77,7 @@ def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(served):
 
 
 def test_rotating_the_header_does_not_escape_the_per_address_limit(served):
-    app = create_app(served.settings, clock=lambda: served.now)
+    app = create_app(served.settings, site=REGISTRY.site(), clock=lambda: served.now)
     client = TestClient(app, follow_redirects=False, client=("127.0.0.9", 40000))
     for i in range(20):
         response = client.post("/login", headers={"X-Forwarded-For": f"198.51.100.{i}"},
@@ -90,7 +91,7 @@ def test_rotating_the_header_does_not_escape_the_per_address_limit(served):
 
 def test_a_trusted_proxy_s_forwarded_address_is_used_and_garbage_is_not(served):
     serve = served.settings.serve.model_copy(update={"trusted_proxies": ["10.0.0.0/24"]})
-    app = create_app(served.settings.model_copy(update={"serve": serve}), clock=lambda: served.now)
+    app = create_app(served.settings.model_copy(update={"serve": serve}), site=REGISTRY.site(), clock=lambda: served.now)
     client = TestClient(app, follow_redirects=False, client=("10.0.0.2", 40000))
     before = _head(served)
     for header in ("198.51.100.7, 10.0.0.3", "not-an-ip", "203.0.113.5"):
@@ -111,7 +112,7 @@ def test_a_typed_username_cannot_pose_as_a_command_line_actor(served):
 
 def test_an_admin_lifts_a_lockout_through_the_api_and_it_is_audited(served):
     Users(served.lake).add("bloqueado", PASSWORD, "analyst")
-    app = create_app(served.settings, clock=lambda: datetime.now(timezone.utc))
+    app = create_app(served.settings, site=REGISTRY.site(), clock=lambda: datetime.now(timezone.utc))
     client = TestClient(app, follow_redirects=False)
     for _ in range(5):
         assert login(client, "bloqueado", "wrong-password!").status_code == 401

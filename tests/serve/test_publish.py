@@ -25,17 +25,19 @@ from typer.testing import CliRunner
 
 import almacen
 from almacen.cli import app
-from almacen.cli.admin import cli_actor
+from almacen.terminal import cli_actor
 from almacen.config import Settings, load_config
-from almacen.domains import access
+from almacen.domains import REGISTRY, access
 from almacen.domains.messaging.build import build_messaging
-from almacen.domains.messaging.invoices import draft_month, issue_month
+from almacen.domains.messaging.ledger import draft_month, issue_month
 from almacen.domains.messaging.reference import store_clients, store_rate_card
-from almacen.ingest import extract
-from almacen.ingest.kinds import MESSAGING
+from almacen.domains.sales import extract
+from almacen.domains.messaging import MESSAGING
+from almacen.ingest.kinds import StreamKind
 from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Access, Declaration, Lake, declared
-from almacen.models import ModelError, build, discover, model_access
+from almacen.domains.sales import MODELS, SALES, build
+from almacen.models import ModelError, discover, model_access
 from almacen.security import AuditLog, Role, Users
 from almacen.serve.publish import PublishError, publish, role_name
 from almacen.simulate import demo_config, simulate_chain
@@ -381,9 +383,11 @@ def everything(built: Path, tmp_path_factory) -> Path:
             update={"landing": str(folder / "message_events"), "trigger_seconds": 0.1})})})
     now = datetime.now(timezone.utc).replace(second=30, microsecond=0)
     sales = EventMaker(list(BRANCHES), seed=13, run="scopes")
-    _stream(settings, settings.stream.landing, [line for _, line in sales.lines(600, now - timedelta(minutes=50), now)])
+    _stream(settings, settings.stream.landing, [line for _, line in sales.lines(600, now - timedelta(minutes=50), now)],
+            kind=SALES)
     _stream(settings, settings.stream.landing, [line for _, line in sales.lines(20, now - timedelta(hours=3),
-                                                                                  now - timedelta(hours=2))])
+                                                                                  now - timedelta(hours=2))],
+            kind=SALES)
     lake = Lake(settings.lake)
     platform = build_world(6, seed=3, start=date(2026, 8, 1))
     clients, rates = write_reference(platform, folder / "reference")
@@ -400,9 +404,9 @@ def everything(built: Path, tmp_path_factory) -> Path:
     return Path(settings.lake)
 
 
-def _stream(settings: Settings, landing: str, lines: list[str], **kind) -> None:
+def _stream(settings: Settings, landing: str, lines: list[str], kind: StreamKind) -> None:
     LandingWriter(Path(landing), "scopes", 1_000).write(lines)
-    ingestor = StreamIngestor(settings, **kind)
+    ingestor = StreamIngestor(settings, kind=kind)
     ingestor.start()
     try:
         ingestor.run(until_idle=True)
@@ -572,10 +576,12 @@ def test_a_scoped_table_without_its_scoping_column_is_refused(lake, db, fresh_po
 def test_every_gold_table_the_code_base_can_write_declares_its_scope():
     src = Path(almacen.__file__).parent
     registry = access()
-    # the SQL models: each carries its header, and it is what was declared
-    assert len(sorted((src / "models" / "gold").glob("*.sql"))) >= 5, "the gold models moved: follow them"
-    for sql_file in sorted((src / "models" / "gold").glob("*.sql")):
-        table = f"gold.{sql_file.stem}"
+    # the SQL models of every domain: each carries its header, and it is what was declared
+    models = sorted((f for folder in REGISTRY.model_folders() if (folder / "gold").is_dir()
+                     for f in (folder / "gold").iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    assert len(models) >= 5, "the gold models moved: follow them"
+    for sql_file in models:
+        table = f"gold.{sql_file.name.removesuffix('.sql')}"
         assert registry[table].access == model_access(table, sql_file.read_text(encoding="utf-8")), table
     # every gold table the Python code names (string literals "gold.<name>")
     named = set()
@@ -583,7 +589,7 @@ def test_every_gold_table_the_code_base_can_write_declares_its_scope():
         named.update(re.findall(r"""["']gold\.([a-z][a-z0-9_]*)["']""", module.read_text(encoding="utf-8")))
     named.discard("x")  # publish.py's `lake.path("gold.x")`: the gold folder, not a table
     assert named, "the scan found no table names"
-    undeclared = sorted(n for n in named | {p.stem for p in (src / "models" / "gold").glob("*.sql")}
+    undeclared = sorted(n for n in named | {f.name.removesuffix(".sql") for f in models}
                         if f"gold.{n}" not in registry)
     assert undeclared == []
     # and each declaration is the one this test states independently
@@ -603,10 +609,11 @@ def test_a_gold_model_without_an_access_header_is_refused_by_the_runner(monkeypa
         model_access("gold.zz_new", "SELECT 1 AS x\n-- access: public")
     from almacen.models import runner
 
-    files = runner._files()
-    monkeypatch.setattr(runner, "_files", lambda: [*files, ("gold", "gold.zz_new", "-- A new mart.\nSELECT 1 AS x")])
+    files = runner._files((MODELS,))
+    monkeypatch.setattr(runner, "_files", lambda folders: [*files, ("gold", "gold.zz_new",
+                                                                     "-- A new mart.\nSELECT 1 AS x")])
     with pytest.raises(ModelError, match=r"models/gold/zz_new\.sql has no access header"):
-        discover()
+        discover((MODELS,))
 
 
 def test_a_redeclaration_with_another_scope_is_refused():

@@ -101,14 +101,17 @@ def test_a_managers_default_range_ends_on_its_own_branches_latest_day(served, tm
 
     from fastapi.testclient import TestClient
 
+    from almacen.domains import REGISTRY
     from almacen.lake import Lake
+    from almacen.lake.predicate import all_of, equals
     from almacen.serve import create_app
     from tests.serve.conftest import PASSWORD, login
 
     shutil.copytree(served.settings.lake, tmp_path / "lake")
     lake = Lake(str(tmp_path / "lake"))
-    lake.table("gold.sales_tickets_daily").delete(f"branch_id = 'palermo' AND date = '{LAST.isoformat()}'")
-    app = create_app(served.settings.model_copy(update={"lake": str(tmp_path / "lake")}), clock=lambda: served.now)
+    lake.table("gold.sales_tickets_daily").delete(all_of(equals("branch_id", "palermo"), equals("date", LAST)))
+    app = create_app(served.settings.model_copy(update={"lake": str(tmp_path / "lake")}), site=REGISTRY.site(),
+                     clock=lambda: served.now)
     manager, analyst = TestClient(app, follow_redirects=False), TestClient(app, follow_redirects=False)
     assert login(manager, "beatriz", PASSWORD).status_code == 303
     assert login(analyst, "alberto", PASSWORD).status_code == 303

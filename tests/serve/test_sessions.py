@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
 
+from almacen.domains import REGISTRY
 from almacen.security import LoginGuard, Tokens, Users
 from almacen.security.sessions import Sessions
 from almacen.serve import create_app
@@ -23,7 +24,7 @@ class Clock:
 
 
 def _own_app(served, clock=None, guard=None) -> TestClient:
-    app = create_app(served.settings, clock=clock or (lambda: served.now), guard=guard)
+    app = create_app(served.settings, site=REGISTRY.site(), clock=clock or (lambda: served.now), guard=guard)
     return TestClient(app, follow_redirects=False)
 
 
@@ -37,7 +38,7 @@ def test_a_good_login_opens_a_session_cookie_that_is_httponly_and_samesite(serve
 
 
 def test_under_tls_the_session_cookie_is_secure(served):
-    client = TestClient(create_app(served.settings, tls=True, clock=lambda: served.now), base_url="https://testserver",
+    client = TestClient(create_app(served.settings, site=REGISTRY.site(), tls=True, clock=lambda: served.now), base_url="https://testserver",
                         follow_redirects=False)
     response = login(client, "alberto", PASSWORD)
     assert "secure" in response.headers["set-cookie"].lower()
@@ -86,7 +87,7 @@ def test_a_cookie_copied_before_logout_is_refused_after_it(served):
 
 def test_an_admin_ends_every_session_of_a_user_and_of_everyone(served):
     Users(served.lake).add("viajero", PASSWORD, "analyst")
-    app = create_app(served.settings, clock=lambda: datetime.now(timezone.utc))
+    app = create_app(served.settings, site=REGISTRY.site(), clock=lambda: datetime.now(timezone.utc))
     first, second, other = (TestClient(app, follow_redirects=False) for _ in range(3))
     for client, name in ((first, "viajero"), (second, "viajero"), (other, "alberto")):
         assert login(client, name, PASSWORD).status_code == 303

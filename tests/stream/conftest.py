@@ -17,10 +17,11 @@ import pyarrow.compute as pc
 import pytest
 from confluent_kafka import Producer
 
+from almacen.clock import floor_minute
 from almacen.config import Branch, KafkaSettings, Settings
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor, Totals
 from almacen.lake import Lake
-from almacen.realtime.rollup import floor_minute
 from almacen.simulate.events import Event, EventMaker
 from almacen.sources.kafka import ensure_topic
 from almacen.sources.landing import LandingWriter
@@ -44,7 +45,7 @@ class StreamWorld:
 
     def ingest(self, **stream) -> Totals:
         settings = self.settings.model_copy(update={"stream": self.settings.stream.model_copy(update=stream)})
-        ingestor = StreamIngestor(settings)
+        ingestor = StreamIngestor(settings, kind=SALES)
         ingestor.start()
         try:
             return ingestor.run(until_idle=True)

@@ -15,9 +15,10 @@ from tests.stream.conftest import StreamWorld, minute_rows
 INGEST = """
 import sys
 from almacen.config import Settings
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor
 settings = Settings.model_validate_json(open(sys.argv[1]).read())
-ingestor = StreamIngestor(settings)
+ingestor = StreamIngestor(settings, kind=SALES)
 ingestor.start()
 ingestor.run(until_idle=True)
 ingestor.close()
@@ -70,7 +71,7 @@ def test_killing_the_ingestor_at_any_moment_loses_nothing_and_duplicates_nothing
 
 
 def test_gold_left_behind_by_a_crash_after_the_bronze_commit_is_completed_from_bronze(world: StreamWorld, monkeypatch):
-    from almacen.realtime.rollup import MinuteRollup
+    from almacen.domains.sales.realtime.rollup import MinuteRollup
 
     maker = world.maker()
     first = maker.events(1_000, world.start, world.start + timedelta(minutes=20))

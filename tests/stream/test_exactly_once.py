@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pytest
 
 from almacen.config import Settings
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
 from almacen.simulate.events import Event
@@ -33,7 +34,7 @@ import signal
 import sys
 
 from almacen.config import Settings
-from almacen.ingest.kinds import KINDS
+from almacen.domains import REGISTRY
 from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
 
@@ -58,7 +59,7 @@ def kill_at(table: str, nth: int, when: str) -> None:
 
 if len(sys.argv) > 3:  # settings.json kind [table nth before|after]
     kill_at(sys.argv[3], int(sys.argv[4]), sys.argv[5])
-ingestor = StreamIngestor(Settings.model_validate_json(open(sys.argv[1]).read()), kind=KINDS[sys.argv[2]])
+ingestor = StreamIngestor(Settings.model_validate_json(open(sys.argv[1]).read()), kind=REGISTRY.stream(sys.argv[2]))
 ingestor.start()
 ingestor.run(until_idle=True)
 ingestor.close()
@@ -175,7 +176,7 @@ def test_a_message_quarantined_before_a_crash_stays_only_in_quarantine_when_it_p
     ahead = replace(valid[0], event_id="ahead-1", event_time=datetime.now(timezone.utc) + timedelta(minutes=30))
     world.write([e.json() for e in valid] + [ahead.json()])
 
-    first = StreamIngestor(world.settings.model_copy(update={"future_tolerance_minutes": 5}))
+    first = StreamIngestor(world.settings.model_copy(update={"future_tolerance_minutes": 5}), kind=SALES)
     first.start()
     real_append = Lake.append
 
@@ -192,7 +193,7 @@ def test_a_message_quarantined_before_a_crash_stays_only_in_quarantine_when_it_p
     assert [r["event_id"] for r in world.lake.read("quarantine.sales_events").to_pylist()] == ["ahead-1"]
     assert world.lake.table("bronze.sales_events") is None
 
-    again = StreamIngestor(world.settings.model_copy(update={"future_tolerance_minutes": 60}))
+    again = StreamIngestor(world.settings.model_copy(update={"future_tolerance_minutes": 60}), kind=SALES)
     again.start()
     try:
         again.run(until_idle=True)

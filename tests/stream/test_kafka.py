@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pytest
 
 from almacen.config import KafkaSettings
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor
 from almacen.sources.kafka import BrokerUnavailable, KafkaSink, KafkaSource
 from tests.stream.conftest import StreamWorld, minute_rows, spoiled
@@ -68,7 +69,7 @@ def test_bad_events_from_kafka_are_quarantined_and_counted(kworld: StreamWorld):
 def test_the_lag_behind_the_broker_is_in_the_run_records(kworld: StreamWorld):
     produce(kworld, [(e.branch_id, e.json()) for e in kworld.maker().events(5_000, kworld.start, kworld.start + timedelta(minutes=1))])
     settings = kworld.settings.model_copy(update={"stream": kworld.settings.stream.model_copy(update={"max_batch_events": 1_000})})
-    ingestor = StreamIngestor(settings)
+    ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
     try:
         while ingestor.run_once() == 0:  # the first fetch may take longer than one trigger
@@ -119,7 +120,7 @@ def test_a_broker_restart_mid_stream_loses_nothing(kworld: StreamWorld):
     first = maker.events(3_000, kworld.start, kworld.start + timedelta(minutes=4))
     second = maker.events(3_000, kworld.start + timedelta(minutes=4), kworld.start + timedelta(minutes=8))
     produce(kworld, [(e.branch_id, e.json()) for e in first])
-    ingestor = StreamIngestor(kworld.settings)
+    ingestor = StreamIngestor(kworld.settings, kind=SALES)
     ingestor.start()
     stop = threading.Event()
     worker = threading.Thread(target=ingestor.run, args=(stop,))

@@ -18,8 +18,9 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor
-from almacen.realtime import late_minutes, rollup
+from almacen.domains.sales.realtime import late_minutes, rollup
 from almacen.simulate.events import Event
 from tests.stream.conftest import GRAIN, StreamWorld, added, minute_rows, produce_to_partitions
 
@@ -166,7 +167,7 @@ def test_a_writer_that_stopped_holds_the_watermark_back_until_it_is_idle(world: 
     slow = b.events(200, world.start, world.start + timedelta(minutes=1))  # writer b then stops
     ahead = a.events(200, world.start + timedelta(minutes=20), world.start + timedelta(minutes=25))
     on_time, late = a.events(2, world.start + timedelta(minutes=2), world.start + timedelta(minutes=3))
-    ingestor = StreamIngestor(world.settings)
+    ingestor = StreamIngestor(world.settings, kind=SALES)
     ingestor.gold.idle_after = timedelta(seconds=5)
     ingestor.start()
     try:

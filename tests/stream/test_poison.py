@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -25,12 +24,14 @@ from hypothesis import strategies as st
 from almacen.config import KafkaSettings
 from almacen.config.stream import MAX_PAYLOAD_BYTES
 from almacen.engine import DuckDBEngine
-from almacen.ingest.kinds import MESSAGING, SALES, StreamKind
+from almacen.domains.messaging import MESSAGING
+from almacen.domains.sales import SALES
+from almacen.ingest.kinds import StreamKind
 from almacen.simulate.events import KAFKA_ONLY, POISON_KINDS, Event, parse_kinds
 from almacen.sources.kafka import KafkaSink, ensure_topic
 from tests.stream.conftest import BRANCHES as CHAIN
 from tests.stream.conftest import StreamWorld, totals
-from tests.stream.test_types import BRANCHES, CLIENTS, MESSAGE, NOT_OF_TYPE, SALE, judge, with_value
+from tests.stream.test_types import MESSAGE, NOT_OF_TYPE, SALE, judge, with_value
 
 TOMBSTONE = ("parsed", "no payload: a null value (a Kafka tombstone)")
 EMPTY = ("parsed", "the payload is empty")
@@ -52,9 +53,6 @@ REASONS = {  # the simulator's poison kinds (null_key: a valid event without a k
 @pytest.fixture(scope="module")
 def engine() -> Iterator[DuckDBEngine]:
     with DuckDBEngine() as duck:
-        duck.register("known_branches", pa.table({"branch_id": pa.array(BRANCHES, pa.string())}))
-        duck.register("known_clients", pa.table({"client_id": pa.array(CLIENTS, pa.string())}))
-        duck.register("seen_in_batch", pa.table({"h": pa.array([], pa.uint64())}))
         yield duck
 
 

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Producer
 
 from almacen.config import KafkaSettings, Settings
+from almacen.domains.sales import SALES
 from almacen.ingest.spark_stream import SparkStreamIngestor, checkpoint_dir
 from almacen.ingest.stream import Totals
 from almacen.lake import Lake
@@ -52,7 +53,7 @@ def _embedded(world: StreamWorld, settings: Settings) -> Totals:
 
 
 def _spark(settings: Settings, spark_engine) -> Totals:
-    ingestor = SparkStreamIngestor(settings, spark_engine)
+    ingestor = SparkStreamIngestor(settings, spark_engine, kind=SALES)
     ingestor.start()
     try:
         return ingestor.run(available_now=True)
@@ -129,7 +130,7 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
     # a replayed epoch (Spark's commit of the last one lost, as after a crash) and an idle run add nothing
     versions = {t: lake_b.table(t).version() for t in
                 ("bronze.sales_events", "quarantine.sales_events", "gold.sales_minute", "gold.sales_minute_late")}
-    commits = Path(checkpoint_dir(b)) / "commits"
+    commits = Path(checkpoint_dir(b, SALES.job)) / "commits"
     last = max((p for p in commits.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     last.unlink()
     (commits / f".{last.name}.crc").unlink(missing_ok=True)

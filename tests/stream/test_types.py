@@ -21,8 +21,10 @@ from almacen.config.stream import MAX_PAYLOAD_BYTES
 from almacen.domains.messaging import message_event_rules, recipient_keys
 from almacen.domains.sales import sales_event_rules
 from almacen.engine import DuckDBEngine
-from almacen.ingest.kinds import MESSAGING, SALES, StreamKind
-from almacen.ingest.stream import parse_events
+from almacen.domains.messaging import MESSAGING
+from almacen.domains.sales import SALES
+from almacen.ingest.kinds import StreamKind
+from almacen.ingest.payloads import parse_events
 from almacen.quality import Split, split
 from tests.stream.conftest import StreamWorld, totals
 
@@ -43,10 +45,15 @@ TWO_63 = str(2**63)
 def engine() -> Iterator[DuckDBEngine]:
     """One engine for the module, as an ingestor keeps one for all its batches."""
     with DuckDBEngine() as duck:
-        duck.register("known_branches", pa.table({"branch_id": pa.array(BRANCHES, pa.string())}))
-        duck.register("known_clients", pa.table({"client_id": pa.array(CLIENTS, pa.string())}))
-        duck.register("seen_in_batch", pa.table({"h": pa.array([], pa.uint64())}))
         yield duck
+
+
+INPUTS = {
+    "known_branches": pa.table({"branch_id": pa.array(BRANCHES, pa.string())}),
+    "known_clients": pa.table({"client_id": pa.array(CLIENTS, pa.string())}),
+    "seen_in_batch": pa.table({"h": pa.array([], pa.uint64())}),
+}
+"""the rules' inputs: the branches and clients known, no id loaded before"""
 
 
 def judge(engine: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None],
@@ -58,8 +65,11 @@ def judge(engine: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None],
     parsed = parse_events(engine, raw, kind.parse, max_payload_bytes)
     if kind is MESSAGING:
         parsed = recipient_keys(parsed, b"k" * 32)
-    rules = sales_event_rules() if kind is SALES else message_event_rules()
-    return split(engine, parsed, rules, name="batch_events", now=NOW)
+    if kind is SALES:
+        rules, inputs = sales_event_rules(), {k: INPUTS[k] for k in ("known_branches", "seen_in_batch")}
+    else:
+        rules, inputs = message_event_rules(), {k: INPUTS[k] for k in ("known_clients", "seen_in_batch")}
+    return split(engine, parsed, rules, name="batch_events", now=NOW, inputs=inputs)
 
 
 def with_value(event: dict, field: str, value: str | None) -> bytes:

@@ -6,8 +6,6 @@ Every change made here is audited with the actor `cli:<os user>`; pipeline comma
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -17,13 +15,14 @@ import pyarrow.compute as pc
 import typer
 from rich.table import Table
 
-from almacen.cli.main import ConfigOpt, console, friendly
 from almacen.config import Settings, load_config
+from almacen.errors import AlmacenError, NotFound, UsageError
 from almacen.lake import Lake
 from almacen.monitor import RunRecord
 from almacen.security import AuditLog, Role, Tokens, Users, audit_log
 from almacen.security.sessions import Sessions
 from almacen.security.users import check_new_user
+from almacen.terminal import ConfigOpt, cli_actor, console, friendly
 
 users_app = typer.Typer(help="Users of the dashboard and API, their roles and API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log: show it, verify its hash chain.", no_args_is_help=True)
@@ -31,19 +30,6 @@ audit_app = typer.Typer(help="The tamper-evident audit log: show it, verify its 
 BranchesOpt = Annotated[list[str] | None, typer.Option("--branch", "-b", help="a branch a branch_manager sees (repeatable)")]
 StdinOpt = Annotated[bool, typer.Option("--password-stdin", help="read the password from the first line of stdin")]
 ROLES = ", ".join(r.value for r in Role)
-
-
-def cli_actor() -> str:
-    """`cli:<os user>`: who ran the command, as the audit log names them."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no login name (some containers): the numeric uid still identifies
-        return f"cli:uid{os.getuid()}"
-
-
-def audit_run(settings: Settings, job: str, **counts: object) -> None:
-    """Append the `pipeline.run` entry of a finished CLI job with what it counted."""
-    audit_log(settings).record(cli_actor(), "pipeline.run", job, counts)
 
 
 def run_totals(records: list[RunRecord]) -> dict[str, object]:
@@ -67,7 +53,7 @@ def _known_branches(settings: Settings, branches: Iterable[str]) -> list[str]:
     known = [b.id for b in settings.branches]
     unknown = [b for b in branches if b not in known]
     if unknown:
-        raise ValueError(f"branch {', '.join(unknown)} is not in the configuration (known: {', '.join(known) or 'none'})")
+        raise UsageError(f"branch {', '.join(unknown)} is not in the configuration (known: {', '.join(known) or 'none'})")
     return list(branches)
 
 
@@ -89,7 +75,7 @@ def users_add(name: str, role: Annotated[str, typer.Option(help=ROLES)], branch:
     settings, users, audit = _open(config)
     check_new_user(name, role, _known_branches(settings, branch or []))
     if users.get(name) is not None:
-        raise ValueError(f"user {name} already exists")
+        raise UsageError(f"user {name} already exists")
     user = users.add(name, _password(name, password_stdin), role, branch or [])
     audit.record(cli_actor(), "user.add", name, {"role": user.role.value, "branches": list(user.branches)})
     console.print(f"added {name} ({user.role}{': ' + ', '.join(user.branches) if user.branches else ''})")
@@ -130,7 +116,7 @@ def users_reset_password(
     """Set a new password; the user's open sessions end and their API tokens are revoked (unless --keep-tokens)."""
     settings, users, audit = _open(config)
     if users.get(name) is None:
-        raise LookupError(f"no user {name!r}")
+        raise NotFound(f"no user {name!r}")
     users.reset_password(name, _password(name, password_stdin))
     ended = Sessions(Lake(settings.lake)).end_user(name, "password reset")
     audit.record(cli_actor(), "user.reset_password", name, {"keep_tokens": keep_tokens, "sessions_ended": ended})
@@ -150,16 +136,19 @@ def users_logout(
 ) -> None:
     """End a user's dashboard sessions at once (or everyone's with --all): copies of their cookies stop working."""
     if (name is None) == (not everyone):
-        raise ValueError("say whose sessions end: a username, or --all for everyone (not both)")
+        raise UsageError("say whose sessions end: a username, or --all for everyone (not both)")
     settings, users, audit = _open(config)
     sessions = Sessions(Lake(settings.lake))
     if everyone:
+        target = "*"
         ended = sessions.end_all("admin: everyone logged out")
     else:
+        assert name is not None  # checked above: without --all, a username is given
+        target = name
         if users.get(name) is None:
-            raise LookupError(f"no user {name!r}")
+            raise NotFound(f"no user {name!r}")
         ended = sessions.end_user(name, "admin: logged out")
-    audit.record(cli_actor(), "user.logout", "*" if everyone else name, {"sessions_ended": ended})
+    audit.record(cli_actor(), "user.logout", target, {"sessions_ended": ended})
     console.print(f"{ended} session{'' if ended == 1 else 's'} ended")
 
 
@@ -229,7 +218,7 @@ def audit_verify(config: ConfigOpt = None) -> None:
     settings = load_config(config)
     check = audit_log(settings).verify()
     if not check.ok:
-        raise ValueError(f"audit log fails at entry {check.first_bad_seq}: {check.problem}")
+        raise AlmacenError(f"audit log fails at entry {check.first_bad_seq}: {check.problem}")
     anchored = f"; anchored at entry {check.anchored_seq} ({_when(check.anchored_at)})" if check.anchored_seq else ""
     console.print(f"audit log OK: {check.entries} entries; last hash {check.last_hash}{anchored}", highlight=False,
                   soft_wrap=True)

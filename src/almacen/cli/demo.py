@@ -14,24 +14,28 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from rich.console import Console
 from rich.table import Table
 
-from almacen.cli import report
-from almacen.cli.main import progress
+from almacen.clock import day_start
+from almacen.domains.sales.cli import show_reconciliation
+from almacen.terminal import report
 from almacen.config import load_config
 from almacen.config import Settings
 from almacen.domains.sales import Reconciliation, reconcile
-from almacen.ingest import extract
+from almacen.domains.sales import extract
+from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor, Totals
 from almacen.lake import Lake
-from almacen.models import build
-from almacen.realtime import sales_minutes
+from almacen.domains.sales import build
+from almacen.domains.sales.realtime import sales_minutes
 from almacen.security import Users
 from almacen.simulate import demo_config, simulate_chain
 from almacen.simulate.events import EventMaker, emit
 from almacen.sources.landing import LandingWriter
+from almacen.terminal import progress
 
 SETTLE_HOURS = 8
 """hours after the day ends still extracted, so late status updates land"""
@@ -45,7 +49,7 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     for sub in ("pos", "lakehouse", "landing"):
         shutil.rmtree(folder / sub, ignore_errors=True)
     settings = load_config(demo_config(folder, branches, local_time=True))
-    start = datetime.combine(day, datetime.min.time(), timezone.utc)
+    start = day_start(day)
     hours = [start + timedelta(hours=i) for i in range(24 + SETTLE_HOURS)]
     records = []
     with progress() as bar:
@@ -64,7 +68,7 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     report.runs(console, records)
     counts = build(settings)
     result = reconcile(settings, start, start + timedelta(days=1))
-    report.reconciliation(console, result)
+    show_reconciliation(console, result)
     _summary(console, settings.lake, result)
     report.counts(console, counts, settings)
     _realtime(console, settings, streamed)
@@ -90,7 +94,7 @@ def live_stream(settings: Settings, rate: float = 200.0):
     writer = LandingWriter(settings.stream.landing, "demo", file_events=10_000)
     emitter = threading.Thread(target=emit, args=(maker, lambda lines: writer.write([x for _, x in lines]), rate, 3600.0),
                                kwargs={"bad_fraction": 0.002, "stop": stop.is_set})
-    ingestor = StreamIngestor(settings)
+    ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
     totals: list[Totals] = []
     consumer = threading.Thread(target=lambda: totals.append(ingestor.run(stop)))
@@ -110,9 +114,9 @@ def _messaging(console: Console, settings: Settings, folder: Path, clients: int 
     """October 2026 of a messaging platform (and two days of November, so the month is complete):
     streamed into gold.usage_minute, conversations built, every client's invoice drafted and issued."""
     from almacen.domains.messaging.build import build_messaging
-    from almacen.domains.messaging.invoices import draft_month, issue_month
+    from almacen.domains.messaging.ledger import draft_month, issue_month
     from almacen.domains.messaging.reference import store_clients, store_rate_card
-    from almacen.ingest.kinds import MESSAGING
+    from almacen.domains.messaging import MESSAGING
     from almacen.simulate.messaging import MessageMaker, build_world, write_reference
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -134,11 +138,11 @@ def _messaging(console: Console, settings: Settings, folder: Path, clients: int 
     october = date(2026, 10, 1)
     draft_month(settings, october)
     issued = issue_month(settings, october)
-    usage = lake.read("gold.usage_minute")
+    usage = _built(lake, "gold.usage_minute")
     console.print(f"\n[bold]messaging[/]: {done.read:,} events of {clients} client accounts streamed, "
                   f"{done.quarantined:,} quarantined; {pc.sum(usage['sent']).as_py():,} templates sent, "
                   f"{pc.sum(usage['billable']).as_py():,} billable; {counts['gold.conversations']:,} conversations")
-    invoices = lake.read("gold.invoices").sort_by([("total", "descending")]).slice(0, 5)
+    invoices = _built(lake, "gold.invoices").sort_by([("total", "descending")]).slice(0, 5)
     t = Table(title=f"October 2026: {issued.documents} invoices issued, USD {issued.total:,.2f} in all — the largest",
               title_justify="left")
     for col in ("invoice", "subtotal", "discount", "total (USD)"):
@@ -146,6 +150,13 @@ def _messaging(console: Console, settings: Settings, folder: Path, clients: int 
     for r in invoices.to_pylist():
         t.add_row(r["invoice_id"], f"{r['subtotal']:,.2f}", f"{r['discount']:,.2f}", f"{r['total']:,.2f}")
     console.print(t)
+
+
+def _built(lake: Lake, table: str, columns: list[str] | None = None) -> pa.Table:
+    """A table the demo's earlier steps wrote (they raise when they cannot)."""
+    data = lake.read(table, columns)
+    assert data is not None, f"the demo's build left no {table} at {lake.path(table)}"
+    return data
 
 
 def _demo_users(settings: Settings) -> None:
@@ -172,7 +183,7 @@ def _realtime(console: Console, settings: Settings, streamed: list[Totals]) -> N
 def _summary(console: Console, lake_root: str, result: Reconciliation) -> None:
     """Per branch revenue, tickets, average ticket and quarantined rows, from gold and quarantine."""
     lake = Lake(lake_root)
-    facts = lake.read("gold.fact_sales", ["branch_id", "status", "lines_amount"])
+    facts = _built(lake, "gold.fact_sales", ["branch_id", "status", "lines_amount"])
     approved = facts.filter(pc.equal(facts["status"], "aprobada"))
     by_branch = {r["branch_id"]: r for r in approved.group_by("branch_id").aggregate(
         [("lines_amount", "sum"), ("branch_id", "count")]).to_pylist()}
@@ -181,7 +192,7 @@ def _summary(console: Console, lake_root: str, result: Reconciliation) -> None:
         q = lake.read(table, ["branch_id"])
         for r in (q.group_by("branch_id").aggregate([("branch_id", "count")]).to_pylist() if q else []):
             quarantined[r["branch_id"]] = quarantined.get(r["branch_id"], 0) + r["branch_id_count"]
-    names = {r["branch_id"]: r["name"] for r in lake.read("gold.dim_branch").to_pylist()}
+    names = {r["branch_id"]: r["name"] for r in _built(lake, "gold.dim_branch").to_pylist()}
     t = Table(title="the day, by branch (approved sales)", title_justify="left")
     for col in ("branch", "revenue (ARS)", "tickets", "avg ticket", "quarantined rows", "reconciliation"):
         t.add_column(col, justify="left" if col == "branch" else "right")

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
 from rich.console import Console
-from rich.table import Table
 
 from almacen.config import Settings, load_config
+from almacen.terminal import audit_run, stop_on_signals
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="almacen.toml (default $ALMACEN_CONFIG or ./almacen.toml)")]
-
-
-def _stop_on_signals() -> threading.Event:
-    """An event set by Ctrl-C or SIGTERM, so the loops finish their batch and write their run record."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
+if TYPE_CHECKING:
+    from almacen.ingest.kinds import StreamKind
+    from almacen.simulate.events import Message
+    from almacen.sources.kafka import KafkaSink
+    from almacen.sources.landing import LandingWriter
 
 
 def simulate_stream(console: Console, config: Path | None, rate: str, duration: float, seed: int,
@@ -39,6 +33,8 @@ def simulate_stream(console: Console, config: Path | None, rate: str, duration: 
     branches = [b.id for b in settings.branches if b.enabled]
     maker = EventMaker(branches, seed=seed, run=f"s{seed}t{int(time.time())}",
                        max_payload_bytes=settings.stream.max_payload_bytes)
+    sink: KafkaSink | LandingWriter
+    write: Callable[[list[Message]], None]
     if kafka:
         from almacen.sources.kafka import KafkaSink, ensure_topic
 
@@ -51,10 +47,11 @@ def simulate_stream(console: Console, config: Path | None, rate: str, duration: 
         from almacen.sources.landing import LandingWriter
 
         folder = landing or Path(settings.stream.landing)
-        sink = LandingWriter(folder, maker.run)
-        write = lambda lines: sink.write([line for _, line in lines])  # noqa: E731
+        sink = writer = LandingWriter(folder, maker.run)
+        # no line is None: parse_kinds leaves the kinds of null value (Kafka tombstones) to Kafka
+        write = lambda lines: writer.write([line for _, line in lines if line is not None])  # noqa: E731
         where = f"landing folder {folder}"
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     console.print(f"emitting {per_second:g} events/s for {duration:g} s into {where} (Ctrl-C stops)")
     sent = emit(maker, write, per_second, duration, bad_fraction=bad, kinds=chosen, stop=stop.is_set)
     sink.close()
@@ -65,17 +62,16 @@ def simulate_stream(console: Console, config: Path | None, rate: str, duration: 
 
 def stream(console: Console, config: Path | None, until_idle: bool, seconds: float | None, kind: str = "sales") -> None:
     """Run the ingestor until Ctrl-C (or idle / a time limit), showing a line per report."""
-    from almacen.ingest.kinds import KINDS
+    from almacen.domains import REGISTRY
     from almacen.ingest.stream import StreamIngestor
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if kind not in KINDS:
-        raise ValueError(f"stream: {kind!r} is not a kind of stream; known: {', '.join(KINDS)}")
+    chosen = REGISTRY.stream(kind)
     settings = load_config(config)
-    if settings.engine == "spark" and kind == "sales":
-        return _stream_on_spark(console, settings, until_idle, seconds)
-    ingestor = StreamIngestor(settings, kind=KINDS[kind])
-    stop = _stop_on_signals()
+    if settings.engine == "spark":
+        return _stream_on_spark(console, settings, chosen, until_idle, seconds)
+    ingestor = StreamIngestor(settings, kind=chosen)
+    stop = stop_on_signals()
     deadline = time.monotonic() + seconds if seconds else None
     last = [0.0]
 
@@ -93,15 +89,17 @@ def stream(console: Console, config: Path | None, until_idle: bool, seconds: flo
         ingestor.close()
     console.print(f"stopped: {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} written, "
                   f"{totals.quarantined:,} quarantined, {totals.late:,} late")
-    _audit_stream(settings, KINDS[kind].job, totals)
+    _audit_stream(settings, chosen.job, totals)
 
 
-def _stream_on_spark(console: Console, settings: Settings, until_idle: bool, seconds: float | None) -> None:
-    """`engine = "spark"`: the same job as a Spark Structured Streaming query (`--until-idle`: availableNow)."""
+def _stream_on_spark(console: Console, settings: Settings, kind: StreamKind, until_idle: bool,
+                     seconds: float | None) -> None:
+    """`engine = "spark"`: the same job, of any kind, as a Spark Structured Streaming query (`--until-idle`:
+    availableNow)."""
     from almacen.ingest.spark_stream import SparkStreamIngestor
 
-    ingestor = SparkStreamIngestor(settings)
-    stop = _stop_on_signals()
+    ingestor = SparkStreamIngestor(settings, kind=kind)
+    stop = stop_on_signals()
     deadline = time.monotonic() + seconds if seconds else None
     ingestor.start()
     try:
@@ -114,36 +112,12 @@ def _stream_on_spark(console: Console, settings: Settings, until_idle: bool, sec
         ingestor.close()
     console.print(f"stopped (Spark): {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} "
                   f"written, {totals.quarantined:,} quarantined, {totals.late:,} late")
-    _audit_stream(settings, "stream (spark)", totals)
+    _audit_stream(settings, f"{kind.job} (spark)", totals)
 
 
 def _audit_stream(settings: Settings, job: str, totals) -> None:
     """The stream run's `pipeline.run` audit entry, once the loop has ended."""
-    from almacen.cli.admin import audit_run
+
 
     audit_run(settings, job, batches=totals.batches, read=totals.read, written=totals.written,
               quarantined=totals.quarantined, late=totals.late)
-
-
-def top(config: Path | None, minutes: int) -> None:
-    from almacen.lake import Lake
-    from almacen.realtime.top import live
-
-    stop = _stop_on_signals()
-    live(Lake(load_config(config).lake), minutes, stop=stop.is_set)
-
-
-def minutes(console: Console, config: Path | None, last: int, by: str, total: bool, status: str | None,
-            until: str | None) -> None:
-    from almacen.lake import Lake
-    from almacen.realtime import sales_minutes
-
-    dims = [d.strip() for d in by.split(",") if d.strip()]
-    rows = sales_minutes(Lake(load_config(config).lake), last, dims, per_minute=not total, status=status,
-                         until=datetime.fromisoformat(until) if until else None)
-    table = Table(title=f"sales, last {last} minutes")
-    for name in rows.column_names:
-        table.add_column(name, justify="left" if name in ("minute", *dims) else "right")
-    for r in rows.to_pylist():
-        table.add_row(*[f"{v:%Y-%m-%d %H:%M}" if isinstance(v, datetime) else str(v) for v in r.values()])
-    console.print(table)

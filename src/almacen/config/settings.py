@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 from sqlalchemy.engine import make_url
 
+from almacen.errors import AlmacenError
 from almacen.lake.tables import private_files
 from almacen.config.messaging import MessagingSettings
 from almacen.config.serve import ServeSettings
@@ -35,7 +36,7 @@ DEMO_PSEUDONYM_KEY = b"almacen-demo-key-not-secret"
 """the public pseudonymisation key of demo mode: a lake written with it is marked as a demo lake"""
 
 
-class ConfigError(ValueError):
+class ConfigError(AlmacenError, ValueError):
     """The configuration is unusable; the message says which key and why."""
 
 
@@ -70,10 +71,10 @@ class SourceTable(_Strict):
     role: Literal["sales", "sales_lines"]
     cursor: str = Field(description="column whose value places a row in an hourly cut (usually updated_at)")
     key: list[str] = Field(min_length=1, description="source key columns")
-    query: str | None = Field(None, description="SQL template with :start and :end; default selects the table by cursor")
+    query: str | None = Field(default=None, description="SQL template with :start and :end; default selects the table by cursor")
     columns: dict[str, str] = Field(description="conformed column -> source column or DuckDB SQL expression over them")
     values: dict[str, dict[str, str]] = Field(default_factory=dict, description="conformed column -> source code -> value")
-    timezone: str | None = Field(None, description="IANA zone the table's timestamps are written in; default: the branch's")
+    timezone: str | None = Field(default=None, description="IANA zone the table's timestamps are written in; default: the branch's")
 
     @field_validator("timezone")
     @classmethod
@@ -118,8 +119,8 @@ class PosSchema(_Strict):
     """A point-of-sale product's tables, keyed by source table name, and its control report."""
 
     tables: dict[str, SourceTable]
-    control: PosControl | None = Field(None, description="the control report reconciliation compares gold with; "
-                                                         "built-in schemas ship theirs")
+    control: PosControl | None = Field(default=None, description="the control report reconciliation compares gold with; "
+                                                                 "built-in schemas ship theirs")
 
     @model_validator(mode="after")
     def _has_roles(self) -> PosSchema:
@@ -143,9 +144,9 @@ class Branch(_Strict):
     password_env: str | None = None
     pos_schema: str
     enabled: bool = True
-    timezone: str = Field("UTC", description="IANA zone the branch's POS writes its timestamps in (a local-time POS: "
-                                             "America/Argentina/Buenos_Aires); a source table may override it")
-    lookback_hours: int | None = Field(None, ge=0, le=168, description="overrides the top-level lookback_hours")
+    timezone: str = Field(default="UTC", description="IANA zone the branch's POS writes its timestamps in (a local-time POS: "
+                                                     "America/Argentina/Buenos_Aires); a source table may override it")
+    lookback_hours: int | None = Field(default=None, ge=0, le=168, description="overrides the top-level lookback_hours")
 
     @field_validator("timezone")
     @classmethod
@@ -185,18 +186,18 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = "duckdb"
     demo: bool = False
     pseudonym_key: SecretStr | None = None
-    secret_key: SecretStr | None = Field(None, description="signs session cookies (ALMACEN_SECRET_KEY, 32+ bytes)")
-    audit_key: SecretStr | None = Field(None, description="keys the audit log's MAC chain (ALMACEN_AUDIT_KEY, 32+ bytes)")
-    audit_anchor: str = Field("", description="file the audit log's signed checkpoints go to (default <lake>/_system/"
-                                              "audit.anchor); put it where the lake's writers cannot write")
-    file_umask: str = Field("077", pattern=r"^0?[0-7]{3}$", description="umask of every file and folder almacen "
+    secret_key: SecretStr | None = Field(default=None, description="signs session cookies (ALMACEN_SECRET_KEY, 32+ bytes)")
+    audit_key: SecretStr | None = Field(default=None, description="keys the audit log's MAC chain (ALMACEN_AUDIT_KEY, 32+ bytes)")
+    audit_anchor: str = Field(default="", description="file the audit log's signed checkpoints go to (default <lake>/_system/"
+                                                      "audit.anchor); put it where the lake's writers cannot write")
+    file_umask: str = Field(default="077", pattern=r"^0?[0-7]{3}$", description="umask of every file and folder almacen "
                             "creates (default owner-only: the lake holds raw personal data, password hashes, the audit log)")
-    max_workers: int = Field(8, ge=1, le=64)
-    commit_rows: int = Field(250_000, ge=1, description="rows read before the pending slices are committed")
-    future_tolerance_minutes: int = Field(5, ge=0)
-    lookback_hours: int = Field(0, ge=0, le=168, description="every extraction run also re-reads the last N hours "
+    max_workers: int = Field(default=8, ge=1, le=64)
+    commit_rows: int = Field(default=250_000, ge=1, description="rows read before the pending slices are committed")
+    future_tolerance_minutes: int = Field(default=5, ge=0)
+    lookback_hours: int = Field(default=0, ge=0, le=168, description="every extraction run also re-reads the last N hours "
                                 "(dlt's lag), so corrections that do not move the cursor are picked up")
-    settle_hours: int = Field(3, ge=0, le=168, description="an empty hour of a branch that normally sells then is "
+    settle_hours: int = Field(default=3, ge=0, le=168, description="an empty hour of a branch that normally sells then is "
                               "read again until the source is this many hours past it")
     catalog: Catalog | None = None
     branches: list[Branch] = Field(default_factory=list)
@@ -280,6 +281,8 @@ def load_config(path: str | Path | None = None, **overrides) -> Settings:
         tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, unreadable, not text
+        raise ConfigError(f"config file {path} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
 
     class _FromFile(Settings):
         model_config = SettingsConfigDict(toml_file=path)

@@ -17,10 +17,10 @@ class KafkaSettings(BaseModel):
 
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = "almacen.sales_events"
-    group_id: str = Field("almacen-stream", description="reported to the broker for lag monitoring only")
+    group_id: str = Field(default="almacen-stream", description="reported to the broker for lag monitoring only")
     options: dict[str, str | int | bool] = Field(
         default_factory=dict, description="extra librdkafka settings, e.g. security.protocol, sasl.mechanism")
-    password_env: str | None = Field(None, description="environment variable holding sasl.password")
+    password_env: str | None = Field(default=None, description="environment variable holding sasl.password")
 
 
 class StreamSettings(BaseModel):
@@ -29,18 +29,18 @@ class StreamSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: Literal["landing", "kafka"] = "landing"
-    landing: str = Field("./landing/sales_events", description="folder of closed newline-JSON files")
+    landing: str = Field(default="./landing/sales_events", description="folder of closed newline-JSON files")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    trigger_seconds: float = Field(1.0, gt=0, description="longest wait for events before a micro-batch commits")
-    max_batch_events: int = Field(100_000, ge=1, description="most events in one micro-batch (and in memory)")
+    trigger_seconds: float = Field(default=1.0, gt=0, description="longest wait for events before a micro-batch commits")
+    max_batch_events: int = Field(default=100_000, ge=1, description="most events in one micro-batch (and in memory)")
     max_payload_bytes: int = Field(
-        MAX_PAYLOAD_BYTES, ge=1,
+        default=MAX_PAYLOAD_BYTES, ge=1,
         description="a larger payload is quarantined unparsed ('the payload is larger than N bytes')")
-    allowed_lateness_minutes: int = Field(10, ge=0)
+    allowed_lateness_minutes: int = Field(default=10, ge=0)
     memory_limit: str = Field(
-        "256MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+        default="256MB", pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
         description="DuckDB's share of the ingestor; the ids kept for duplicate detection spill to disk beyond it")
-    compact_every_seconds: float = Field(60.0, gt=0, description="how often small files are compacted")
+    compact_every_seconds: float = Field(default=60.0, gt=0, description="how often small files are compacted")
     vacuum_retention_hours: int = Field(
-        1, ge=0, description="compacted-away files older than this are deleted (readers older than this may fail)")
-    report_every_seconds: float = Field(60.0, gt=0, description="how often a run record with the lag is written")
+        default=1, ge=0, description="compacted-away files older than this are deleted (readers older than this may fail)")
+    report_every_seconds: float = Field(default=60.0, gt=0, description="how often a run record with the lag is written")

@@ -1,34 +1,39 @@
-"""The domains almacen runs (sales, messaging), and what the CLI and the server need from all of them.
+"""The domains almacen runs, as one registry the CLI and the server read.
 
-`access()` completes the registry of access scopes (almacen.lake.access) that `almacen publish` reads:
-every table declares its scope in the module that defines it, so the registry holds a table only once
-that module was imported. The modules are imported on call, not on import of this package: the
-messaging modules and `almacen.realtime.usage` use each other's names, and importing them here would
-close that circle for whoever imports one of them first.
+Adding a domain is one package under `domains/` that builds a `Domain` (see `almacen.domain`) and one
+line here. The core never imports this package: whoever holds the registry hands the core what it needs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from importlib import import_module
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
-from almacen.lake import Declaration, declared
+from almacen import models
+from almacen.config import Settings
+from almacen.domain import Domain, Registry
+from almacen.domains.messaging import DOMAIN as MESSAGING
+from almacen.domains.sales import DOMAIN as SALES
+from almacen.ingest import extract as extract_hours
+from almacen.lake import Declaration
+from almacen.monitor import RunRecord
 
-TABLE_MODULES = (
-    "almacen.models",  # the sales gold models: `-- access:` headers of models/gold/*.sql
-    "almacen.realtime.rollup",  # gold.sales_minute, gold.sales_minute_late
-    "almacen.realtime.usage",  # gold.usage_minute
-    "almacen.domains.sales",
-    "almacen.domains.messaging",
-    "almacen.domains.messaging.conversations",  # gold.conversations, _daily, _monthly
-    "almacen.domains.messaging.invoices",  # gold.invoices, _lines, gold.invoice_drafts, _draft_lines
-)
-"""every module that defines (and so declares) a table some command writes to gold; a domain adding a
-table-defining module lists it here (a test checks every gold table the code names is declared)"""
+DOMAINS: tuple[Domain, ...] = (SALES, MESSAGING)
+REGISTRY = Registry(DOMAINS)
 
 
 def access() -> Mapping[str, Declaration]:
-    """Every table's access declaration, by `layer.name`, after importing every module that makes one."""
-    for module in TABLE_MODULES:
-        import_module(module)
-    return declared()
+    """Every table's access declaration, by `layer.name` (`Registry.access` of the registered domains)."""
+    return REGISTRY.access()
+
+
+def build(settings: Settings) -> dict[str, int]:
+    """Rebuild every domain's silver and gold models from the lake; row counts by table."""
+    return models.build(settings, folders=REGISTRY.model_folders())
+
+
+def extract(settings: Settings, hours: Iterable[datetime], branch_ids: Sequence[str] | None = None,
+            on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
+    """Extract the given hours of the branches' databases (`almacen.ingest.extract.extract`), written by
+    the domain that owns the branch source role."""
+    return extract_hours(settings, hours, branch_ids, on_progress, commit=REGISTRY.extraction())

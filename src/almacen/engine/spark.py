@@ -10,12 +10,16 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 
 from almacen.config import ConfigError, SparkSettings
+from almacen.engine.base import MalformedInput, QueryError, require_capability
+from almacen.errors import NotFound
 from almacen.lake import Lake
 
 SESSION_DEFAULTS = {
@@ -78,10 +82,45 @@ def view_name(name: str) -> str:
     return f"{schema}__{table}" if schema else table
 
 
+@contextmanager
+def _translated(sql: str) -> Iterator[None]:
+    """Raise Spark's errors of the statement `sql` as the contract's QueryError; others as they are."""
+    try:
+        yield
+    except Exception as exc:
+        error = _refused(exc, sql)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _refused(exc: Exception, sql: str) -> QueryError | None:
+    """Spark's error (or the transpiler's) as the contract's; None for one that is not the statement's
+    or its data's (a lost driver, a Py4J failure), which goes on as it is."""
+    from pyspark.errors import (AnalysisException, ArithmeticException, DateTimeException,
+                                IllegalArgumentException, NumberFormatException)
+    from sqlglot.errors import ParseError
+
+    kind: type[QueryError]
+    if isinstance(exc, (NumberFormatException, DateTimeException)):  # [CAST_INVALID_INPUT] … it is malformed
+        kind = MalformedInput
+    elif isinstance(exc, (AnalysisException, ArithmeticException, IllegalArgumentException, ParseError)):
+        kind = QueryError
+    else:
+        return None
+    # getMessage: "[ERROR_CLASS] message SQLSTATE: …" without the plan or the JVM stack that str() holds
+    return kind(SparkEngine.DIALECT, sql, exc.getMessage() if hasattr(exc, "getMessage") else str(exc))
+
+
 class SparkEngine:
-    """Spark SQL over temporary views of Arrow tables and Delta tables; results come back as Arrow."""
+    """Spark SQL over temporary views of Arrow tables and Delta tables; results come back as Arrow.
+
+    No tables of its own (`STATE_TABLES`: its tables are the lake's) and no SQL macros (`STRICT_JSON`).
+    """
 
     DIALECT = "spark"
+    STATE_TABLES = False
+    STRICT_JSON = False
 
     def __init__(self, cfg: SparkSettings | None = None, session=None) -> None:
         self.spark = session or spark_session(cfg or SparkSettings())
@@ -102,30 +141,39 @@ class SparkEngine:
     def register_table(self, name: str, lake: Lake, table: str | None = None) -> None:
         table = table or name
         if not lake.exists(table):
-            raise LookupError(f"{table} is missing from the lake at {lake.path(table)}")
+            raise NotFound(f"{table} is missing from the lake at {lake.path(table)}")
         self._view(name, self.spark.read.format("delta").load(lake.path(table)))
 
     def forget(self, name: str) -> None:
         self.spark.catalog.dropTempView(view_name(name))
         self._views.discard(view_name(name))
 
-    def dataframe(self, sql: str, params: dict[str, object] | None = None):
+    def dataframe(self, sql: str, params: Mapping[str, object] | None = None):
         """The Spark DataFrame of a DuckDB-dialect SELECT, for writing where the data lies."""
-        return self.spark.sql(to_spark(sql, self._schemas(), params))
+        with _translated(sql):
+            return self.spark.sql(to_spark(sql, self._schemas(), params))
 
-    def query(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
-        return self.dataframe(sql, params).toArrow()
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
+        with _translated(sql):
+            return self.dataframe(sql, params).toArrow()
 
-    def execute(self, sql: str, params: dict[str, object] | None = None) -> None:
-        self.dataframe(sql, params).collect()
+    def execute(self, sql: str, params: Mapping[str, object] | None = None) -> None:
+        with _translated(sql):
+            self.dataframe(sql, params).collect()
 
-    def stream(self, sql: str, params: dict[str, object] | None = None) -> pa.RecordBatchReader:
+    def read(self, sql: str, params: Mapping[str, object] | None = None) -> pa.Table:
+        """Refused: Spark keeps no tables of its own to read (`STATE_TABLES`)."""
+        require_capability(self, "STATE_TABLES", "reading the engine's own tables (Engine.read)")
+        raise AssertionError("unreachable: SparkEngine.STATE_TABLES is False")
+
+    def stream(self, sql: str, params: Mapping[str, object] | None = None) -> pa.RecordBatchReader:
         return self.query(sql, params).to_reader()
 
-    def materialize(self, sql: str, params: dict[str, object] | None, lake: Lake, table: str) -> int:
+    def materialize(self, sql: str, params: Mapping[str, object] | None, lake: Lake, table: str) -> int:
         """Write a SELECT's rows over the whole Delta table `table` with delta-spark; returns the row count."""
         path = lake.path(table)
-        self.dataframe(sql, params).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+        with _translated(sql):
+            self.dataframe(sql, params).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
         self._view(table, self.spark.read.format("delta").load(path))
         return _rows_written(self.spark, path)
 
@@ -149,7 +197,7 @@ class SparkEngine:
 
 
 def to_spark(sql: str, schemas: dict[str, dict[str, str]] | None = None,
-             params: dict[str, object] | None = None) -> str:
+             params: Mapping[str, object] | None = None) -> str:
     """DuckDB SQL as Spark SQL: views for `layer.name`, EXCLUDE expanded, `$params` bound as literals.
 
     Spark's own parameter markers are lost by Delta's SQL parser (UNBOUND_SQL_PARAMETER), so values
@@ -165,13 +213,16 @@ def to_spark(sql: str, schemas: dict[str, dict[str, str]] | None = None,
         if t.args.get("db"):
             t.set("this", exp.to_identifier(f"{t.db}__{t.name}"))
             t.set("db", None)
+    bound = params or {}
     for marker in list(tree.find_all(exp.Placeholder)):
-        if marker.name not in (params or {}):
-            raise KeyError(f"SQL parameter ${marker.name} has no value; given: {sorted(params or {})}")
-        marker.replace(exp.convert(params[marker.name]))
+        if marker.name not in bound:
+            raise QueryError(SparkEngine.DIALECT, sql,
+                             f"SQL parameter ${marker.name} has no value; given: {sorted(bound)}")
+        marker.replace(exp.convert(bound[marker.name]))
     tree = tree.transform(_spark_functions).transform(_spark_functions)  # twice: a replaced node's arguments too
     if any(s.args.get("except_") or s.args.get("except") for s in tree.find_all(exp.Star)):
-        tree = qualify_columns(qualify_tables(tree, dialect="spark"), schema=schemas or {}, dialect="spark",
+        schema: dict[str, object] = dict(schemas or {})  # sqlglot's parameter is invariant in the column mapping
+        tree = qualify_columns(qualify_tables(tree, dialect="spark"), schema=schema, dialect="spark",
                                expand_stars=True)
     return tree.sql(dialect="spark")
 

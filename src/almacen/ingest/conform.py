@@ -6,6 +6,8 @@ that did not convert are listed in `_untyped` for the quality gate to quarantine
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 
 from almacen.config import CONFORMED_COLUMNS, SourceTable
@@ -33,7 +35,7 @@ def _source_expr(table: SourceTable, column: str) -> str:
     return expr
 
 
-def conform_sql(table: SourceTable, source: str, columns: list[str], text_columns: list[str] = ()) -> str:
+def conform_sql(table: SourceTable, source: str, columns: list[str], text_columns: Sequence[str] = ()) -> str:
     """SELECT turning bronze rows of `source` into the role's conformed columns plus lineage.
 
     `_bad_text` lists the source text columns that held bytes that were not UTF-8 (read as U+FFFD);

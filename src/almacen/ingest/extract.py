@@ -20,31 +20,25 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from importlib import resources
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from almacen.clock import hour_start, is_utc, local_window
+from almacen.clock import hour_start, is_utc, local_window, utc_now
 from almacen.config import Branch, Settings, SourceTable, resolve_url, source_zone
-from almacen.domains.sales import sales_lines_rules, sales_rules
 from almacen.engine import DuckDBEngine, Engine
 from almacen.ingest.catalog import load_catalog
 from almacen.ingest.catchup import History, extract_history, extract_runs_since, is_unsettled, normally_sells
-from almacen.ingest.conform import conform
 from almacen.ingest.lineage import add_lineage, batch_id, normalise
-from almacen.lake import Lake, SchemaChangeError, concat, same_type
+from almacen.lake import Lake, SchemaChangeError, same_type
 from almacen.monitor import RunRecord, read_runs, record_runs
-from almacen.quality import Split, split
-from almacen.security import pseudonymise
 from almacen.security.demo import pseudonym_key
 from almacen.sources import SourceError, latest_cursor, probe, read_window, safe_source
 
 JOB = "extract"
 TXN_PREFIX = "almacen-extract:"
-KNOWN_VERSIONS = resources.files("almacen.ingest") / "known_versions.sql"
 Reader = Callable[[str, str, SourceTable, datetime, datetime, str, ZoneInfo], pa.Table]
 """(url, table name, table, start, end, where, zone) -> the table's rows of the UTC window [start, end) asked in
 the source's zone, as `read_window` gives them (values as the source wrote them)"""
@@ -53,7 +47,9 @@ MAX_WINDOW_HOURS = 24
 
 
 @dataclass
-class _Slice:
+class Slice:
+    """One (branch, hour) of one extraction: the unit of work and of idempotency (`batch_id`)."""
+
     branch: Branch
     hour: datetime
     run: RunRecord
@@ -65,19 +61,26 @@ class _Slice:
         return batch_id(self.branch.id, self.hour)
 
 
+Commit = Callable[[Settings, Lake, Engine, list[Slice]], None]
+"""What a domain does with the good slices an extraction read (`Domain.extraction`): writes bronze as read,
+the rest through its quality rules, in one commit per table, and sets each slice's `run.rows_written` and
+`run.rows_quarantined`. The core reads, windows, checks schemas and records runs; the commit knows what
+the source's tables mean."""
+
+
 def extract(settings: Settings, hours: Iterable[datetime], branch_ids: Sequence[str] | None = None,
-            on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
+            on_progress: Callable[[int], None] | None = None, *, commit: Commit) -> list[RunRecord]:
     """Extract the given hours for the selected (default: all enabled) branches; one run record per slice.
 
     Failures of one branch are recorded in its run records and never stop the others.
     """
     branches = [settings.branch(b).id for b in branch_ids] if branch_ids else [
         b.id for b in settings.branches if b.enabled]
-    return extract_slices(settings, [(b, h) for h in hours for b in branches], on_progress)
+    return extract_slices(settings, [(b, h) for h in hours for b in branches], on_progress, commit=commit)
 
 
 def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
-                   on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
+                   on_progress: Callable[[int], None] | None = None, *, commit: Commit) -> list[RunRecord]:
     """Extract exactly these (branch id, hour) slices, in hour order.
 
     A window of hours at a time, each branch's hours are read as a few contiguous ranges in parallel
@@ -95,7 +98,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     reader = window_reader(settings)
     history: History = extract_history(read_runs(lake, extract_runs_since(hours[0])))[0] if hours else {}
     records: list[RunRecord] = []
-    pending: list[_Slice] = []
+    pending: list[Slice] = []
     with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
         load_catalog(settings, lake, engine)
         i, window_hours = 0, FIRST_WINDOW_HOURS
@@ -110,7 +113,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
             per_hour = sum(s.run.rows_read for s in read) / len(window)
             window_hours = max(1, min(MAX_WINDOW_HOURS, int(settings.commit_rows / max(per_hour, 1.0))))
             if sum(s.run.rows_read for s in pending) >= settings.commit_rows or i >= len(hours):
-                records += _flush(settings, lake, engine, pending)
+                records += _flush(settings, lake, engine, pending, commit)
                 if on_progress:
                     on_progress(len(pending))
                 pending = []
@@ -151,21 +154,21 @@ def _ranges(settings: Settings, hours_by_branch: dict[str, list[datetime]]) -> l
     return ranges
 
 
-def _flush(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]) -> list[RunRecord]:
+def _flush(settings: Settings, lake: Lake, engine: Engine, slices: list[Slice], commit: Commit) -> list[RunRecord]:
     """Commit the good slices read so far (one commit per table), then their run records."""
     _check_schemas(lake, slices)
     ok = [s for s in slices if s.run.status == "ok"]
     if ok:
-        _commit(settings, lake, engine, ok)
+        commit(settings, lake, engine, ok)
     for s in slices:
-        s.run.finished_at = _now()
+        s.run.finished_at = utc_now()
     records = [s.run for s in slices]
     record_runs(lake, records)
     return records
 
 
 def _read_range(settings: Settings, reader: Reader, history: History, branch: Branch,
-                hours: list[datetime]) -> list[_Slice]:
+                hours: list[datetime]) -> list[Slice]:
     """Read both POS tables of a branch for contiguous hours and split them into hourly slices.
 
     Each table is asked for the range in its zone and converted to UTC before the split (module
@@ -173,8 +176,8 @@ def _read_range(settings: Settings, reader: Reader, history: History, branch: Br
     source is not `settle_hours` past it (ingest/catchup.py). A failure marks every slice of the range
     as failed; it never raises.
     """
-    started = _now()
-    slices = {h: _Slice(branch, h, RunRecord(JOB, branch.id, h, h + timedelta(hours=1), started)) for h in hours}
+    started = utc_now()
+    slices = {h: Slice(branch, h, RunRecord(JOB, branch.id, h, h + timedelta(hours=1), started)) for h in hours}
     where = f"branch {branch.id}"
     start, end = hours[0], hours[-1] + timedelta(hours=1)
     try:
@@ -232,7 +235,7 @@ def _check_convertible(rows: pa.Table, table: SourceTable, zone: ZoneInfo, where
                               "cast it to a timestamp in the table's query")
 
 
-def _settle(settings: Settings, history: History, url: str, branch: Branch, slices: list[_Slice], where: str) -> None:
+def _settle(settings: Settings, history: History, url: str, branch: Branch, slices: list[Slice], where: str) -> None:
     """Mark the empty slices that are not final yet (ingest/catchup.py), measuring how far the source
     has got (its sales table's latest cursor) only when some slice needs it."""
     for s in slices:
@@ -248,7 +251,7 @@ def _settle(settings: Settings, history: History, url: str, branch: Branch, slic
         s.run.unsettled = is_unsettled(settings, s.hour, latest)
 
 
-def _check_schemas(lake: Lake, slices: list[_Slice]) -> None:
+def _check_schemas(lake: Lake, slices: list[Slice]) -> None:
     """Refuse a slice whose column types differ from its bronze table (or from earlier slices)."""
     expected: dict[str, pa.Schema] = {}
     for s in slices:
@@ -268,91 +271,6 @@ def _check_schemas(lake: Lake, slices: list[_Slice]) -> None:
                 break
 
 
-def _commit(settings: Settings, lake: Lake, engine: Engine, slices: list[_Slice]) -> None:
-    """Write the good slices: bronze as-is, conformed rows through the quality gate."""
-    batch_ids = [s.batch_id for s in slices]
-    in_batches = "_batch_id IN (" + ", ".join(f"'{b}'" for b in batch_ids) + ")"
-    by_role: dict[str, list[pa.Table]] = {"sales": [], "sales_lines": []}
-    for (schema_name, table_name), rows in _by_source_table(slices).items():
-        lake.replace(f"bronze.pos_{table_name}", rows, in_batches)
-        table = settings.schemas()[schema_name].tables[table_name]
-        by_role[table.role].append(conform(engine, table, rows, f"bronze_{table_name}"))
-    now = datetime.now(timezone.utc)
-    sales = _with_known_versions(lake, engine, concat(by_role["sales"]), batch_ids)
-    sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes),
-                        name="batch_sales", now=now)
-    sales_split = Split(_pseudonymise(sales_split.passed.drop_columns(["_known_updated_at"]), pseudonym_key(settings)),
-                        _pseudonymise(sales_split.quarantined.drop_columns(["_known_updated_at"]), pseudonym_key(settings)))
-    engine.register("accepted_sales", sales_split.passed.select(["_batch_id", "sale_id"]))
-    lines = concat(by_role["sales_lines"])
-    lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now)
-    engine.forget("accepted_sales")
-    lake.replace("silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches,
-                 txns=_high_water_marks(lake, slices))
-    lake.replace("silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
-    for table, quarantined in (("quarantine.sales", sales_split.quarantined),
-                               ("quarantine.sales_lines", lines_split.quarantined)):
-        quarantined = quarantined.drop_columns(["_untyped", "_bad_text"]).append_column(
-            "_quarantined_at", pa.array([now] * quarantined.num_rows, pa.timestamp("us", tz="UTC")))
-        lake.replace(table, quarantined, in_batches)
-    written = _count_by_batch(sales_split.passed, lines_split.passed)
-    quarantined = _count_by_batch(sales_split.quarantined, lines_split.quarantined)
-    for s in slices:
-        s.run.rows_written = written.get(s.batch_id, 0)
-        s.run.rows_quarantined = quarantined.get(s.batch_id, 0)
-
-
-def _high_water_marks(lake: Lake, slices: list[_Slice]) -> list[tuple[str, int]]:
-    """Per branch, the latest cut loaded (hours since the epoch), as Delta transaction ids
-    `almacen-extract:<branch>` committed with the data: any Delta reader can see how far each branch
-    is loaded. A catch-up of older hours never moves a mark back."""
-    marks: dict[str, int] = {}
-    for s in slices:
-        marks[s.branch.id] = max(marks.get(s.branch.id, 0), int(s.hour.timestamp()) // 3600 + 1)
-    return [(app, max(version, lake.transaction_version("silver.sales_versions", app) or 0))
-            for app, version in ((f"{TXN_PREFIX}{b}", v) for b, v in marks.items())]
-
-
-def _with_known_versions(lake: Lake, engine: Engine, sales: pa.Table, batch_ids: list[str]) -> pa.Table:
-    """Add `_known_updated_at`: the latest version of each sale loaded by other batches, if any."""
-    known = lake.dataset("silver.sales_versions")
-    engine.register("batch_sales_raw", sales)
-    try:
-        if known is None:
-            return engine.query("SELECT *, NULL::TIMESTAMPTZ AS _known_updated_at FROM batch_sales_raw")
-        engine.register("silver.sales_versions", known)
-        return engine.query(KNOWN_VERSIONS.read_text(encoding="utf-8"), {"batch_ids": batch_ids})
-    finally:
-        engine.forget("batch_sales_raw")
-
-
-def _by_source_table(slices: list[_Slice]) -> dict[tuple[str, str], pa.Table]:
-    """Bronze rows of all slices, grouped by (POS schema, source table)."""
-    groups: dict[tuple[str, str], list[pa.Table]] = {}
-    for s in slices:
-        for name, rows in s.tables.items():
-            groups.setdefault((s.branch.pos_schema, name), []).append(rows)
-    return {k: concat(v) for k, v in groups.items()}
-
-
-def _pseudonymise(sales: pa.Table, key: bytes) -> pa.Table:
-    """Swap the raw customer identity for its keyed pseudonym before anything leaves bronze."""
-    i = sales.schema.get_field_index("customer_id")
-    return sales.set_column(i, "customer_key", pseudonymise(sales["customer_id"], key))
-
-
-def _count_by_batch(*tables: pa.Table) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for t in tables:
-        if t.num_rows:
-            for row in t.group_by("_batch_id").aggregate([("_batch_id", "count")]).to_pylist():
-                counts[row["_batch_id"]] = counts.get(row["_batch_id"], 0) + row["_batch_id_count"]
-    return counts
-
-
-def _fail(s: _Slice, exc: Exception) -> None:
+def _fail(s: Slice, exc: Exception) -> None:
     s.run.status, s.run.error, s.tables = "failed", str(exc), {}
 
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -1,7 +1,8 @@
 """The kinds of event stream one ingestor serves: how each parses, is judged and keeps gold current.
 
-A kind is data: its tables, its parse SQL, its rules, the tables its rules reference, and the gold it
-keeps (`StreamGold`). The ingestor (`ingest.stream`) is the same for all of them.
+A kind is data: its tables, its parse SQL, its rules, the tables its rules read (their `quality.Input`s),
+and the gold it keeps (`StreamGold`). The micro-batch step (`ingest.step`) is the same for all of them,
+and both ingestors run it: the embedded one (`ingest.stream`) and Spark's (`ingest.spark_stream`).
 """
 
 from __future__ import annotations
@@ -9,19 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from almacen.config import ConfigError, Settings, StreamSettings
+from almacen.config import Settings, StreamSettings
 from almacen.engine import Engine
 from almacen.lake import Lake
 from almacen.quality import Rule
-
-_SQL = resources.files("almacen.ingest")
 
 
 class StreamGold(Protocol):
@@ -32,9 +30,13 @@ class StreamGold(Protocol):
     a table keeps only rows past its own positions and never commits a position lower than it holds.
     """
 
-    watermark: datetime | None
+    @property
+    def watermark(self) -> datetime | None:
+        """How far in event time the stream has come (None before it has a watermark); read, never set."""
+
     tables: tuple[str, ...]
-    """tables rewritten by every batch (compacted between batches, never beside one)"""
+    """tables rewritten by every batch (compacted between batches, never beside one); the first commits
+    the positions of every batch (where a new Spark checkpoint starts)"""
 
     def restore(self, streams: Sequence[str]) -> None:
         """Read the state back from the lake (watermark and the latest time of each of the source's
@@ -59,71 +61,22 @@ class StreamGold(Protocol):
 
 @dataclass(frozen=True)
 class StreamKind:
+    """One kind of event stream (`almacen stream <name>`); the registry of the domains holds them."""
+
     name: str
     job: str
+    """the run records' job name, and the folder of its Spark checkpoint"""
     bronze: str
     quarantine: str
     parse: Traversable
     settings: Callable[[Settings], StreamSettings]
     rules: Callable[[Settings], list[Rule]]
-    references: Callable[[Settings, Lake], dict[str, pa.Table]]
-    """tables the rules look values up in, registered by name before the first batch"""
+    inputs: Callable[[Settings, Lake], dict[str, pa.Table]]
+    """the tables for the rules' inputs (`quality.Input`, by name) that stay the same from batch to batch;
+    the ids already loaded (the `NotSeen` rule's input) are the step's to give, per batch"""
     gold: Callable[[Settings, Lake, Engine, timedelta], StreamGold]
+    gold_needs: tuple[str, ...] = ()
+    """engine capabilities (`engine.CAPABILITIES`) the gold computes with; an engine that lacks one cannot
+    run it: the Spark ingestor then gives the gold a DuckDBEngine on the driver, where foreachBatch runs"""
     prepare: Callable[[Settings, pa.Table], pa.Table] = lambda _settings, parsed: parsed
     """applied to parsed events before the rules (e.g. personal data replaced by its pseudonym)"""
-
-
-def _sales_rules(settings: Settings) -> list[Rule]:
-    from almacen.domains.sales import sales_event_rules
-    return sales_event_rules(settings.future_tolerance_minutes)
-
-
-def _known_branches(settings: Settings, _lake: Lake) -> dict[str, pa.Table]:
-    return {"known_branches": pa.table({"branch_id": pa.array([b.id for b in settings.branches], pa.string())})}
-
-
-def _minute_rollup(_settings: Settings, lake: Lake, engine: Engine, lateness: timedelta) -> StreamGold:
-    from almacen.realtime.rollup import MinuteRollup
-    return MinuteRollup(lake, engine, lateness)
-
-
-SALES = StreamKind(
-    name="sales", job="stream", bronze="bronze.sales_events", quarantine="quarantine.sales_events",
-    parse=_SQL / "events.sql", settings=lambda s: s.stream, rules=_sales_rules, references=_known_branches,
-    gold=_minute_rollup,
-)
-
-
-def _message_rules(settings: Settings) -> list[Rule]:
-    from almacen.domains.messaging import message_event_rules
-    return message_event_rules(settings.future_tolerance_minutes)
-
-
-def _known_clients(_settings: Settings, lake: Lake) -> dict[str, pa.Table]:
-    from almacen.domains.messaging import known_clients
-    clients = known_clients(lake)
-    if clients is None:
-        raise ConfigError("no client accounts in the lake: load them first with "
-                          "`almacen billing clients load clients.toml` (message events name their client)")
-    return {"known_clients": clients}
-
-
-def _usage_minutes(settings: Settings, lake: Lake, engine: Engine, lateness: timedelta) -> StreamGold:
-    from almacen.realtime.usage import UsageMinutes
-    return UsageMinutes(lake, engine, lateness, timedelta(days=settings.messaging.status_horizon_days))
-
-
-def _pseudonymise_recipients(settings: Settings, parsed: pa.Table) -> pa.Table:
-    from almacen.domains.messaging import recipient_keys
-    from almacen.security.demo import pseudonym_key
-    return recipient_keys(parsed, pseudonym_key(settings))
-
-
-MESSAGING = StreamKind(
-    name="messaging", job="stream-messaging", bronze="bronze.message_events",
-    quarantine="quarantine.message_events", parse=_SQL / "message_events.sql",
-    settings=lambda s: s.messaging.stream, rules=_message_rules, references=_known_clients, gold=_usage_minutes,
-    prepare=_pseudonymise_recipients,
-)
-
-KINDS = {k.name: k for k in (SALES, MESSAGING)}

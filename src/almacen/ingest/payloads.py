@@ -15,62 +15,58 @@ that is not is read a second time, checking each payload first (json_event_check
 
 from __future__ import annotations
 
-import functools
 import weakref
-from importlib import resources
 from importlib.resources.abc import Traversable
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.config.stream import MAX_PAYLOAD_BYTES
-from almacen.engine import DuckDBEngine
-from almacen.ingest.kinds import SALES
+from almacen.engine import Engine, MalformedInput, require_capability
+from almacen.sql import load_sql, load_sql_file
 
-READERS = resources.files("almacen.ingest") / "json_values.sql"
 _CHECKED = "CREATE OR REPLACE TEMP MACRO json_event(text, spec) AS json_event_checked(text, spec)"
-_READY: weakref.WeakSet[DuckDBEngine] = weakref.WeakSet()
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()
 """engines whose connection holds the readers (temporary macros live as long as it does)"""
 _SLICE = 1024
 """rows decoded per Arrow cast once a batch holds a payload that is not UTF-8"""
 
 
-def parse_events(engine: DuckDBEngine, raw: pa.Table, sql: Traversable = SALES.parse,
+def parse_events(engine: Engine, raw: pa.Table, sql: Traversable,
                  max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> pa.Table:
     """Typed events from raw payloads (`_payload` binary, null allowed; `_stream`, `_position`, `_batch_id`).
 
     Args:
-        engine: where the SQL runs: DuckDB (the readers are DuckDB macros); the Spark ingestor parses on one too.
+        engine: where the SQL runs; it needs `STRICT_JSON` (the readers are DuckDB macros): a DuckDBEngine,
+            also under the Spark ingestor, which parses on one of its own.
         raw: one row per payload, in source order; the result has one row per payload, in that order.
-        sql: the kind's parse SQL (sale events by default).
+        sql: the stream kind's parse SQL (`StreamKind.parse`).
         max_payload_bytes: a larger payload is not decoded nor parsed, only quarantined.
+
+    Raises:
+        Unsupported: the engine lacks `STRICT_JSON`, before anything is read.
     """
+    require_capability(engine, "STRICT_JSON", "parsing event payloads (ingest/json_values.sql)")
     text, shown, size = decode_payloads(raw["_payload"], max_payload_bytes)
     events = (raw.drop_columns(["_payload"]).append_column("_text", text).append_column("_shown", shown)
               .append_column("_bytes", size))
-    query, params = _text(sql), {"max_payload_bytes": max_payload_bytes}
+    # a Traversable hashes (the cache's key); mypy does not see object's __hash__ on a protocol
+    query, params = load_sql_file(sql), {"max_payload_bytes": max_payload_bytes}  # type: ignore[arg-type]
     if engine not in _READY:
-        engine.execute(_text(READERS))
+        engine.execute(load_sql("almacen.ingest", "json_values.sql"))
         _READY.add(engine)
     engine.register("raw_events", events)
     try:
         try:
             return engine.query(query, params)
-        except duckdb.InvalidInputException:  # some payload is malformed JSON (from_json trusted it)
+        except MalformedInput:  # some payload is malformed JSON (from_json trusted it)
             engine.execute(_CHECKED)  # read the batch again, checking each payload before parsing it
             try:
                 return engine.query(query, params)
             finally:
-                engine.execute(_text(READERS))  # trusting again for the next batch
+                engine.execute(load_sql("almacen.ingest", "json_values.sql"))  # trusting again for the next batch
     finally:
         engine.forget("raw_events")
-
-
-@functools.cache
-def _text(sql: Traversable) -> str:
-    """A SQL file's text, read once per process (every micro-batch runs it)."""
-    return sql.read_text(encoding="utf-8")
 
 
 def decode_payloads(payloads: pa.Array | pa.ChunkedArray, max_bytes: int) -> tuple[pa.ChunkedArray, pa.ChunkedArray,
@@ -104,7 +100,8 @@ def _decode_slice(payloads: pa.Array) -> tuple[pa.Array, pa.Array]:
         return text, text
     except pa.ArrowInvalid:
         pass
-    texts, shown = [], []
+    texts: list[str | None] = []
+    shown: list[str | None] = []
     for payload in payloads.to_pylist():
         if payload is None:
             texts.append(None)

@@ -2,8 +2,9 @@
 
 One ingestor serves each kind of event stream (`ingest.kinds`: sale events, message events); the
 kind says how events parse, which rules judge them and which gold tables they keep current.
-Each micro-batch: poll (up to `max_batch_events`, at most `trigger_seconds`), parse and judge the
-events, then commit in this order, each with the positions it includes as Delta transaction ids:
+Each micro-batch: poll (up to `max_batch_events`, at most `trigger_seconds`), then the step every
+stream runs (`ingest.step`, as Spark's foreachBatch does): parse and judge the events, then commit in
+this order, each with the positions it includes as Delta transaction ids (`DeltaAppends`):
 quarantine -> bronze -> gold. The ingestor resumes from bronze's
 positions; a table that got less than bronze (a crash between commits) is completed from bronze
 (gold) or keeps only rows past its own positions (quarantine). Every table commits the higher of the
@@ -18,10 +19,8 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,23 +28,16 @@ import pyarrow.dataset as pads
 
 from almacen.config import Settings, StreamSettings
 from almacen.engine import DuckDBEngine
-from almacen.ingest.kinds import SALES, StreamKind
+from almacen.ingest.kinds import StreamGold, StreamKind
 from almacen.ingest.maintenance import Maintenance, release_memory
-from almacen.ingest.payloads import parse_events
+from almacen.ingest.step import MicroBatch, Totals, parse_batch
 from almacen.lake import Lake
 from almacen.monitor import RunRecord, record_runs
-from almacen.quality import split
 from almacen.realtime.positions import Positions, transactions
 from almacen.sources.stream import EventSource, StreamBatch
 
 log = logging.getLogger(__name__)
-JOB = "stream"
-EVENTS = SALES.bronze
-QUARANTINE = SALES.quarantine
-PARSE = SALES.parse
 _TS = pa.timestamp("us", tz="UTC")
-_WORK = ["_untyped", "_parse_error", "_raw"]
-QUARANTINED_BEFORE = resources.files("almacen.ingest") / "quarantined_before.sql"
 
 
 def open_source(cfg: StreamSettings) -> EventSource:
@@ -57,29 +49,14 @@ def open_source(cfg: StreamSettings) -> EventSource:
     return LandingSource(cfg.landing)
 
 
-@dataclass
-class Totals:
-    """What the ingestor did since it started (and since its last run record)."""
-
-    batches: int = 0
-    read: int = 0
-    written: int = 0
-    quarantined: int = 0
-    late: int = 0
-    lag: int | None = None
-    last_batch_s: float = 0.0
-    since: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-
-
 class StreamIngestor:
     """One ingestor per source and lake (two running on the same source is not supported)."""
 
-    def __init__(self, settings: Settings, source: EventSource | None = None, kind: StreamKind = SALES) -> None:
+    def __init__(self, settings: Settings, source: EventSource | None = None, *, kind: StreamKind) -> None:
         self.settings = settings
         self.kind = kind
         self.cfg = kind.settings(settings)
         self.lake = Lake(settings.lake)
-        self._rules = kind.rules(settings)
         self.source = source or open_source(self.cfg)
         self._spill = tempfile.TemporaryDirectory(prefix=f"almacen-{kind.name}-stream-")
         self.engine = DuckDBEngine(memory_limit=self.cfg.memory_limit, temp_directory=self._spill.name)
@@ -87,57 +64,36 @@ class StreamIngestor:
         self.gold = kind.gold(settings, self.lake, self.engine, self.lateness)
         self.totals = Totals()
         self._period = Totals()
-        self._bronze = Positions(self.lake, kind.bronze)
-        self._quarantine = Positions(self.lake, kind.quarantine)
+        self.appends = DeltaAppends(self.lake)
+        self.seen = HeldIds(self.engine, self.lake, kind.bronze, self.gold, self.lateness)
+        self._step: MicroBatch | None = None
         self._maintenance = Maintenance(self.lake, self.cfg.compact_every_seconds, self.cfg.vacuum_retention_hours,
                                         append_only=(kind.bronze, kind.quarantine), rewritten=self.gold.tables)
 
     # -- start: everything from the lake -------------------------------------------------------
     def start(self) -> None:
         """Open the source where bronze ends, restore gold's state (watermark of the source's streams)
-        from the lake, complete gold, then restore duplicate detection."""
+        from the lake, give the rules their inputs, complete gold, then restore duplicate detection."""
         self.source.open(self._committed)
         self.gold.restore(self.source.streams())
-        for name, table in self.kind.references(self.settings, self.lake).items():
-            self.engine.register(name, table)
-        self.engine.execute("CREATE OR REPLACE TABLE seen_events (h UBIGINT, t TIMESTAMPTZ)")
+        self._step = MicroBatch(self.kind, self.settings, self.lake, self.engine, self.engine, self.gold, self.seen,
+                                self.appends)
         self._complete_gold()
-        self._restore_seen()
+        self.seen.restore()
         release_memory()
         self._maintenance.start()
 
     def _committed(self, stream: str) -> int | None:
         """The last position of `stream` bronze holds (where the source resumes)."""
-        return self._bronze.of([stream])[stream]
-
-    def _restore_seen(self) -> None:
-        """Ids of the events still open to duplicates (event time within the lateness of the watermark;
-        every id while there is no watermark yet: then no event is late, so none is looked up in bronze)."""
-        data = self.lake.dataset(self.kind.bronze)
-        if data is None:
-            return
-        if self.gold.watermark is None:
-            self._remember(data.to_table(columns=["event_id", "event_time"]))
-            return
-        since = self.gold.watermark - self.lateness
-        recent = data.to_table(columns=["event_id", "event_time"],
-                               filter=(pads.field("event_date") >= pa.scalar(since.date()))
-                               & (pads.field("event_time") >= pa.scalar(since, _TS)))
-        self._remember(recent)
-
-    def _remember(self, events: pa.Table) -> None:
-        self.engine.register("remembered", events.select(["event_id", "event_time"]))
-        try:
-            self.engine.execute("INSERT INTO seen_events SELECT hash(event_id), event_time FROM remembered")
-        finally:
-            self.engine.forget("remembered")
+        return self.appends.held(self.kind.bronze, [stream])[stream]
 
     def _complete_gold(self) -> None:
         """Apply to gold what bronze committed but gold did not (the ingestor stopped between commits)."""
         data = self.lake.dataset(self.kind.bronze)
         if data is None:
             return
-        committed = {s: p for s, p in self._bronze.of(self.source.streams()).items() if p is not None}
+        committed = {s: p for s, p in self.appends.held(self.kind.bronze, self.source.streams()).items()
+                     if p is not None}
         if committed:
             self.gold.complete(data, committed)
 
@@ -184,87 +140,14 @@ class StreamIngestor:
         return absent if absent and self.source.lag() == 0 else set()
 
     def _process(self, batch: StreamBatch) -> None:
-        """Parse and judge a batch, then commit quarantine -> bronze -> gold, each with only the rows past
-        its own positions and the higher of its positions and the batch's."""
+        """The step (`ingest.step`) over a polled batch."""
+        if self._step is None:
+            raise RuntimeError("StreamIngestor.start() was not called before the first batch")
         now = datetime.now(timezone.utc)
-        parsed = self._parse(batch)
-        self._check_late_duplicates(parsed)
-        judged = split(self.engine, parsed, self._rules, name="batch_events", now=now)
-        self.engine.execute("DROP TABLE IF EXISTS seen_in_batch")
-        passed = self._not_quarantined_before(judged.passed, judged.quarantined, batch.ends).drop_columns(_WORK)
-        bad = quarantine_rows(self._quarantine.beyond(judged.quarantined, batch.ends), batch.source, now)
-        if bad.num_rows:
-            ends = self._quarantine.after(batch.ends)
-            self.lake.append(self.kind.quarantine, bad, txns=transactions(ends))
-            self._quarantine.committed(ends)
-        passed = self._bronze.beyond(passed, batch.ends)
-        late = self.gold.is_late(passed["event_time"])
-        passed = bronze_rows(passed, late, batch.source, now)
-        ends = self._bronze.after(batch.ends)
-        self.lake.append(self.kind.bronze, passed, txns=transactions(ends), partition_by=["event_date"])
-        self._bronze.committed(ends)
-        self._remember(passed)
-        self.gold.apply(passed, late, batch.ends)
-        n_late = pc.sum(late).as_py() or 0
+        parsed = parse_batch(self.kind, self.settings, self.engine, batch.table(), self.cfg.max_payload_bytes)
+        counts = self._step.run(parsed, batch.ends, source=batch.source, now=now)
         for t in (self.totals, self._period):
-            t.batches += 1
-            t.read += len(batch)
-            t.written += passed.num_rows
-            t.quarantined += bad.num_rows
-            t.late += n_late
-
-    def _not_quarantined_before(self, passed: pa.Table, failed: pa.Table, ends: dict[str, int]) -> pa.Table:
-        """`passed` without the events a run before a crash already quarantined.
-
-        After a crash between the quarantine and the bronze commits, the messages between bronze's and
-        quarantine's positions are judged again, and some may pass now (an event that was in the future
-        then). Quarantine already holds them: per (stream, position, payload), as many passing rows are
-        left out as quarantine holds beyond what this batch quarantines again, so each message ends in
-        bronze or in quarantine, never both. Only read when quarantine is ahead of bronze."""
-        held, loaded = self._quarantine.of(ends), self._bronze.of(ends)
-        gap = {s: (loaded[s] if loaded[s] is not None else -1, q) for s, q in held.items()
-               if q is not None and (loaded[s] is None or q > loaded[s])}
-        data = self.lake.dataset(self.kind.quarantine) if gap and passed.num_rows else None
-        if data is None:
-            return passed
-        inside = None
-        for s, (low, high) in gap.items():
-            c = (pads.field("_stream") == s) & (pads.field("_position") > low) & (pads.field("_position") <= high)
-            inside = c if inside is None else inside | c
-        keys = ["_stream", "_position", "_raw"]
-        self.engine.register("gap_before", data.to_table(columns=keys, filter=inside))
-        self.engine.register("gap_again", failed.select(keys))
-        self.engine.register("gap_passed", passed.append_column("_row", pa.array(range(passed.num_rows), pa.int64())))
-        try:
-            kept = self.engine.query(QUARANTINED_BEFORE.read_text(encoding="utf-8"))
-        finally:
-            for name in ("gap_before", "gap_again", "gap_passed"):
-                self.engine.forget(name)
-        return passed.take(kept["_row"])
-
-    def _parse(self, batch: StreamBatch) -> pa.Table:
-        return self.kind.prepare(self.settings, parse_events(self.engine, batch.table(), self.kind.parse,
-                                                             self.cfg.max_payload_bytes))
-
-    def _check_late_duplicates(self, parsed: pa.Table) -> None:
-        """`seen_in_batch`: hashes of this batch's ids already loaded. Recent ids are held in memory;
-        ids of events older than the lateness are looked up in bronze (rare, so it can cost a scan)."""
-        self.engine.register("parsed_ids", parsed.select(["event_id", "event_time"]))
-        try:
-            self.engine.execute("CREATE OR REPLACE TEMP TABLE seen_in_batch AS SELECT h FROM seen_events "
-                                "WHERE h IN (SELECT hash(event_id) FROM parsed_ids WHERE event_id IS NOT NULL)")
-            old = parsed.filter(self.gold.is_late(parsed["event_time"])) if self.gold.watermark else None
-            data = self.lake.dataset(self.kind.bronze) if old is not None and old.num_rows else None
-            if data is not None:
-                ids = pc.drop_null(old["event_id"])
-                dates = pc.unique(pc.drop_null(pc.cast(old["event_time"], pa.date32())))
-                loaded = data.to_table(columns=["event_id", "event_time"],
-                                       filter=pads.field("event_date").isin(dates) & pads.field("event_id").isin(ids))
-                self.engine.register("late_loaded", loaded)
-                self.engine.execute("INSERT INTO seen_in_batch SELECT hash(event_id) FROM late_loaded")
-                self.engine.forget("late_loaded")
-        finally:
-            self.engine.forget("parsed_ids")
+            t.add(counts)
 
     def report(self) -> None:
         """A run record of the events since the last one, with the lag behind the source."""
@@ -278,23 +161,89 @@ class StreamIngestor:
 
     def close(self) -> None:
         self._maintenance.stop()
+        if self._step is not None:
+            self._step.close()
         self.source.close()
         self.engine.close()
         self._spill.cleanup()
 
 
-def bronze_rows(passed: pa.Table, late: pa.Array, source: str, now: datetime) -> pa.Table:
-    """Accepted events as bronze.sales_events holds them: `event_date`, `_late` and lineage added."""
-    n = passed.num_rows
-    return (passed.append_column("event_date", pc.cast(passed["event_time"], pa.date32()))
-            .append_column("_late", late)
-            .append_column("_source", pa.repeat(pa.scalar(source), n))
-            .append_column("_ingested_at", pa.repeat(pa.scalar(now, _TS), n)))
+class DeltaAppends:
+    """The embedded loop's appends (`ingest.step.Appends`): delta-rs, each commit carrying the last position
+    of each stream it includes as a Delta transaction id, never lower than the table holds."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._positions: dict[str, Positions] = {}
+
+    def held(self, table: str, streams: Iterable[str]) -> dict[str, int | None]:
+        return self._of(table).of(streams)
+
+    def append(self, table: str, rows: pa.Table, ends: dict[str, int], partition_by: list[str] | None = None) -> None:
+        """One commit of `rows` with the higher of the table's positions and `ends` (also with no rows: the
+        positions move)."""
+        positions = self._of(table)
+        after = positions.after(ends)
+        self.lake.append(table, rows, txns=transactions(after), partition_by=partition_by)
+        positions.committed(after)
+
+    def _of(self, table: str) -> Positions:
+        if table not in self._positions:
+            self._positions[table] = Positions(self.lake, table)
+        return self._positions[table]
 
 
-def quarantine_rows(failed: pa.Table, source: str, now: datetime) -> pa.Table:
-    """Rows the gate refused as quarantine.sales_events holds them (parse helpers dropped, lineage added)."""
-    bad = failed.drop_columns(["_untyped", "_parse_error"])
-    return (bad.append_column("_source", pa.repeat(pa.scalar(source), bad.num_rows))
-            .append_column("_quarantined_at", pa.repeat(pa.scalar(now, _TS), bad.num_rows)))
+class HeldIds:
+    """The embedded loop's ids already loaded (`ingest.step.SeenIds`): the 64-bit hashes of the events
+    within the lateness of the watermark, held in DuckDB (`seen_events`, spilling beyond the memory
+    limit); ids of events older than that are looked up in bronze (rare, so it can cost a scan)."""
 
+    def __init__(self, engine: DuckDBEngine, lake: Lake, bronze: str, gold: StreamGold, lateness: timedelta) -> None:
+        self.engine, self.lake, self.bronze, self.gold, self.lateness = engine, lake, bronze, gold, lateness
+
+    def restore(self) -> None:
+        """Ids of the events still open to duplicates (event time within the lateness of the watermark;
+        every id while there is no watermark yet: then no event is late, so none is looked up in bronze)."""
+        self.engine.execute("CREATE OR REPLACE TABLE seen_events (h UBIGINT, t TIMESTAMPTZ)")
+        data = self.lake.dataset(self.bronze)
+        if data is None:
+            return
+        if self.gold.watermark is None:
+            self.remember(data.to_table(columns=["event_id", "event_time"]))
+            return
+        since = self.gold.watermark - self.lateness
+        recent = data.to_table(columns=["event_id", "event_time"],
+                               filter=(pads.field("event_date") >= pa.scalar(since.date()))
+                               & (pads.field("event_time") >= pa.scalar(since, _TS)))
+        self.remember(recent)
+
+    def loaded(self, parsed: pa.Table) -> pa.Table:
+        """Hashes of this batch's ids already loaded: the recent ones held, the late ones from bronze."""
+        self.engine.register("parsed_ids", parsed.select(["event_id", "event_time"]))
+        sql = ("SELECT h FROM seen_events WHERE h IN "
+               "(SELECT hash(event_id) FROM parsed_ids WHERE event_id IS NOT NULL)")
+        looked_up = False
+        try:
+            old = parsed.filter(self.gold.is_late(parsed["event_time"])) if self.gold.watermark else None
+            data = self.lake.dataset(self.bronze) if old is not None and old.num_rows else None
+            if data is not None and old is not None:
+                ids = pc.drop_null(old["event_id"])
+                dates = pc.unique(pc.drop_null(pc.cast(old["event_time"], pa.date32())))
+                loaded = data.to_table(columns=["event_id", "event_time"],
+                                       filter=pads.field("event_date").isin(dates) & pads.field("event_id").isin(ids))
+                self.engine.register("late_loaded", loaded)
+                looked_up = True
+                sql += " UNION ALL SELECT hash(event_id) AS h FROM late_loaded"
+            return self.engine.query(sql)
+        finally:
+            self.engine.forget("parsed_ids")
+            if looked_up:
+                self.engine.forget("late_loaded")
+
+    def remember(self, events: pa.Table) -> None:
+        """Hold the ids of `events` (bronze rows committed)."""
+        self.engine.register("remembered", events.select(["event_id", "event_time"]))
+        try:
+            self.engine.execute("INSERT INTO seen_events SELECT hash(event_id), event_time FROM remembered")
+        finally:
+            self.engine.forget("remembered")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from almacen.errors import AlmacenError
 from almacen.lake.tables import LAYERS
 
 
@@ -45,7 +46,7 @@ SCOPE_COLUMNS: Mapping[Access, str] = MappingProxyType({Access.BRANCH: "branch_i
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
-class AccessError(ValueError):
+class AccessError(AlmacenError, ValueError):
     """An access declaration that is malformed or contradicts an earlier one for the same table."""
 
 

@@ -10,12 +10,15 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+
+from almacen.errors import AlmacenError
 
 LAYERS = ("bronze", "silver", "gold", "quarantine", "_system")
 TABLE_DEFAULTS = {"delta.checkpointInterval": "10"}
@@ -33,7 +36,7 @@ def private_files(umask: str = "077") -> None:
     os.umask(int(umask, 8))
 
 
-class SchemaChangeError(ValueError):
+class SchemaChangeError(AlmacenError, ValueError):
     """A batch's column changed type against its table: refused rather than cast."""
 
 
@@ -95,7 +98,9 @@ class Lake:
                 txns: Sequence[tuple[str, int]] = (), partition_by: list[str] | None = None) -> None:
         """Replace exactly the rows matching `predicate` with `data`, in one commit.
 
-        delta-rs refuses data outside the predicate, which guards against replacing the wrong slice.
+        `predicate` is SQL over the table's columns, written with `almacen.lake.predicate` (which quotes
+        every value). delta-rs refuses data outside the predicate, which guards against replacing the
+        wrong slice.
         """
         self._write(table, data, mode="overwrite", predicate=predicate, txns=txns, partition_by=partition_by)
 
@@ -115,12 +120,15 @@ class Lake:
         metrics = dt.optimize.compact(partition_filters=partition_filters, target_size=128 * 2**20)
         if retention_hours is not None:
             dt = self.table(table)
+            assert dt is not None  # compacted just above, so it exists
             dt.vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False)
             dt.cleanup_metadata()
         return int(metrics.get("numFilesRemoved", 0))
 
-    def _write(self, table: str, data, *, mode: str, txns: Sequence[tuple[str, int]] = (), predicate: str | None = None,
-               partition_by=None, configuration=None, schema_mode: str | None = None) -> None:
+    def _write(self, table: str, data: pa.Table | pa.RecordBatchReader, *, mode: Literal["append", "overwrite"],
+               txns: Sequence[tuple[str, int]] = (), predicate: str | None = None,
+               partition_by: list[str] | None = None, configuration: dict[str, str] | None = None,
+               schema_mode: Literal["merge", "overwrite"] | None = None) -> None:
         """One commit; the table's log is read once (opening a table replays it, the costly part)."""
         existing = self.table(table)
         if existing is None:
@@ -129,14 +137,24 @@ class Lake:
         elif schema_mode is None:
             data, schema_mode = _conform_to(table, existing, data)
         props = CommitProperties(app_transactions=[Transaction(*t) for t in txns]) if txns else None
-        write_deltalake(
-            existing if existing is not None else self.path(table), data, mode=mode, predicate=predicate,
-            partition_by=partition_by if existing is None else None, configuration=configuration,
-            schema_mode=schema_mode, commit_properties=props, storage_options=self.storage_options,
-        )
+        target = existing if existing is not None else self.path(table)
+        partition_by = partition_by if existing is None else None
+        # delta-rs takes a predicate only with mode="overwrite" (and here it is None whenever mode is "append")
+        if mode == "overwrite":
+            write_deltalake(
+                target, data, mode="overwrite", predicate=predicate, partition_by=partition_by,
+                configuration=configuration, schema_mode=schema_mode, commit_properties=props,
+                storage_options=self.storage_options,
+            )
+        else:
+            write_deltalake(
+                target, data, mode="append", partition_by=partition_by, configuration=configuration,
+                schema_mode=schema_mode, commit_properties=props, storage_options=self.storage_options,
+            )
 
 
-def _conform_to(table: str, existing: DeltaTable, data) -> tuple[pa.Table | pa.RecordBatchReader, str | None]:
+def _conform_to(table: str, existing: DeltaTable,
+                data: pa.Table | pa.RecordBatchReader) -> tuple[pa.Table | pa.RecordBatchReader, Literal["merge"] | None]:
     """Check a batch against the table: new columns are added (explicitly), changed types refused."""
     current = pa.schema(existing.schema())
     if isinstance(data, pa.Table) and any(pa.types.is_null(f.type) for f in data.schema):

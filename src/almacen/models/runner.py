@@ -1,26 +1,30 @@
 """Run the silver and gold SQL models in dependency order, each into its Delta table.
 
-A model is a `.sql` file under `models/<layer>/`; its file name is its table. Dependencies are
+A model is a `.sql` file under `<folder>/<layer>/` of a model folder a domain declares
+(`Domain.models`, e.g. `domains/sales/models/gold/sales_daily.sql`); its file name is its table. Dependencies are
 read from the SQL itself (sqlglot), so a model never declares them twice. A gold model also says who
 may read it once published, in a header line of its leading comments: `-- access: branch` (rows cut
 by branch_id), `client`, `admin` or `public` (almacen.lake.access). The scopes are declared when this
-module is imported, beside the SQL they belong to; a gold model without a valid header is refused by
-`discover()` (so by `build`), and by `almacen publish`: a new model cannot forget its scope.
+folders are declared (`declare_access`, which the registry's `access()` calls), beside the SQL they belong
+to; a gold model without a valid header is refused by `discover()` (so by `build`), and by
+`almacen publish`: a new model cannot forget its scope.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from graphlib import TopologicalSorter
-from importlib import resources
+from importlib.resources.abc import Traversable
 
 import pyarrow as pa
 
 from almacen.config import Settings
 from almacen.engine import Engine, open_engine
+from almacen.errors import AlmacenError, NotFound
 from almacen.lake import Access, Lake, declare
+from almacen.sql import load_sql_file
 
 ACCESS_HEADER = re.compile(r"--\s*access:\s*(\S*)\s*")
 """`-- access: <scope>`, among the comment lines a gold model starts with"""
@@ -40,18 +44,20 @@ class Model:
         return {f"{t.db}.{t.name}" for t in tree.find_all(exp.Table) if t.db}
 
 
-class ModelError(ValueError):
+class ModelError(AlmacenError, ValueError):
     """A model file the runner refuses (a gold model without its `-- access:` header); names the file."""
 
 
-def _files() -> list[tuple[str, str, str]]:
-    """(layer, table, SQL text) of every model file shipped with almacen."""
-    root = resources.files("almacen.models")
+def _files(folders: Sequence[Traversable]) -> list[tuple[str, str, str]]:
+    """(layer, table, SQL text) of every model file in `folders` (each with `silver/` and `gold/`)."""
     found = []
-    for layer in ("silver", "gold"):
+    for root, layer in ((root, layer) for root in folders for layer in ("silver", "gold")):
+        if not (root / layer).is_dir():
+            continue
         for f in sorted((root / layer).iterdir(), key=lambda f: f.name):
             if f.name.endswith(".sql"):
-                found.append((layer, f"{layer}.{f.name.removesuffix('.sql')}", f.read_text(encoding="utf-8")))
+                # every Traversable hashes (Path, MultiplexedPath); mypy does not see object's __hash__ on a protocol
+                found.append((layer, f"{layer}.{f.name.removesuffix('.sql')}", load_sql_file(f)))  # type: ignore[arg-type]
     return found
 
 
@@ -78,10 +84,10 @@ def model_access(table: str, text: str) -> Access:
                      f"{', '.join(a.value for a in Access)}) saying who may read {table} once published")
 
 
-def declare_access() -> None:
-    """Declare the access scope of every gold model whose header names one (on import: the declaration
+def declare_access(folders: Sequence[Traversable]) -> None:
+    """Declare the access scope of every gold model in `folders` whose header names one (the declaration
     sits in the model's own file). A model without one stays undeclared, and `discover()` refuses it."""
-    for layer, table, text in _files():
+    for layer, table, text in _files(folders):
         if layer == "gold":
             try:
                 declare(table, model_access(table, text))
@@ -89,14 +95,16 @@ def declare_access() -> None:
                 pass
 
 
-def discover() -> dict[str, Model]:
-    """Every model shipped with almacen, by table name.
+def discover(folders: Sequence[Traversable]) -> dict[str, Model]:
+    """Every model in `folders`, by table name.
 
     Raises:
-        ModelError: a gold model without a valid `-- access:` header.
+        ModelError: a gold model without a valid `-- access:` header, or two models of one table.
     """
-    models = {}
-    for layer, table, text in _files():
+    models: dict[str, Model] = {}
+    for layer, table, text in _files(folders):
+        if table in models:
+            raise ModelError(f"two model files define {table}: one table has one model")
         if layer == "gold":
             declare(table, model_access(table, text))
         models[table] = Model(table, text)
@@ -116,9 +124,9 @@ def config_tables(settings: Settings) -> dict[str, pa.Table]:
         schema=pa.schema([("id", pa.string()), ("name", pa.string()), ("city", pa.string()), ("province", pa.string())]))}
 
 
-def build(settings: Settings, engine: Engine | None = None,
-          on_model: Callable[[str, int], None] | None = None) -> dict[str, int]:
-    """Rebuild every silver and gold model from the lake; returns row counts by table.
+def build(settings: Settings, engine: Engine | None = None, on_model: Callable[[str, int], None] | None = None,
+          *, folders: Sequence[Traversable]) -> dict[str, int]:
+    """Rebuild every silver and gold model of `folders` from the lake; returns row counts by table.
 
     Each model replaces its table in one commit (the previous version stays readable by time travel).
     The engine is the configured one (`engine = "spark"` runs the same SQL files on Spark) unless given.
@@ -127,7 +135,7 @@ def build(settings: Settings, engine: Engine | None = None,
     own = engine is None
     engine = engine or open_engine(settings)
     try:
-        models = discover()
+        models = discover(folders)
         for name, table in config_tables(settings).items():
             engine.register(name, table)
         needed = set().union(*(m.depends_on for m in models.values())) - models.keys()
@@ -135,8 +143,8 @@ def build(settings: Settings, engine: Engine | None = None,
             if not table.startswith("config."):
                 try:
                     engine.register_table(table, lake)
-                except LookupError as exc:
-                    raise LookupError(f"model input {exc}: run `almacen extract` first") from None
+                except NotFound as exc:
+                    raise NotFound(f"model input {exc}: run `almacen extract` first") from None
         params = {"timezone": settings.timezone}
         counts = {}
         for model in order(models):

@@ -1,12 +1,17 @@
 """Declarative row rules: each renders a SQL condition a good row meets, and the reason when it does not.
 
 A rule is data (which columns, which bounds); `gate.split` evaluates all of a table's rules in one
-DuckDB pass and names the first rule each row fails.
+DuckDB pass and names the first rule each row fails. A rule that looks values up in a table of the
+caller's (the sales a batch accepted, the ids already loaded, the branches of the config) declares it
+as an `Input` (name and schema): `split` takes the table for it by that name, registers it for the
+pass and checks that none is missing, so no caller has to remember to register one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import pyarrow as pa
 
 JSON_STRING = "a JSON string"
 JSON_INTEGER = "a JSON integer"
@@ -15,12 +20,28 @@ TIMESTAMP = "an ISO 8601 timestamp with Z or an offset"
 
 
 @dataclass(frozen=True)
+class Input:
+    """A table a rule reads besides the batch, given to `split` as `inputs={name: table}`.
+
+    `schema` lists the columns the rule reads and their types; the table given may hold more columns.
+    A column's type must be the one declared (strings and timestamps in any Arrow flavour), except that
+    an integer column takes any integer type: key hashes are the engine's (DuckDB's `hash` is a 64-bit
+    unsigned integer, Spark's a 32-bit one).
+    """
+
+    name: str
+    schema: pa.Schema
+
+
+@dataclass(frozen=True)
 class Check:
-    """One evaluable condition: `rule` names it, `passes` is SQL true for good rows, `reason` SQL text."""
+    """One evaluable condition: `rule` names it, `passes` is SQL true for good rows, `reason` SQL text;
+    `inputs` are the tables besides the batch that its SQL reads."""
 
     rule: str
     passes: str
     reason: str
+    inputs: tuple[Input, ...] = ()
 
 
 def _q(name: str) -> str:
@@ -100,23 +121,34 @@ class Range:
 
 @dataclass(frozen=True)
 class References:
-    """`columns` exist together in `table`'s `ref_columns` (a registered table); `shown` is the SQL the reason quotes."""
+    """`columns` exist together in `table`'s `ref_columns`; `shown` is the SQL the reason quotes.
+
+    `table` is an `Input` given to `split` (a table of the caller's), or a lake table by its `layer.name`
+    that the engine holds registered, as the models read them (`silver.products`, which the extraction
+    registers from the catalog)."""
 
     columns: tuple[str, ...]
-    table: str
+    table: Input | str
     ref_columns: tuple[str, ...]
     shown: str | None = None
     missing: str | None = None
     """what the reason says after the value (default: `not found in <table>`)"""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.table, str) and "." not in self.table:
+            raise ValueError(f"References({', '.join(self.columns)}): {self.table!r} is no lake table (layer.name); "
+                             "a table of the caller's is declared as an Input and given to split")
+
     def checks(self) -> list[Check]:
         cols = ", ".join(_q(c) for c in self.columns)
         refs = ", ".join(_q(c) for c in self.ref_columns)
         shown = self.shown or _q(self.columns[-1])
+        table = self.table.name if isinstance(self.table, Input) else self.table
         return [Check(f"references:{','.join(self.columns)}",
-                      f"({cols}) IN (SELECT ({refs}) FROM {self.table})",
+                      f"({cols}) IN (SELECT ({refs}) FROM {table})",
                       _lit(f"{self.columns[-1]} = ") + f" || coalesce(({shown})::VARCHAR, 'null') || "
-                      + _lit(" " + (self.missing or f"not found in {self.table}")))]
+                      + _lit(" " + (self.missing or f"not found in {table}")),
+                      (self.table,) if isinstance(self.table, Input) else ())]
 
 
 @dataclass(frozen=True)
@@ -182,18 +214,25 @@ class Parsed:
 
 @dataclass(frozen=True)
 class NotSeen:
-    """`column` is not among the keys already loaded: `table` holds `hash(column)` as `h`.
+    """`column` is not among the keys already loaded: the input `table` holds their `hash(column)` (the
+    engine's hash) as `h`; the caller need only give the hashes of this batch's keys it finds loaded.
 
     64-bit hashes keep the set small; two different keys sharing a hash would quarantine the later
     one as a duplicate (never drop it), odds about 1 in 10^8 per million keys held."""
 
     column: str
-    table: str
+    table: str = "seen_in_batch"
+
+    @property
+    def input(self) -> Input:
+        """The table of hashes of the keys already loaded, as `split` takes it."""
+        return Input(self.table, pa.schema([("h", pa.uint64())]))
 
     def checks(self) -> list[Check]:
         col = _q(self.column)
         return [Check(f"not_seen:{self.column}", f"hash({col}) NOT IN (SELECT h FROM {self.table})",
-                      _lit(f"{self.column} = ") + f" || {col} || " + _lit(" was already loaded (a duplicate)"))]
+                      _lit(f"{self.column} = ") + f" || {col} || " + _lit(" was already loaded (a duplicate)"),
+                      (self.input,))]
 
 
 Rule = NotBefore | NotNull | NotSeen | Parsed | Typed | Allowed | Range | References | Unique | NotFuture | ValidText

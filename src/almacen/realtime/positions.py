@@ -79,7 +79,11 @@ class Positions:
     def behind(self, ends: Mapping[str, int]) -> bool:
         """Whether the table lacks some of `ends` (false when a batch it fully holds is read again)."""
         held = self.of(ends)
-        return any(held[s] is None or held[s] < p for s, p in ends.items())
+        for s, p in ends.items():
+            at = held[s]
+            if at is None or at < p:
+                return True
+        return False
 
     def after(self, ends: Mapping[str, int]) -> dict[str, int]:
         """The positions to commit with a batch reaching `ends` (never lower than the table's)."""

@@ -23,27 +23,17 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import from_ms, to_ms
 from almacen.lake import Lake
 
 IDLE_AFTER = timedelta(minutes=1)
 """processing time after which a stream that delivered nothing stops holding the watermark back"""
 _TS = pa.timestamp("us", tz="UTC")
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def to_ms(t: datetime) -> int:
-    """A time as the integer milliseconds since the epoch a Delta transaction id holds (exact, no float)."""
-    return (t - _EPOCH) // timedelta(milliseconds=1)
-
-
-def from_ms(ms: int | None) -> datetime | None:
-    """The time `to_ms` gave (None stays None: nothing committed)."""
-    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
 
 
 def _ms_floor(t: datetime) -> datetime:
@@ -111,7 +101,8 @@ class StreamWatermark:
         latest, heard, released = dict(self.latest), dict(self.heard), set(self.released)
         for s, t in batch_latest.items():
             t = _ms_floor(t)
-            latest[s] = t if latest.get(s) is None else max(latest[s], t)
+            before = latest.get(s)
+            latest[s] = t if before is None else max(before, t)
             heard[s] = now
             released.discard(s)
         return self._settled(latest, heard, released)
@@ -120,9 +111,10 @@ class StreamWatermark:
                  released: set[str]) -> StreamWatermark:
         """The slowest holding stream's latest time, if every holding stream delivered; never lower than before."""
         holding = [latest[s] for s in latest if s not in released]
+        delivered = [t for t in holding if t is not None]
         value = self.value
-        if holding and all(t is not None for t in holding):
-            slowest = min(holding)
+        if holding and len(delivered) == len(holding):
+            slowest = min(delivered)
             value = slowest if value is None else max(value, slowest)
         return replace(self, value=value, latest=latest, heard=heard, released=frozenset(released))
 

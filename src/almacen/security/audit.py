@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from almacen.config.settings import ConfigError
+from almacen.errors import AlmacenError, Unavailable
 from almacen.lake import Lake
 from almacen.security.audit_entry import (
     ACTIONS,
@@ -63,6 +64,11 @@ APP_ID = "almacen-audit"
 COMPACT_EVERY = 50
 """commits between compactions: each commit adds a small file, and reading 300 of them took 1.1 s against
 0.04 s once compacted (rows, hashes and the transaction record are unchanged by a compaction)"""
+class TamperedLog(AlmacenError, RuntimeError):
+    """The audit table disagrees with its own chain or anchor (entries missing, cut off or written outside
+    the log): nothing is chained onto it; `almacen audit verify` names the first bad entry."""
+
+
 @dataclass(frozen=True)
 class AuditCheck:
     """What `verify` found: ok, how many entries are intact, and the first bad one with why."""
@@ -178,8 +184,10 @@ class AuditLog:
                 else:
                     self._lead()
         if item.error is not None:
-            raise RuntimeError(f"audit log {self.lake.path(TABLE)}: {action} by {actor} not recorded: "
-                               f"{item.error}") from item.error
+            # a refusal of the log or of its storage is the user's to fix; any other cause is a bug, shown as one
+            kind = Unavailable if isinstance(item.error, (AlmacenError, OSError)) else RuntimeError
+            raise kind(f"audit log {self.lake.path(TABLE)}: {action} by {actor} not recorded: {item.error}") from item.error
+        assert item.seq is not None  # `_lead` gives every entry done without a seq an error
         return item.seq
 
     def _lead(self) -> None:
@@ -202,7 +210,7 @@ class AuditLog:
 
     def _commit(self, batch: list[_Pending]) -> None:
         with table_lock(self.lake, TABLE):
-            head = self._journal.last() if self._deferred is not None else None
+            head = self._journal.last() if self._journal is not None and self._deferred is not None else None
             dt = None
             if head is not None:
                 # every local writer journals first, so the journal's last line is the head of the chain
@@ -219,6 +227,7 @@ class AuditLog:
             rows = []
             for p in batch:
                 seq += 1
+                assert p.at is not None  # `record` stamps an entry before queueing it
                 digest = self._hash(seq, p.at, p.actor, p.action, p.target, p.details, prev)
                 rows.append({"seq": seq, "at": p.at, "actor": p.actor, "action": p.action, "target": p.target,
                              "details": p.details, "prev_hash": prev, "hash": digest})
@@ -260,6 +269,7 @@ class AuditLog:
             if not (type(first) is int and type(seq) is int and isinstance(digest, str) and isinstance(at, str)
                     and isinstance(mac, str)):
                 return False
+            assert self._key is not None  # resolved by `_mac` above
             return hmac.compare_digest(mac, checkpoint_mac(self._key, first, seq, digest, at))
         except KeyError:
             return False
@@ -269,7 +279,7 @@ class AuditLog:
         its end (they were cut off: chaining on would fork the chain over the evidence)."""
         last = self.anchor.last()
         if last is not None and self._genuine(last) and last["seq"] > seq:
-            raise RuntimeError(f"{self.lake.path(TABLE)} ends at entry {seq} but the anchor {self.anchor} records "
+            raise TamperedLog(f"{self.lake.path(TABLE)} ends at entry {seq} but the anchor {self.anchor} records "
                                f"entry {last['seq']} (at {last['at']}): entries {seq + 1}..{last['seq']} are missing; "
                                "run `almacen audit verify`")
         self._anchor_checked = True
@@ -286,6 +296,7 @@ class AuditLog:
                 first = last["seq"] + 1  # also covers a fold whose checkpoint was lost (crash, failed write)
             seq, digest = rows[-1]["seq"], rows[-1]["hash"]
             at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            assert self._key is not None  # `_to_table` resolved it (`_mac`) before this fold
             self.anchor.append({"first": first, "seq": seq, "hash": digest, "at": at,
                                 "mac": checkpoint_mac(self._key, first, seq, digest, at)})
         except Exception:  # noqa: BLE001 - the entries are in the table; the next fold anchors them
@@ -337,18 +348,20 @@ class AuditLog:
         committed = None if dt is None else dt.transaction_version(APP_ID)
         if committed is None:
             if dt is not None and dt.count() > 0:
-                raise RuntimeError(f"{self.lake.path(TABLE)} holds entries but no {APP_ID} transaction: "
+                raise TamperedLog(f"{self.lake.path(TABLE)} holds entries but no {APP_ID} transaction: "
                                    "it was written outside the audit log; run `almacen audit verify`")
             return 0, GENESIS
         if self._head is not None and self._head[0] == committed:
             return self._head
         if self._head is not None and self._head[0] > committed:
-            raise RuntimeError(f"{self.lake.path(TABLE)} went back from entry {self._head[0]} to {committed}")
+            raise TamperedLog(f"{self.lake.path(TABLE)} went back from entry {self._head[0]} to {committed}")
         after = self._head[0] if self._head else committed - 1
-        newer = self.lake.dataset(TABLE).to_table(columns=["seq", "hash"], filter=pc.field("seq") > after)
+        data = self.lake.dataset(TABLE)
+        assert data is not None  # `dt` is this table
+        newer = data.to_table(columns=["seq", "hash"], filter=pc.field("seq") > after)
         last = newer.filter(pc.equal(newer["seq"], committed))
         if last.num_rows != 1:
-            raise RuntimeError(f"{self.lake.path(TABLE)}: entry {committed}, the last one the Delta log records, "
+            raise TamperedLog(f"{self.lake.path(TABLE)}: entry {committed}, the last one the Delta log records, "
                                f"is {'missing' if last.num_rows == 0 else 'duplicated'}; run `almacen audit verify`")
         return committed, last["hash"][0].as_py()
 

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from almacen.config import Settings
 from almacen.config.settings import DEMO_PSEUDONYM_KEY
+from almacen.errors import AlmacenError
 from almacen.lake import Lake
 
 MARK = "DEMO"
 """the marker file in the lake's `_system/` folder"""
 
 
-class DemoLake(RuntimeError):
+class DemoLake(AlmacenError, RuntimeError):
     """A lake written with demo mode's public keys was asked to serve or publish outside demo mode."""
 
 

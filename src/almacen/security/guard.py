@@ -24,11 +24,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from almacen.errors import AlmacenError
+
 STRIKES_FORGOTTEN = 86_400.0
 """a key with no lockout for this long starts again from the shortest lockout"""
 
 
-class Locked(Exception):
+class Locked(AlmacenError):
     """Logins for this username or from this address are locked; `retry_after` says for how many seconds."""
 
     def __init__(self, retry_after: int, what: str = "this login") -> None:

@@ -120,7 +120,7 @@ class AnchorFile:
     def append(self, row: dict) -> None:
         """Append one line and return once it is on disk (or stored)."""
         text = json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
-        if self._remote:
+        if self.path is None:  # a remote location
             self._append_remote(text.encode("utf-8"))
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,14 +150,14 @@ class AnchorFile:
 
     def last(self) -> dict | None:
         """The last complete line, when it parses (read from the end of a local file)."""
-        if self._remote:
+        if self.path is None:  # a remote location
             rows = self.read()
             return rows[-1] if rows else None
         line = _tail_line(self.path)
         return None if line is None else _parse(line)
 
     def _read_bytes(self) -> bytes | None:
-        if not self._remote:
+        if self.path is not None:  # a local file
             try:
                 return self.path.read_bytes()
             except FileNotFoundError:

@@ -27,6 +27,8 @@ import re
 import unicodedata
 from pathlib import Path
 
+from almacen.errors import UsageError
+
 MIN_LENGTH = 15
 """NIST SP 800-63B rev. 4: at least 15 characters for a password that is the only authentication factor"""
 MAX_LENGTH = 128
@@ -59,10 +61,10 @@ def _sequences() -> tuple[str, ...]:
 
 
 def check_password(username: str, password: str) -> None:
-    """Refuse an unfit new password with a ValueError naming `username` and every reason; None when fit."""
+    """Refuse an unfit new password with a UsageError naming `username` and every reason; None when fit."""
     reasons = problems(username, password)
     if reasons:
-        raise ValueError(f"password for user {username} refused: it {'; it '.join(reasons)}")
+        raise UsageError(f"password for user {username} refused: it {'; it '.join(reasons)}")
 
 
 def problems(username: str, password: str) -> list[str]:

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from almacen.errors import AlmacenError
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -32,7 +34,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
 }
 
 
-class Forbidden(PermissionError):
+class Forbidden(AlmacenError, PermissionError):
     """The user asked for something their role or branch scope does not cover; the message says what."""
 
 

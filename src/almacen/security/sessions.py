@@ -18,12 +18,15 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import utc_now
+from almacen.errors import UsageError
 from almacen.lake import Lake
+from almacen.lake.predicate import EVERYTHING, any_of, before, equals
 from almacen.security.systables import CachedTable, table_lock
 
 TABLE = "_system.sessions"
@@ -56,7 +59,7 @@ class Session:
 class Sessions:
     """Open, look up and end dashboard sessions."""
 
-    def __init__(self, lake: Lake, *, clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(self, lake: Lake, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.lake, self.clock = lake, clock
         self._table = CachedTable(lake, TABLE, SCHEMA)
         self._index_lock = threading.Lock()
@@ -87,17 +90,17 @@ class Sessions:
     def end(self, session_id: str, reason: str = "logout") -> bool:
         """End one session; False when it was unknown or already over."""
         digest = _digest(session_id)
-        return self._end(f"session_sha256 = '{digest}'", lambda r: r["session_sha256"] == digest, reason) > 0
+        return self._end(equals("session_sha256", digest), lambda r: r["session_sha256"] == digest, reason) > 0
 
     def end_user(self, username: str, reason: str) -> int:
         """End every live session of a user (password reset, role change, removal, an admin); returns how many."""
         if "'" in username:
-            raise ValueError(f"{username!r} is not a username")
-        return self._end(f"username = '{username}'", lambda r: r["username"] == username, reason)
+            raise UsageError(f"{username!r} is not a username")
+        return self._end(equals("username", username), lambda r: r["username"] == username, reason)
 
     def end_all(self, reason: str) -> int:
         """End every live session of every user ("log out everywhere"); returns how many."""
-        return self._end("true", lambda r: True, reason)
+        return self._end(EVERYTHING, lambda r: True, reason)
 
     def live(self, username: str | None = None) -> list[Session]:
         """Live sessions, oldest first (all users', or one user's)."""
@@ -126,12 +129,12 @@ class Sessions:
         _, data = self._table.read()
         if data.num_rows == 0:
             return
-        cutoff = pa.scalar(now - KEEP_ENDED, _TS)
+        cut = now - KEEP_ENDED
+        cutoff = pa.scalar(cut, _TS)
         over = pc.or_(pc.less(data["expires_at"], cutoff), pc.fill_null(pc.less(data["ended_at"], cutoff), False))
         dt = self._table.delta_table()
         if dt is not None and pc.any(over).as_py():
-            stamp = (now - KEEP_ENDED).isoformat()
-            dt.delete(f"expires_at < '{stamp}' OR (ended_at IS NOT NULL AND ended_at < '{stamp}')")
+            dt.delete(any_of(before("expires_at", cut), before("ended_at", cut)))  # a null ended_at matches no `<`
 
     def _rows(self) -> dict[str, dict]:
         """Sessions by id digest, rebuilt when the table's version moved."""

@@ -13,17 +13,21 @@ revoked afterwards adds the column to the table.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 import secrets
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import utc_now
+from almacen.errors import NotFound, UsageError
 from almacen.lake import Lake
+from almacen.lake.predicate import isin
 from almacen.security.systables import CachedTable, table_lock
 from almacen.security.users import USERNAME, User, Users
 
@@ -47,10 +51,6 @@ SCHEMA = pa.schema([
 LISTED = ["token_id", "username", "name", "created_at", "expires_at", "revoked_at"]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
@@ -58,7 +58,7 @@ def _digest(secret: str) -> str:
 class Tokens:
     """Create, revoke and resolve API tokens; `clock` (UTC now) is for tests."""
 
-    def __init__(self, lake: Lake, users: Users, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, lake: Lake, users: Users, *, clock: Callable[[], datetime] = utc_now) -> None:
         self.lake, self.users, self.clock = lake, users, clock
         self._table = CachedTable(lake, TABLE, SCHEMA)  # for its version only: old tables lack expires_at
         self._index_lock = threading.Lock()
@@ -69,11 +69,11 @@ class Tokens:
         and not shown again."""
         name = name.strip()
         if not name or len(name) > 100:
-            raise ValueError(f"token for user {username}: give it a name of 1 to 100 characters (--name)")
+            raise UsageError(f"token for user {username}: give it a name of 1 to 100 characters (--name)")
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
-            raise ValueError(f"token for user {username}: it lasts 1 to {MAX_DAYS} days, not {days!r} (--days)")
+            raise UsageError(f"token for user {username}: it lasts 1 to {MAX_DAYS} days, not {days!r} (--days)")
         if self.users.get(username) is None:
-            raise LookupError(f"no user {username!r}: create the user before giving them a token")
+            raise NotFound(f"no user {username!r}: create the user before giving them a token")
         token_id, secret = f"tok_{secrets.token_hex(6)}", PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
         row = {"token_id": token_id, "username": username, "name": name, "secret_sha256": _digest(secret),
@@ -82,18 +82,18 @@ class Tokens:
         return token_id, secret
 
     def revoke(self, token_id: str) -> None:
-        """Revoke a token from now on (revoking it again changes nothing); LookupError for an unknown id."""
+        """Revoke a token from now on (revoking it again changes nothing); NotFound for an unknown id."""
         with table_lock(self.lake, TABLE):
             row = next((r for r in self._rows().values() if r["token_id"] == token_id), None)
             if row is None or not TOKEN_ID.match(token_id):
-                raise LookupError(f"no API token {token_id!r} (see `almacen users tokens`)")
+                raise NotFound(f"no API token {token_id!r} (see `almacen users tokens`)")
             if row["revoked_at"] is None:
                 self._write_revoked([row])
 
     def revoke_all(self, username: str) -> list[str]:
         """Revoke every token of `username` not revoked yet, in one commit; their ids, oldest first."""
         if not USERNAME.match(username):
-            raise ValueError(f"username {username!r} must match {USERNAME.pattern}")
+            raise UsageError(f"username {username!r} must match {USERNAME.pattern}")
         with table_lock(self.lake, TABLE):
             rows = sorted((r for r in self._rows().values() if r["username"] == username and r["revoked_at"] is None),
                           key=lambda r: (r["created_at"], r["token_id"]))
@@ -120,14 +120,14 @@ class Tokens:
             data = data.filter(pc.equal(data["username"], username))
         return data.select(LISTED).sort_by([("created_at", "ascending"), ("token_id", "ascending")])
 
-    def _write_revoked(self, rows: list[dict]) -> None:
+    def _write_revoked(self, rows: builtins.list[dict]) -> None:  # `list` here is the method above
         """Rewrite `rows` (ids checked against TOKEN_ID) revoked now, in one commit; the caller holds the lock."""
         ids = [r["token_id"] for r in rows]
         if not all(TOKEN_ID.match(i) for i in ids):
             raise ValueError(f"malformed API token id among {ids}")
         now = self.clock()
         revoked = pa.Table.from_pylist([{**r, "revoked_at": now} for r in rows], schema=SCHEMA)
-        self.lake.replace(TABLE, revoked, f"token_id IN ({', '.join(repr(i) for i in ids)})")
+        self.lake.replace(TABLE, revoked, isin("token_id", ids))
 
     def _rows(self) -> dict[str, dict]:
         """Tokens by secret digest, rebuilt when the table's version moved."""

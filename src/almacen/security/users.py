@@ -19,7 +19,10 @@ import pyarrow as pa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from almacen.clock import utc_now
+from almacen.errors import NotFound, UsageError
 from almacen.lake import Lake
+from almacen.lake.predicate import equals
 from almacen.security.passwords import check_password
 from almacen.security.roles import GRANTS, Permission, Role, Scope, scope_of
 from almacen.security.systables import CachedTable, table_lock
@@ -66,39 +69,35 @@ class _Row:
 
 
 def parse_role(role: Role | str) -> Role:
-    """`"analyst"` -> Role.ANALYST, or a ValueError listing the roles."""
+    """`"analyst"` -> Role.ANALYST, or a UsageError listing the roles."""
     try:
         return Role(role)
     except ValueError:
-        raise ValueError(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+        raise UsageError(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
 
 
 def check_assignment(username: str, role: Role, branches: Iterable[str]) -> tuple[str, ...]:
     """The branches a role takes: at least one for a branch manager, none for the other roles."""
     branches = tuple(sorted(set(branches)))
     if role is Role.BRANCH_MANAGER and not branches:
-        raise ValueError(f"user {username}: a branch_manager needs at least one branch (--branch)")
+        raise UsageError(f"user {username}: a branch_manager needs at least one branch (--branch)")
     if role is not Role.BRANCH_MANAGER and branches:
-        raise ValueError(f"user {username}: the {role} role sees every branch; branches are only for a branch_manager")
+        raise UsageError(f"user {username}: the {role} role sees every branch; branches are only for a branch_manager")
     bad = [b for b in branches if not re.fullmatch(r"[a-z0-9_]+", b)]
     if bad:
-        raise ValueError(f"user {username}: {bad[0]!r} is not a branch id")
+        raise UsageError(f"user {username}: {bad[0]!r} is not a branch id")
     return branches
 
 
 def check_new_user(username: str, role: Role | str, branches: Iterable[str]) -> tuple[Role, tuple[str, ...]]:
-    """Validate a new user's name, role and branches (before asking for a password); ValueError says why."""
+    """Validate a new user's name, role and branches (before asking for a password); UsageError says why."""
     if not USERNAME.fullmatch(username):
-        raise ValueError(f"username {username!r} must match {USERNAME.pattern} (lower-case letters, digits, _ . -)")
+        raise UsageError(f"username {username!r} must match {USERNAME.pattern} (lower-case letters, digits, _ . -)")
     if username in RESERVED:
-        raise ValueError(f"username {username!r} is reserved: the audit log names unauthenticated requests and "
+        raise UsageError(f"username {username!r} is reserved: the audit log names unauthenticated requests and "
                          "the system with it")
     role = parse_role(role)
     return role, check_assignment(username, role, branches)
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Users:
@@ -113,24 +112,26 @@ class Users:
         self._dummy: str | None = None
 
     def add(self, username: str, password: str, role: Role | str, branches: Iterable[str] = ()) -> User:
-        """Create a user; ValueError when the name, password (`check_password`), role or branches are unfit or the
+        """Create a user; UsageError when the name, password (`check_password`), role or branches are unfit or the
         name is taken."""
         role, branches = check_new_user(username, role, branches)
         check_password(username, password)
         password_hash = self._hasher.hash(password)
         with table_lock(self.lake, TABLE):
             if username in self._rows():
-                raise ValueError(f"user {username} already exists")
-            now = _now()
+                raise UsageError(f"user {username} already exists")
+            now = utc_now()
             row = _Row(User(username, role, branches, now), password_hash, now)
             self.lake.append(TABLE, _to_arrow(row))
         return row.user
 
     def remove(self, username: str) -> None:
-        """Delete a user; their sessions and API tokens stop working. LookupError if there is none."""
+        """Delete a user; their sessions and API tokens stop working. NotFound if there is none."""
         with table_lock(self.lake, TABLE):
             self._existing(username)
-            self._table.delta_table().delete(f"username = '{username}'")
+            table = self._table.delta_table()
+            assert table is not None  # it holds the user just found, under the lock
+            table.delete(equals("username", username))
 
     def set_role(self, username: str, role: Role | str, branches: Iterable[str] | None = None) -> User:
         """Change a user's role (and branches; None keeps a branch manager's branches); bumps changed_at."""
@@ -139,7 +140,7 @@ class Users:
             row = self._existing(username)
             if branches is None:
                 branches = row.user.branches if role is Role.BRANCH_MANAGER else ()
-            user = User(username, role, check_assignment(username, role, branches), _now())
+            user = User(username, role, check_assignment(username, role, branches), utc_now())
             self._write(_Row(user, row.password_hash, row.created_at))
         return user
 
@@ -150,7 +151,7 @@ class Users:
         password_hash = self._hasher.hash(password)
         with table_lock(self.lake, TABLE):
             row = self._existing(username)
-            user = User(username, row.user.role, row.user.branches, _now())
+            user = User(username, row.user.role, row.user.branches, utc_now())
             self._write(_Row(user, password_hash, row.created_at))
         return user
 
@@ -200,11 +201,11 @@ class Users:
     def _existing(self, username: str) -> _Row:
         row = self._rows().get(username)
         if row is None:
-            raise LookupError(f"no user {username!r} in {self.lake.path(TABLE)}")
+            raise NotFound(f"no user {username!r} in {self.lake.path(TABLE)}")
         return row
 
     def _write(self, row: _Row) -> None:
-        self.lake.replace(TABLE, _to_arrow(row), f"username = '{row.user.username}'")
+        self.lake.replace(TABLE, _to_arrow(row), equals("username", row.user.username))
 
     def _rows(self) -> dict[str, _Row]:
         version, data = self._table.read()

@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from fastapi import HTTPException, Request
+from fastapi.templating import Jinja2Templates
 
+from almacen.errors import AlmacenError
 from almacen.lake import Lake
 from almacen.security import AuditLog, LoginGuard, Tokens, User, Users
 from almacen.security.sessions import Sessions
 from almacen.serve.marts import Marts
+from almacen.serve.site import Page
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,11 +45,16 @@ class Services:
     clock: Callable[[], datetime]
     sessions: Sessions
     session_seconds: float
+    pages: tuple[Page, ...]
+    """every page served, in navigation order (the domains', then the server's own)"""
+    templates: Jinja2Templates
+    texts: dict[str, dict[str, str]]
+    """language -> key -> text: the server's and the domains' (almacen.serve.i18n.texts_for)"""
     language: str = "es"
     trusted_proxies: Sequence[Network] = field(default_factory=tuple)
 
 
-class NotLoggedIn(Exception):
+class NotLoggedIn(AlmacenError):
     """No valid session or token; `reason` is shown to the user."""
 
     def __init__(self, reason: str) -> None:

@@ -1,29 +1,28 @@
 """What a page, API call or export asks for: a date range and dimension filters, validated.
 
-Values are checked against closed vocabularies here and reach SQL only as bound parameters.
+Values are checked against closed vocabularies here and reach SQL only as bound parameters. The
+vocabularies (which channels, which payment types) are the served marts' (`almacen.serve.site.Mart`),
+handed in by the caller: this module knows no business's words.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Literal
 
-from almacen.domains.sales import CHANNELS, PAYMENT_TYPES
+from almacen.errors import UsageError
 from almacen.security import Scope
 
 MAX_DAYS = 366
 FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2199, 12, 31)
 """the dates a filter may name: comparisons reach back a year and a week from `from`, and every
 date arithmetic stays far inside Python's and DuckDB's ranges"""
-GRAINS = ("day", "week", "month")
-DIMENSIONS = ("branch", "category", "payment_type", "channel")
-
-Grain = Literal["day", "week", "month"]
-Dimension = Literal["branch", "category", "payment_type", "channel"]
+CLOSED = ("channel", "payment_type")
+"""the filters whose values come from a closed vocabulary (by filter name)"""
 
 
-class BadFilter(ValueError):
+class BadFilter(UsageError):
     """A filter a user sent cannot be honoured; the message names the parameter and why."""
 
 
@@ -65,8 +64,12 @@ class Filters:
 
 def parse_filters(start: date | None, end: date | None, *, latest: date, default_days: int,
                   branches: list[str] | None = None, categories: list[str] | None = None,
-                  channels: list[str] | None = None, payment_types: list[str] | None = None) -> Filters:
-    """Filters from request parameters; a missing range ends on the latest day with data."""
+                  channels: list[str] | None = None, payment_types: list[str] | None = None,
+                  vocabularies: Mapping[str, Collection[str]] | None = None) -> Filters:
+    """Filters from request parameters; a missing range ends on the latest day with data.
+
+    `vocabularies` holds the values each closed filter (`CLOSED`) accepts, by filter name; a value of a
+    filter without a vocabulary is refused (no mart served can filter by it)."""
     for name, value in (("from", start), ("to", end)):
         if value is not None and not FIRST_DATE <= value <= LAST_DATE:
             raise BadFilter(f"{name}: {value.isoformat()} is outside the dates served ({FIRST_DATE} to {LAST_DATE})")
@@ -79,8 +82,8 @@ def parse_filters(start: date | None, end: date | None, *, latest: date, default
     days = (end - start).days + 1
     if days > MAX_DAYS:
         raise BadFilter(f"the date range spans {days} days; at most {MAX_DAYS} may be asked at once")
-    _check("channel", channels, CHANNELS)
-    _check("payment_type", payment_types, PAYMENT_TYPES)
+    for name, values in (("channel", channels), ("payment_type", payment_types)):
+        _check(name, values, (vocabularies or {}).get(name))
     for name, values in (("branch", branches), ("category", categories)):
         if values and any(not v or len(v) > 100 for v in values):
             raise BadFilter(f"{name}: empty or overlong value")
@@ -88,7 +91,9 @@ def parse_filters(start: date | None, end: date | None, *, latest: date, default
     return Filters(start, end, clean(branches), clean(categories), clean(channels), clean(payment_types))
 
 
-def _check(name: str, values: list[str] | None, allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(values or ()) - set(allowed))
+def _check(name: str, values: list[str] | None, allowed: Collection[str] | None) -> None:
+    if values and allowed is None:
+        raise BadFilter(f"{name}: no dataset served here filters by {name}")
+    unknown = sorted(set(values or ()) - set(allowed or ()))
     if unknown:
-        raise BadFilter(f"{name}: unknown value {', '.join(unknown)}; expected one of {', '.join(allowed)}")
+        raise BadFilter(f"{name}: unknown value {', '.join(unknown)}; expected one of {', '.join(allowed or ())}")

@@ -1,13 +1,18 @@
 """The serving query layer: what pages, API and exports read, cut to the asking user's scope.
 
-Gold marts are small (a row per day × branch × dimension), so they are held in an in-memory DuckDB
-and reloaded when their Delta version moves; each query runs on its own cursor, with bound
-parameters from the SQL files beside this module. Every read goes through `Marts.read`, which
-applies the user's permission and branch scope: this is the one place they are enforced.
+Gold marts are small (a row per day × branch × dimension), so they are held as tables of an
+in-memory DuckDBEngine (`STATE_TABLES`) and reloaded when their Delta version moves; each query runs
+on its own cursor (`Engine.read`), with bound parameters from the SQL files beside this module.
+Every read goes through `Marts.read`, which applies the user's permission and branch scope: this is
+the one place they are enforced.
 
-Sales results are kept until the next reload of any mart, keyed by the scoped filters: dashboards
-ask the same few questions over and over, and a query costs 5–15 ms of CPU against ~0.1 ms for a
-cached answer (benchmarks/serve.py). The permission check and the scope cut run before the lookup.
+The tables held and the datasets answered come from the marts the server is given (`almacen.serve.site.Mart`:
+each domain declares one) beside the server's own `SYSTEM` mart (runs, freshness, quarantine,
+reconciliation); this module names no domain's table.
+
+Answers of cached datasets are kept until the next reload of any table, keyed by the scoped filters:
+dashboards ask the same few questions over and over, and a query costs 5–15 ms of CPU against ~0.1 ms
+for a cached answer (benchmarks/serve.py). The permission check and the scope cut run before the lookup.
 """
 
 from __future__ import annotations
@@ -16,102 +21,118 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
-from importlib import resources
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
+from almacen.clock import floor_minute
+from almacen.engine import DuckDBEngine
+from almacen.errors import NotFound
 from almacen.lake import Access, Lake, access_of
 from almacen.monitor.runs import RUNS, SCHEMA as RUNS_SCHEMA
-from almacen.realtime.rollup import MINUTE, MINUTE_SCHEMA, floor_minute
 from almacen.security import Permission, User, require
 from almacen.serve.filters import Filters
+from almacen.serve.site import Dataset, Held, Mart
+from almacen.sql import load_sql
 
-_SQL = resources.files("almacen.serve") / "sql"
 _TS = pa.timestamp("us", tz="UTC")
-REQUIRED = ("gold.sales_tickets_daily", "gold.sales_daily", "gold.dim_branch", "gold.dim_product")
-OPTIONAL = {
-    RUNS: RUNS_SCHEMA,
-    "_system.reconciliation": pa.schema([
-        ("branch_id", pa.string()), ("hour", _TS), ("ok", pa.bool_()), ("checked_at", _TS),
-        ("source_revenue", pa.decimal128(18, 2)), ("gold_revenue", pa.decimal128(18, 2))]),
-}
+RECONCILIATION = "_system.reconciliation"
+RECONCILIATION_SCHEMA = pa.schema([
+    ("branch_id", pa.string()), ("hour", _TS), ("ok", pa.bool_()), ("checked_at", _TS),
+    ("source_revenue", pa.decimal128(18, 2)), ("gold_revenue", pa.decimal128(18, 2))])
+BRANCHES_SCHEMA = pa.schema([("branch_id", pa.string()), ("name", pa.string())])
 QUARANTINE_SCHEMA = pa.schema([("table_name", pa.string()), ("branch_id", pa.string()), ("batch_id", pa.string()),
                                ("rule", pa.string()), ("reason", pa.string()), ("quarantined_at", _TS)])
-QUARANTINED = ("sales", "sales_lines", "sales_events")
-REALTIME_HOURS = 3
-"""how much of gold.sales_minute is held in memory: the real-time page shows at most the last hour"""
-CACHED = ("kpis", "sales", "realtime")
-"""datasets whose answer depends only on the loaded marts, the scoped filters and (real time) the minute"""
 CACHE_ENTRIES = 512
 
 
-KPIS = ("revenue", "tickets", "avg_ticket", "units_per_ticket", "approval_rate")
-
-
-SERVED_GOLD = (*REQUIRED, MINUTE)
-"""the gold tables the dashboard reads; each must be declared branch-scoped or public (cut here by branch)"""
-
-
-def check_served_scopes() -> None:
-    """Refuse to serve a gold table whose access scope is undeclared, or is one this layer does not cut
-    (client, admin): nothing is served without a scope, and the branch cut below is the right one."""
-    import almacen.models  # noqa: F401 - declares the sales models' scopes from their SQL headers
-
-    wrong = [f"{t} ({'undeclared' if access_of(t) is None else access_of(t).access})" for t in SERVED_GOLD
-             if access_of(t) is None or access_of(t).access not in (Access.BRANCH, Access.PUBLIC)]
+def check_served_scopes(tables: Iterable[str]) -> None:
+    """Refuse to serve a gold table of `tables` whose access scope is undeclared, or is one this layer does
+    not cut (client, admin): nothing is served without a scope, and the branch cut below is the right one.
+    The scopes are declared before (`almacen.domain.Registry.site` declares every domain's)."""
+    gold = [t for t in tables if t.startswith("gold.")]
+    wrong = [f"{t} ({'undeclared' if d is None else d.access})" for t, d in ((t, access_of(t)) for t in gold)
+             if d is None or d.access not in (Access.BRANCH, Access.PUBLIC)]
     if wrong:
         raise RuntimeError(f"serve: {', '.join(wrong)} may not be served: the dashboard cuts rows by branch "
                            "only; declare them branch or public (almacen.lake.access)")
 
 
-class NotBuilt(LookupError):
-    """A gold mart the dashboard needs is not in the lake yet."""
+class NotBuilt(NotFound):
+    """A gold mart the dashboard needs is not in the lake yet; the server answers 503 (not ready), not 404."""
 
 
 def sql(name: str) -> str:
-    return (_SQL / f"{name}.sql").read_text(encoding="utf-8")
+    """The text of the dashboard query `name` (serve/sql/<name>.sql)."""
+    return load_sql("almacen.serve", f"sql/{name}.sql")
 
 
 class Marts:
-    """Gold marts in memory for serving, refreshed from the lake at most every `refresh_seconds`."""
+    """The tables of `marts` (and of `SYSTEM`) in memory for serving, refreshed from the lake at most
+    every `refresh_seconds`; `branches` (id -> name, as configured) are the branches the quality page lists.
 
-    def __init__(self, lake: Lake, *, refresh_seconds: float = 5.0,
+    Raises:
+        ValueError: two marts serve a dataset of the same name, or give one filter different vocabularies.
+        RuntimeError: a gold table held has no access scope this layer can cut by (`check_served_scopes`).
+    """
+
+    def __init__(self, lake: Lake, *, marts: Sequence[Mart] = (), branches: Mapping[str, str] | None = None,
+                 refresh_seconds: float = 5.0,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
-        check_served_scopes()
+        self.marts = (SYSTEM, *marts)
+        self._datasets: dict[str, Dataset] = {}
+        self._latest_sql: dict[str, str | None] = {}
+        vocabularies: dict[str, tuple[str, ...]] = {}
+        for mart in self.marts:
+            for ds in mart.datasets:
+                if ds.name in self._datasets:
+                    raise ValueError(f"serve: the dataset {ds.name!r} of the {mart.name} mart is served already")
+                self._datasets[ds.name], self._latest_sql[ds.name] = ds, mart.latest
+            for name, values in mart.vocabularies.items():
+                if vocabularies.setdefault(name, tuple(values)) != tuple(values):
+                    raise ValueError(f"serve: the {mart.name} mart gives the {name} filter other values than "
+                                     f"another mart: {values} against {vocabularies[name]}")
+        self.vocabularies: Mapping[str, tuple[str, ...]] = vocabularies
+        """the closed values each filter accepts, by filter name (`channel`, `payment_type`)"""
+        self._held: tuple[Held, ...] = tuple(t for mart in self.marts for t in mart.tables)
+        for held in self._held:
+            if held.recent is not None and held.empty is None:
+                raise ValueError(f"serve: {held.name} holds only recent rows, so it needs its `empty` schema")
+        self._quarantined = tuple(dict.fromkeys(q for mart in self.marts for q in mart.quarantined))
+        check_served_scopes(t.name for t in self._held)
         self.lake, self.refresh_seconds, self.clock = lake, refresh_seconds, clock
-        self._con = duckdb.connect()
-        self._con.execute("SET TimeZone = 'UTC'")
-        for schema in ("gold", "_system", "serving"):
-            self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        self._versions: dict[str, int | None] = {}
+        self._engine = DuckDBEngine()  # in UTC, as the lake
+        for schema in dict.fromkeys(("gold", "_system", "serving", *(t.name.partition(".")[0] for t in self._held))):
+            self._engine.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        self._versions: dict[str, int | None | list[tuple[str, int | None]]] = {}
+        """the Delta version each held table was loaded at; under `quarantine.*`, every quarantine table's"""
         self._checked = 0.0
         self._lock = threading.Lock()
         self._generation = 0
         """bumped by every reload of a mart: cached results of an older generation are never served"""
         self._results: OrderedDict[tuple, pa.Table] = OrderedDict()
         self._results_lock = threading.Lock()
-        self._latest: dict[tuple[int, tuple[str, ...] | None], date] = {}
+        self._latest: dict[tuple[int, str, tuple[str, ...] | None], date] = {}
+        self._replace("serving.branches", pa.Table.from_pylist(
+            [{"branch_id": k, "name": v} for k, v in (branches or {}).items()], schema=BRANCHES_SCHEMA))
 
     # -- what callers ask -------------------------------------------------------------------------
 
     def read(self, user: User, dataset: str, filters: Filters | None = None, **options) -> pa.Table:
         """One dataset for one user: the permission is checked and the filters cut to the user's scope."""
-        query = QUERIES.get(dataset)
-        if query is None:
-            raise LookupError(f"no dataset {dataset!r}; known: {', '.join(sorted(QUERIES))}")
-        permission, fn = query
-        require(user.role, permission)
+        ds = self._datasets.get(dataset)
+        if ds is None:
+            raise NotFound(f"no dataset {dataset!r}; known: {', '.join(sorted(self._datasets))}")
+        require(user.role, ds.permission)
         if filters is not None:
             filters = filters.within(user.scope)
         scoped = filters.branches if filters is not None else user.scope.restrict(None)
         self.refresh()
-        if dataset not in CACHED:
-            return fn(self, filters, scoped, **options)
-        minute = floor_minute(self.clock()) if dataset == "realtime" else None
+        if not ds.cached:
+            return ds.compute(self, filters, scoped, **options)
+        minute = floor_minute(self.clock()) if ds.per_minute else None
         key = (self._generation, dataset, filters, None if scoped is None else tuple(scoped), minute,
                tuple(sorted(options.items())))
         with self._results_lock:
@@ -119,71 +140,44 @@ class Marts:
             if found is not None:
                 self._results.move_to_end(key)
                 return found
-        result = fn(self, filters, scoped, **options)
+        result = ds.compute(self, filters, scoped, **options)
         with self._results_lock:
             self._results[key] = result
             while len(self._results) > CACHE_ENTRIES:
                 self._results.popitem(last=False)
         return result
 
-    def latest_date(self, branches: list[str] | None = None) -> date:
-        """The last business date with sales in the marts, over `branches` (None: every branch); today
-        when there are none. A branch manager's default range thus ends on their branches' last day."""
+    @property
+    def datasets(self) -> Mapping[str, Dataset]:
+        """Every dataset served, by name (the server's own first, then the marts' in the order given)."""
+        return self._datasets
+
+    def latest_date(self, dataset: str, branches: list[str] | None = None) -> date:
+        """The last business date with data for `dataset` (its mart's `latest` SQL), over `branches` (None:
+        every branch); today when there is none. A branch manager's default range thus ends on their
+        branches' last day."""
+        text = self._latest_sql.get(dataset)
+        if text is None:
+            return self.clock().date()
         self.refresh()
         generation = self._generation
         key = None if branches is None else tuple(sorted(branches))
         with self._results_lock:
-            found = self._latest.get((generation, key))
+            found = self._latest.get((generation, text, key))
         if found is not None:
             return found
-        value = self._query("SELECT max(date) AS d FROM gold.sales_tickets_daily "
-                            "WHERE $b::VARCHAR[] IS NULL OR list_contains($b::VARCHAR[], branch_id)",
-                            {"b": None if key is None else list(key)})["d"][0].as_py()
+        value = self._query(text, {"branches": None if key is None else list(key)})["d"][0].as_py()
         value = value or self.clock().date()
         with self._results_lock:
             if len(self._latest) > CACHE_ENTRIES:
                 self._latest.clear()
-            self._latest[(generation, key)] = value
+            self._latest[(generation, text, key)] = value
         return value
 
-    def choices(self, user: User) -> dict[str, list]:
-        """What the filter controls offer this user: branches in scope, categories, channels, payment types."""
-        self.refresh()
-        branches = self._query(
-            "SELECT branch_id, name FROM gold.dim_branch WHERE $b::VARCHAR[] IS NULL OR list_contains($b::VARCHAR[], branch_id) "
-            "ORDER BY name", {"b": user.scope.restrict(None)}).to_pylist()
-        categories = self._query("SELECT DISTINCT category FROM gold.dim_product WHERE category IS NOT NULL ORDER BY 1", {})
-        return {"branches": branches, "categories": categories["category"].to_pylist()}
-
-    # -- datasets ---------------------------------------------------------------------------------
-
-    def _kpis(self, f: Filters, branches, **_) -> pa.Table:
-        """A row per KPI: its value, the previous period's, the same days last week's and the changes in %."""
-        prev, week = f.shifted(f.days), f.shifted(7)
-        periods = {r["period"]: r for r in self._query(sql("kpis"), {
-            **f.params(), "prev_start": prev.start, "prev_end": prev.end,
-            "week_start": week.start, "week_end": week.end}).to_pylist()}
-        now, before, last_week = periods["current"], periods["previous"], periods["last_week"]
-        rows = [{"kpi": k, "value": now[k], "previous": before[k], "last_week": last_week[k],
-                 "vs_previous_pct": _change(now[k], before[k]), "vs_last_week_pct": _change(now[k], last_week[k])}
-                for k in KPIS]
-        return pa.Table.from_pylist([{**r, **{c: None if r[c] is None else str(r[c])
-                                             for c in ("value", "previous", "last_week")}} for r in rows])
-
-    def _sales(self, f: Filters, branches, *, by: str = "branch", grain: str = "day") -> pa.Table:
-        name = "sales_by_category" if by == "category" or f.categories else "sales_by_ticket"
-        return self._query(sql(name), {**f.params(), "by": by, "grain": grain})
-
-    def _realtime(self, f: Filters | None, branches, *, minutes: int = 60) -> pa.Table:
-        until = floor_minute(self.clock())
-        params = {"until": until, "minutes": minutes, "branches": branches,
-                  "channels": list(f.channels) if f and f.channels else None,
-                  "payment_types": list(f.payment_types) if f and f.payment_types else None}
-        return self._query(sql("realtime"), params)
-
-    def _quality(self, f, branches, *, part: str) -> pa.Table:
-        params = {"branches": branches} | ({"now": self.clock()} if part == "freshness" else {})
-        return self._query(sql(part), params)
+    def query(self, text: str, params: Mapping[str, object]) -> pa.Table:
+        """Run one SELECT over the held tables, binding the parameters it names: what a dataset's
+        `compute` calls (after `read` checked the permission and cut the filters to the user's scope)."""
+        return self._query(text, dict(params))
 
     # -- loading ----------------------------------------------------------------------------------
 
@@ -193,15 +187,13 @@ class Marts:
             now = time.monotonic()
             if not force and now - self._checked < self.refresh_seconds:
                 return
-            for table in REQUIRED:
-                self._load(table, required=True)
-            for table, schema in OPTIONAL.items():
-                self._load(table, empty=schema)
-            self._load(MINUTE, empty=MINUTE_SCHEMA, recent=True)
+            for held in self._held:
+                self._load(held)
             self._load_quarantine()
             self._checked = time.monotonic()
 
-    def _load(self, table: str, *, required: bool = False, empty: pa.Schema | None = None, recent: bool = False) -> None:
+    def _load(self, held: Held) -> None:
+        table = held.name
         dt = self.lake.table(table)
         version = None if dt is None else dt.version()
         if table in self._versions and self._versions[table] == version:
@@ -209,22 +201,27 @@ class Marts:
             # reloading them anyway bumped the generation every refresh and emptied the answer cache
             return
         if dt is None:
-            if required:
+            if held.empty is None:
                 raise NotBuilt(f"{table} is not in the lake at {self.lake.path(table)}: run `almacen build` first")
-            data = empty.empty_table()
-        elif recent:
-            data = self._recent_minutes()
+            data = held.empty.empty_table()
+        elif held.recent is not None:
+            data = self._recent(held)
         else:
             data = self.lake.read(table)
         self._replace(table, data)
         self._versions[table] = version
 
-    def _recent_minutes(self) -> pa.Table:
+    def _recent(self, held: Held) -> pa.Table:
+        """The rows of a table held recent only: its timestamp column within the span of the clock's minute."""
         import pyarrow.dataset as pads
 
-        since = floor_minute(self.clock()) - timedelta(hours=REALTIME_HOURS)
-        rows = self.lake.dataset(MINUTE).to_table(filter=pads.field("minute") >= pa.scalar(since, _TS))
-        return rows.cast(MINUTE_SCHEMA)
+        assert held.recent is not None and held.empty is not None  # checked when the marts were given
+        column, span = held.recent
+        since = floor_minute(self.clock()) - span
+        data = self.lake.dataset(held.name)
+        assert data is not None  # `_load` found the table
+        rows = data.to_table(filter=pads.field(column) >= pa.scalar(since, _TS))
+        return rows.cast(held.empty)
 
     def _load_quarantine(self) -> None:
         parts, versions = [], []
@@ -237,6 +234,7 @@ class Marts:
             if version is None:
                 continue
             data = self.lake.dataset(f"quarantine.{name}")
+            assert data is not None  # it has a version
             cols = {"branch_id": "branch_id", "_batch_id": "batch_id", "_rule": "rule", "_reason": "reason",
                     "_quarantined_at": "quarantined_at"}
             got = data.to_table(columns=[c for c in cols if c in data.schema.names])
@@ -250,17 +248,17 @@ class Marts:
 
     def _quarantine_tables(self) -> list[str]:
         if "://" in self.lake.root:
-            return list(QUARANTINED)
+            return list(self._quarantined)
         folder = Path(self.lake.root) / "quarantine"
         return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     def _replace(self, table: str, data: pa.Table) -> None:
         schema, _, name = table.partition(".")
-        self._con.register("__incoming", data)
+        self._engine.register("incoming", data)
         try:
-            self._con.execute(f'CREATE OR REPLACE TABLE "{schema}"."{name}" AS SELECT * FROM __incoming')
+            self._engine.execute(f'CREATE OR REPLACE TABLE "{schema}"."{name}" AS SELECT * FROM incoming')
         finally:
-            self._con.unregister("__incoming")
+            self._engine.forget("incoming")
         with self._results_lock:
             self._generation += 1
             self._results.clear()
@@ -268,31 +266,24 @@ class Marts:
     def _query(self, text: str, params: dict[str, object]) -> pa.Table:
         """Run one statement on its own cursor, binding the parameters it names (DuckDB refuses extras)."""
         used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", text)}
-        cursor = self._con.cursor()
-        try:
-            return cursor.sql(text, params=used or None).to_arrow_table()
-        finally:
-            cursor.close()
+        return self._engine.read(text, used or None)
 
     def close(self) -> None:
-        self._con.close()
+        self._engine.close()
 
 
-def _change(value, base) -> float | None:
-    """Percent change from `base` to `value`, one decimal; None when there is no base to compare with."""
-    if value is None or not base:
-        return None
-    return round(100 * (float(value) - float(base)) / float(base), 1)
+def _quality(part: str) -> Callable[..., pa.Table]:
+    """How a quality dataset is computed: `sql/<part>.sql` over the system tables, cut to the branches in scope."""
+    def compute(marts: Marts, filters: Filters | None, branches: list[str] | None, **_: object) -> pa.Table:
+        return marts.query(sql(part), {"branches": branches} | ({"now": marts.clock()} if part == "freshness" else {}))
+    return compute
 
 
-QUERIES: dict[str, tuple[Permission, Callable[..., pa.Table]]] = {
-    "kpis": (Permission.SALES, Marts._kpis),
-    "sales": (Permission.SALES, Marts._sales),
-    "realtime": (Permission.SALES, Marts._realtime),
-    "runs": (Permission.QUALITY, lambda m, f, b, **o: m._quality(f, b, part="runs")),
-    "freshness": (Permission.QUALITY, lambda m, f, b, **o: m._quality(f, b, part="freshness")),
-    "quarantine": (Permission.QUALITY, lambda m, f, b, **o: m._quality(f, b, part="quarantine_summary")),
-    "quarantine_rows": (Permission.QUALITY, lambda m, f, b, **o: m._quality(f, b, part="quarantine_rows")),
-    "reconciliation": (Permission.QUALITY, lambda m, f, b, **o: m._quality(f, b, part="reconciliation")),
-}
-"""dataset name -> (permission it needs, how it is computed)"""
+SYSTEM = Mart(
+    name="system",
+    tables=(Held(RUNS, empty=RUNS_SCHEMA), Held(RECONCILIATION, empty=RECONCILIATION_SCHEMA)),
+    datasets=tuple(Dataset(name, Permission.QUALITY, _quality(part)) for name, part in (
+        ("runs", "runs"), ("freshness", "freshness"), ("quarantine", "quarantine_summary"),
+        ("quarantine_rows", "quarantine_rows"), ("reconciliation", "reconciliation"))),
+)
+"""what the server itself serves: job runs, freshness per configured branch, quarantine, reconciliation"""

@@ -1,15 +1,20 @@
 """The dashboard's pages: log in and out, and one page per subject, each allowed by role.
 
 Pages are shells: their tables and charts come from /api (static/app.js), so pages, API and exports
-share one permission and scope check.
+share one permission and scope check. The server's own pages are data quality and the audit log
+(`CORE_PAGES`); the domains' come in the `Site` (`page_router`), their templates read through one Jinja
+loader over the server's folder and each domain's, prefixed by the domain's name (`templates_for`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Annotated
 from urllib.parse import quote
 
+import jinja2
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -18,25 +23,36 @@ from almacen.security import Locked, Permission, User
 from almacen.security.users import USERNAME
 from almacen.serve.auth import (NotLoggedIn, authenticate, check_csrf, client_ip, csrf_token, end_session, services,
                                 start_session)
-from almacen.serve.i18n import COOKIE, TEXTS, language
+from almacen.serve.i18n import COOKIE, language
+from almacen.serve.site import Page
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(resources.files("almacen.serve") / "templates"))
+TEMPLATES = resources.files("almacen.serve") / "templates"
+CORE_PAGES = (
+    Page("quality", "quality.html", Permission.QUALITY, "quality"),
+    Page("audit", "audit.html", Permission.AUDIT, "audit"),
+)
+"""the server's own pages, listed after the domains'"""
+RESERVED = frozenset({"", "login", "logout", "api", "static"})
+"""paths no page may take"""
 
-PAGES = {  # path -> (text key, permission)
-    "overview": ("overview", Permission.SALES),
-    "sales": ("sales", Permission.SALES),
-    "realtime": ("realtime", Permission.SALES),
-    "quality": ("quality", Permission.QUALITY),
-    "audit": ("audit", Permission.AUDIT),
-}
+
+def templates_for(folders: Mapping[str, Traversable]) -> Jinja2Templates:
+    """The page templates: the server's (`base.html`, `login.html`...) by their names, and each domain's
+    folder under its name (`sales/overview.html`), so a domain's template extends `base.html`."""
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(str(TEMPLATES)),
+        jinja2.PrefixLoader({name: jinja2.FileSystemLoader(str(folder)) for name, folder in folders.items()}),
+    ])
+    return Jinja2Templates(env=jinja2.Environment(loader=loader, autoescape=True))
 
 
 def render(request: Request, template: str, status: int = 200, user: User | None = None, **context) -> Response:
-    lang = language(request, services(request).language)
-    nav = [(path, key) for path, (key, permission) in PAGES.items() if user is not None and user.can(permission)]
-    response = templates.TemplateResponse(request, template, {
-        "t": TEXTS[lang], "texts": TEXTS[lang], "lang": lang, "user": user, "nav": nav,
+    svc = services(request)
+    lang = language(request, svc.language)
+    nav = [(p.path, p.label) for p in svc.pages if user is not None and user.can(p.permission)]
+    response = svc.templates.TemplateResponse(request, template, {
+        "t": svc.texts[lang], "texts": svc.texts[lang], "lang": lang, "user": user, "nav": nav,
         "csrf": csrf_token(request), **context}, status_code=status)
     if request.query_params.get("lang") == lang:
         response.set_cookie(COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="lax")
@@ -49,7 +65,7 @@ def home(request: Request) -> Response:
         user = authenticate(request)
     except NotLoggedIn:
         return RedirectResponse("/login", 303)
-    first = next((path for path, (_, permission) in PAGES.items() if user.can(permission)), "quality")
+    first = next((p.path for p in services(request).pages if user.can(p.permission)), "quality")
     return RedirectResponse(f"/{first}", 303)
 
 
@@ -98,25 +114,32 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respons
     return RedirectResponse("/login", 303)
 
 
-def _page(name: str):
-    key, permission = PAGES[name]
-
+def _page(declared: Page):
+    """The route of one page: the login form for a visitor, 403 for a role without its permission."""
     def page(request: Request) -> Response:
         try:
             user = authenticate(request)
         except NotLoggedIn:
             expired = "&expired=1" if request.session.get("expired") else ""
-            return RedirectResponse(f"/login?next={quote('/' + name)}{expired}", 303)
-        if not user.can(permission):
-            return render(request, "forbidden.html", 403, user=user, page=key)
-        return render(request, f"{name}.html", user=user, page=key)
+            return RedirectResponse(f"/login?next={quote('/' + declared.path)}{expired}", 303)
+        if not user.can(declared.permission):
+            return render(request, "forbidden.html", 403, user=user, page=declared.label)
+        return render(request, declared.template, user=user, page=declared.label, script=declared.script)
 
-    page.__name__ = f"page_{name}"
+    page.__name__ = f"page_{declared.path}"
     return page
 
 
-for _name in PAGES:
-    router.add_api_route(f"/{_name}", _page(_name), methods=["GET"], response_class=HTMLResponse)
+def page_router(pages: Iterable[Page]) -> APIRouter:
+    """The routes of `pages`: one page per path, none on the server's own paths (`RESERVED`)."""
+    pages = tuple(pages)
+    paths = [p.path for p in pages]
+    if len(set(paths)) != len(paths) or RESERVED & set(paths):
+        raise ValueError(f"serve: page paths must be unique and none of {sorted(RESERVED)}: {paths}")
+    routes = APIRouter(include_in_schema=False)
+    for declared in pages:
+        routes.add_api_route(f"/{declared.path}", _page(declared), methods=["GET"], response_class=HTMLResponse)
+    return routes
 
 
 def _safe_next(target: str) -> str:

@@ -35,7 +35,6 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -46,8 +45,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
+from almacen.errors import AlmacenError
 from almacen.lake import Access, Declaration, Lake, declared
 from almacen.serve.pg_types import csv_ready, pg_type
+from almacen.sql import load_sql
 
 READER = "almacen_reader"
 """USAGE on the schema and SELECT on the public dimensions; every other almacen group is a member"""
@@ -86,11 +87,10 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 """the grains of DATA-MODEL.md; a table publishes with its key only when it has every column of it"""
 INDEXED = ("date", "branch_id", "client_id")
 BATCH_ROWS = 100_000
-_SQL = resources.files("almacen.serve")
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
 
 
-class PublishError(RuntimeError):
+class PublishError(AlmacenError, RuntimeError):
     """Publishing failed; the message names the step and the server, and nothing was published."""
 
 
@@ -174,13 +174,14 @@ def _pg_type(field: pa.Field) -> str:
 
 def _statements(name: str, **identifiers: sql.Composable) -> list[sql.Composed]:
     """The statements of `publish_<name>.sql`, with {placeholders} filled by quoted identifiers or literals."""
-    text = _SQL.joinpath(f"publish_{name}.sql").read_text(encoding="utf-8")
+    text = _query(name)
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
     return [sql.SQL(s.strip()).format(**identifiers) for s in body.split(";\n") if s.strip().rstrip(";")]
 
 
 def _query(name: str) -> str:
-    return _SQL.joinpath(f"publish_{name}.sql").read_text(encoding="utf-8")
+    """The text of `publish_<name>.sql` (beside this module)."""
+    return load_sql("almacen.serve", f"publish_{name}.sql")
 
 
 class _Publisher:
@@ -194,7 +195,7 @@ class _Publisher:
         self.clients: set[str] = set()
         """the keys rows are cut by, as the scoped tables hold them: each gets a role"""
 
-    def run(self, stmts: Iterable[sql.Composable]) -> None:
+    def run(self, stmts: Iterable[sql.SQL | sql.Composed]) -> None:
         with self.conn.cursor() as cur:
             for stmt in stmts:
                 cur.execute(stmt)
@@ -209,6 +210,7 @@ class _Publisher:
         """Create `staging.name` from the gold table's Arrow schema and stream its rows in with COPY (CSV)."""
         self.step = f"copying gold.{name} into {self.staging}.{name}"
         data = self.lake.dataset(f"gold.{name}")
+        assert data is not None  # `gold_tables` listed it as a table of the lake
         schema = data.schema
         target = sql.Identifier(self.staging, name)
         columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_pg_type(f))) for f in schema)

@@ -51,7 +51,9 @@ def _write(engine: sa.Engine, md: sa.MetaData, schema: str, plan) -> None:
     headers, lines = ("ventas", "ventas_items") if schema == "ventas" else ("tickets", "ticket_lineas")
     raw = engine.raw_connection()
     try:
-        with raw.cursor() as cur:
+        driver = raw.driver_connection  # psycopg's own connection: its cursors do COPY (a DB-API cursor does not)
+        assert driver is not None  # the connection was just opened
+        with driver.cursor() as cur:
             for table, rows in ((headers, pos.header_rows(schema, plan)), (lines, pos.line_rows(schema, plan))):
                 columns = list(rows[0])
                 with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:

@@ -10,6 +10,7 @@ are written on the clock of that zone (its bookkeeping table `_sim_applied` stay
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -103,7 +104,7 @@ def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: date
         engine.dispose()
 
 
-def write_catalog(url: str, products: list[Product]) -> None:
+def write_catalog(url: str, products: Sequence[Product]) -> None:
     """The ERP's `articulos` table, replaced whole (idempotent)."""
     md = sa.MetaData()
     t = sa.Table("articulos", md, sa.Column("id_articulo", sa.Integer, primary_key=True, autoincrement=False),

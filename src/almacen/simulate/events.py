@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from almacen.config.stream import MAX_PAYLOAD_BYTES
+from almacen.errors import UsageError
 from almacen.simulate.catalog import build_catalog
 from almacen.simulate.plan import CHANNELS, PAYMENTS
 
@@ -97,7 +98,7 @@ class EventMaker:
     def __init__(self, branches: list[str], seed: int = 7, run: str | None = None,
                  max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
         if not branches:
-            raise ValueError("no branches to simulate events for")
+            raise UsageError("no branches to simulate events for: the config enables none")
         self.branches = branches
         self.rng = random.Random(seed)
         self.products = [(p.product_id, p.price) for p in build_catalog()]
@@ -214,13 +215,13 @@ def parse_kinds(spec: str, kafka: bool) -> tuple[str, ...]:
             kinds += [k for k in groups[name] if kafka or k not in KAFKA_ONLY]
         elif name in BAD_KINDS or name in POISON_KINDS:
             if not kafka and name in KAFKA_ONLY:
-                raise ValueError(f"--kinds: {name} needs Kafka (a landing file has no keys and no null lines)")
+                raise UsageError(f"--kinds: {name} needs Kafka (a landing file has no keys and no null lines)")
             kinds.append(name)
         else:
-            raise ValueError(f"--kinds: {name!r} is not a kind of bad event; give bad, poison, all or some of "
+            raise UsageError(f"--kinds: {name!r} is not a kind of bad event; give bad, poison, all or some of "
                              f"{', '.join(BAD_KINDS + POISON_KINDS)}")
     if not kinds:
-        raise ValueError("--kinds: give bad, poison, all or names of kinds of bad event")
+        raise UsageError("--kinds: give bad, poison, all or names of kinds of bad event")
     return tuple(dict.fromkeys(kinds))
 
 
@@ -228,11 +229,13 @@ def parse_rate(rate: str) -> float:
     """Events per second from `2/s`, `100000/s`, `30/min` or `1/5s` (one event every five seconds)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d*(?:\.\d+)?)\s*(s|sec|m|min|h)\s*", rate)
     if not m:
-        raise ValueError(f"rate {rate!r} is not like 2/s, 30/min or 1/5s")
+        raise UsageError(f"rate {rate!r} is not like 2/s, 30/min or 1/5s")
     per = float(m.group(2) or 1) * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[m.group(3)]
+    if per == 0:
+        raise UsageError(f"rate {rate!r}: the period must be above zero")
     value = float(m.group(1)) / per
     if value <= 0:
-        raise ValueError(f"rate {rate!r} must be above zero")
+        raise UsageError(f"rate {rate!r} must be above zero")
     return value
 
 

@@ -22,8 +22,10 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
+from typing import Any
 
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, STATUS_RANK
+from almacen.errors import UsageError
 from almacen.simulate.messaging_ledger import (INBOUND, NO_CATEGORY, REPLY, TEMPLATE, Client, Ledger, World,
                                                build_world, write_reference)
 
@@ -84,9 +86,9 @@ class MessageMaker:
     def __init__(self, world: World, seed: int = 7, start: datetime | None = None, per_second: float = 100.0,
                  bad_fraction: float = 0.0, chatbot_share: float = 0.3, run: str | None = None) -> None:
         if per_second <= 0:
-            raise ValueError(f"per_second must be above zero, not {per_second}")
+            raise UsageError(f"per_second must be above zero, not {per_second}")
         if not (0.0 <= bad_fraction < 1.0 and 0.0 <= chatbot_share <= 1.0):
-            raise ValueError("bad_fraction must be in [0, 1) and chatbot_share in [0, 1]")
+            raise UsageError("bad_fraction (--bad) must be in [0, 1) and chatbot_share in [0, 1]")
         self.run = run or f"m{seed}"
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.run):
             raise ValueError(f"run {self.run!r} may hold only letters, digits, '_', '.' and '-'")
@@ -115,7 +117,7 @@ class MessageMaker:
         self._bad = 0
         self._seconds: dict[int, str] = {}
         self.ledger = Ledger(self._ids, self.run, BAD_KINDS)
-        self._adds = (self.ledger.messages_emitted.append, self.ledger.statuses_emitted.append,
+        self._adds: tuple[Callable[[Any], None], ...] = (self.ledger.messages_emitted.append, self.ledger.statuses_emitted.append,
                       self.ledger.duplicate, self.ledger.defective)
         """what the ledger does with an emitted event's record, by _MESSAGE, _STATUS, _DUPLICATE, _DEFECTIVE"""
 

@@ -20,9 +20,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import month_after
 from almacen.domains.messaging.rates import ClientAccount, Contract, RateCard, RatePeriod, Tier
 from almacen.domains.messaging.reference import clients_toml, rate_card_toml
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, STATUS_RANK
+from almacen.errors import UsageError
 
 BASE_PRICES = {  # USD per delivered template, first tier
     "authentication": {"AR": "0.0230", "BR": "0.0068", "CL": "0.0200", "CO": "0.0008", "MX": "0.0085",
@@ -84,12 +86,6 @@ class World:
         return [ClientAccount(c.client_id, c.name, c.contracts) for c in self.clients]
 
 
-def _months_later(day: date, months: int) -> date:
-    """The first day of the month `months` after `day`'s."""
-    m = day.month - 1 + months
-    return date(day.year + m // 12, m % 12 + 1, 1)
-
-
 def _client(rng: random.Random, i: int, start: date, names: set[str]) -> Client:
     """Client number `i` (0-based; the first writes to every country)."""
     trade, shares, chatbot = rng.choice(_TRADES)
@@ -109,7 +105,7 @@ def _client(rng: random.Random, i: int, start: date, names: set[str]) -> Client:
     if rng.random() < 0.4:
         terms.append((rng.choice((0, 1000, 2000, 5000)), rng.choice(("0.00", "5.00", "7.50", "12.00"))))
     client_id = f"c{i + 1:05d}"
-    starts = [_months_later(start, 0 if k == 0 else k + rng.randrange(2)) for k in range(len(terms))]
+    starts = [month_after(start, 0 if k == 0 else k + rng.randrange(2)) for k in range(len(terms))]
     contracts = tuple(Contract(client_id, day, nxt, free, Decimal(pct))
                       for day, nxt, (free, pct) in zip(starts, [*starts[1:], None], terms))
     volume = min(200.0, rng.paretovariate(1.2)) * (5 if i == 0 else 1)
@@ -126,7 +122,7 @@ def _price(base: str, factor: Decimal) -> Decimal:
 def build_world(clients: int, seed: int = 7, start: date = date(2026, 8, 1)) -> World:
     """Deterministic client accounts `c00001`… and a rate card with a price change two months in."""
     if clients < 1 or clients > 99_999:
-        raise ValueError(f"clients must be 1..99999, not {clients}")
+        raise UsageError(f"clients (--clients) must be 1..99999, not {clients}")
     if start.day != 1:
         raise ValueError(f"start {start} must be the first day of a month (contracts and rates start on one)")
     rng = random.Random(seed)
@@ -135,7 +131,7 @@ def build_world(clients: int, seed: int = 7, start: date = date(2026, 8, 1)) -> 
     tiers = {(ca, co): TIERS[:rng.choice((1, 2, 2, 3))] for ca in CATEGORIES for co in COUNTRIES}
     change = {key: Decimal(rng.choice(("0.95", "1", "1.03", "1.08"))) for key in tiers}
     periods = []
-    change_day = _months_later(start, 2)
+    change_day = month_after(start, 2)
     for day, until, moved in ((start, change_day, False), (change_day, None, True)):
         prices = {(ca, co): tuple(Tier(f, _price(BASE_PRICES[ca][co], k * (change[ca, co] if moved else Decimal(1))))
                                   for f, k in tiers[ca, co]) for ca, co in tiers}

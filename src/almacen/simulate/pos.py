@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from almacen.clock import UTC, wall_clock
+from almacen.errors import UsageError
 from almacen.simulate.plan import Sale
 
 TICKET_CODES = {
@@ -63,7 +64,7 @@ def metadata(schema: str) -> sa.MetaData:
                  sa.Column("cod_articulo", sa.String(16)), sa.Column("unidades", sa.Numeric(10, 3, asdecimal=True)),
                  sa.Column("precio", _money(12)), sa.Column("subtotal", _money()))
     else:
-        raise ValueError(f"the simulator has no POS schema {schema!r}; it writes 'ventas' or 'tickets'")
+        raise UsageError(f"the simulator has no POS schema {schema!r}; it writes 'ventas' or 'tickets'")
     return md
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL, make_url
 
 from almacen.clock import UTC, local_window, to_utc
 from almacen.config import SourceTable
+from almacen.errors import Unavailable
 
 _CX_BACKENDS = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
 _CHUNK = 50_000
@@ -27,7 +28,7 @@ _AHEAD = timedelta(days=366)
 """how far past `since` `latest_cursor` looks"""
 
 
-class SourceError(RuntimeError):
+class SourceError(Unavailable):
     """A source could not be read; the message names the source, the table and the cause."""
 
 
@@ -61,7 +62,7 @@ def read_window(url: str, table_name: str, table: SourceTable, start: datetime, 
     """All rows of one source table whose cursor, written in `zone`, falls in the source-time window of
     the UTC window [start, end) (`clock.local_window`). Values come back as the source wrote them: the
     caller converts them (`clock.to_utc`) and keeps the rows of the UTC window."""
-    result = read_sql(url, render_query(table_name, table, start, end, zone), f"{where}: table {table_name}")
+    result = query_source(url, render_query(table_name, table, start, end, zone), f"{where}: table {table_name}")
     missing = sorted({table.cursor} - set(result.column_names))
     if missing:
         raise SourceError(f"{where}: table {table_name} has no column {missing[0]} (the configured cursor)")
@@ -77,14 +78,15 @@ def latest_cursor(url: str, table_name: str, table: SourceTable, since: datetime
     join template (lines that take their header's cursor) works as it does for a window.
     """
     sql = f"SELECT max(q.{table.cursor}) AS latest FROM ({render_query(table_name, table, since, since + _AHEAD, zone)}) q"
-    latest = read_sql(url, sql, f"{where}: table {table_name}").column("latest")
+    latest = query_source(url, sql, f"{where}: table {table_name}").column("latest")
     if pa.types.is_string(latest.type) or pa.types.is_null(latest.type):  # SQLite gives text for max() of a DATETIME
         latest = latest.cast(pa.string()).cast(pa.timestamp("us"))
     return to_utc(latest, zone)[0].as_py()
 
 
-def read_sql(url: str, sql: str, where: str) -> pa.Table:
-    """The whole result of one query, as Arrow; failures name `where` and the likely cause."""
+def query_source(url: str, sql: str, where: str) -> pa.Table:
+    """The whole result of one query run on the source database at `url`, as Arrow; failures name
+    `where` and the likely cause."""
     try:
         return _read(url, sql)
     except Exception as exc:  # every driver raises its own types; we classify by message
@@ -115,9 +117,9 @@ def _sqlite_declared_types(u: URL, table: pa.Table) -> pa.Table:
     empty result (or one read row by row) as text. Bring columns to their declared types."""
     import sqlite3
 
-    con = sqlite3.connect(Path(u.database).resolve())
+    con = sqlite3.connect(_sqlite_file(u))
     try:
-        declared = {}
+        declared: dict[str, str] = {}
         for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
             for row in con.execute(f'PRAGMA table_info("{name}")'):
                 declared.setdefault(row[1], row[2].upper())
@@ -142,9 +144,16 @@ def _sqlite_declared_types(u: URL, table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names)
 
 
+def _sqlite_file(u: URL) -> Path:
+    """The database file of a SQLite URL, resolved (`_read` has checked that it exists)."""
+    if u.database is None:
+        raise FileNotFoundError(f"SQLite URL {u} names no database file")
+    return Path(u.database).resolve()
+
+
 def _cx_url(u: URL, backend: str) -> str:
     if backend == "sqlite":
-        return "sqlite://" + str(Path(u.database).resolve())
+        return "sqlite://" + str(_sqlite_file(u))
     return u.set(drivername=backend).render_as_string(hide_password=False)
 
 
@@ -154,7 +163,7 @@ def _read_sqlalchemy(url: str, sql: str) -> Iterator[pa.RecordBatch]:
     if u.get_backend_name() == "sqlite":
         import sqlite3
 
-        con = sqlite3.connect(Path(u.database).resolve())
+        con = sqlite3.connect(_sqlite_file(u))
         con.text_factory = lambda b: b.decode("utf-8", errors="replace")
         try:
             cur = con.execute(sql)
@@ -164,8 +173,8 @@ def _read_sqlalchemy(url: str, sql: str) -> Iterator[pa.RecordBatch]:
         return
     engine = sa.create_engine(_driver_url(u))
     try:
-        with engine.connect() as con:
-            result = con.execution_options(stream_results=True).execute(sa.text(sql))
+        with engine.connect() as connection:
+            result = connection.execution_options(stream_results=True).execute(sa.text(sql))
             yield from _batches(list(result.keys()), result.fetchmany)
     finally:
         engine.dispose()

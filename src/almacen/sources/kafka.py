@@ -11,23 +11,26 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Message as Consumed
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from almacen.config import ConfigError, KafkaSettings
+from almacen.errors import Unavailable
 from almacen.sources.stream import Committed, StreamBatch
 
 log = logging.getLogger(__name__)
 
 
-class BrokerUnavailable(ConnectionError):
+class BrokerUnavailable(Unavailable, ConnectionError):
     """The Kafka cluster did not answer; the message names the servers."""
 
 
-def client_config(kafka: KafkaSettings) -> dict[str, object]:
+def client_config(kafka: KafkaSettings) -> dict[str, str | int | float | bool]:
     """librdkafka settings: bootstrap servers, the pass-through options, the SASL password from env."""
-    config: dict[str, object] = {"bootstrap.servers": kafka.bootstrap_servers, **kafka.options}
+    config: dict[str, str | int | float | bool] = {"bootstrap.servers": kafka.bootstrap_servers, **kafka.options}
     if kafka.password_env:
         password = os.environ.get(kafka.password_env)
         if password is None:
@@ -117,7 +120,7 @@ class KafkaSink:
                                    "queue.buffering.max.messages": 500_000, "enable.idempotence": True,
                                    "message.max.bytes": max_message_bytes})
 
-    def write(self, lines: list[Message]) -> None:
+    def write(self, lines: Sequence[Message]) -> None:
         """Queue messages for delivery (waiting for room when the local queue is full)."""
         produce = self._producer.produce
         for key, value in lines:
@@ -194,7 +197,7 @@ class KafkaSource:
     def poll(self, max_events: int, timeout: float) -> StreamBatch:
         assert self._consumer is not None, "open() first"
         deadline = time.monotonic() + timeout
-        messages = []
+        messages: list[Consumed] = []
         while len(messages) < max_events:
             left = deadline - time.monotonic()
             if left <= 0:

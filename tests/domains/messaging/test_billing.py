@@ -13,13 +13,13 @@ import pytest
 from hypothesis import event, given, seed, settings
 from hypothesis import strategies as st
 
-from almacen.domains.messaging.billing import (INVOICE_SCHEMA, LINE_SCHEMA, InvoiceError, invoice_month_py,
+from almacen.domains.messaging.invoice import (INVOICE_SCHEMA, LINE_SCHEMA, InvoiceError, invoice_month_py,
                                                invoice_month_sql, register_inputs)
 from almacen.domains.messaging.rates import (ClientAccount, Contract, RateCard, RateCardError, RatePeriod, Tier,
                                              clients_to_tables, contract_in_force, contracts_from_table, load_clients,
                                              load_rate_card)
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES
-from almacen.realtime.usage import USAGE_SCHEMA
+from almacen.domains.messaging.usage import USAGE_SCHEMA
 
 SEPTEMBER = date(2026, 9, 1)
 LOADED = datetime(2026, 9, 2, 8, 30, tzinfo=timezone.utc)
@@ -502,7 +502,7 @@ def _per_tier(lines: list[dict]) -> dict[tuple, tuple]:
 
 
 def test_an_issued_invoice_plus_its_notes_equals_the_invoice_computed_fresh_under_the_new_rates(engine):
-    from almacen.domains.messaging.invoices import adjustment_note
+    from almacen.domains.messaging.ledger import adjustment_note
 
     seen: dict[date, list[set[str]]] = {month: [] for month in INVOICE_MONTHS}
     money = ("subtotal", "discount", "total")
@@ -561,7 +561,7 @@ def test_an_issued_invoice_plus_its_notes_equals_the_invoice_computed_fresh_unde
 
 def test_the_worked_adjustment_of_the_billing_doc(tmp_path):
     """marketing/AR tier 1 repriced from 0.0618 to 0.0650 for September after the invoice was issued."""
-    from almacen.domains.messaging.invoices import adjustment_note
+    from almacen.domains.messaging.ledger import adjustment_note
 
     flat = '[[0, "0.0500"]]'
     rows = usage([(utc(2026, 9, 3, 14, 5), "c00042", "authentication", "BR", 2350),

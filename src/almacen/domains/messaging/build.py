@@ -14,13 +14,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.config import Settings
-from almacen.domains.messaging.sql import read_sql
+from almacen.domains.messaging.usage import MESSAGE_EVENTS, USAGE, USAGE_SCHEMA, status_ranks, usage_from_messages
 from almacen.engine import DuckDBEngine
+from almacen.errors import NotFound
 from almacen.lake import Lake
-from almacen.realtime.usage import USAGE, USAGE_SCHEMA, status_ranks, usage_from_messages
+from almacen.sql import load_sql
 
-EVENTS = "bronze.message_events"
 MESSAGES = "silver.messages"
+_PACKAGE = "almacen.domains.messaging"
+"""where the SQL files beside this module are"""
 
 
 @contextmanager
@@ -30,9 +32,9 @@ def _engine(lake: Lake, memory_limit: str | None = None):
         engine = DuckDBEngine(memory_limit=memory_limit, temp_directory=spill)
         try:
             try:
-                engine.register_table(EVENTS, lake)
-            except LookupError as exc:
-                raise LookupError(f"{exc}: run `almacen stream messaging` first") from None
+                engine.register_table(MESSAGE_EVENTS, lake)
+            except NotFound as exc:
+                raise NotFound(f"{exc}: run `almacen stream messaging` first") from None
             engine.register("status_ranks", status_ranks())
             yield engine
         finally:
@@ -52,7 +54,7 @@ def build_messaging(settings: Settings) -> dict[str, int]:
     with _engine(lake, settings.messaging.models_memory_limit) as engine:
         engine.execute("CREATE SCHEMA IF NOT EXISTS silver")
         engine.execute("CREATE OR REPLACE TABLE silver.messages AS "
-                       + read_sql("messages.sql"))
+                       + load_sql(_PACKAGE, "messages.sql"))
         lake.overwrite(MESSAGES, engine.stream("SELECT * FROM silver.messages"))
         counts[MESSAGES] = engine.query("SELECT count(*) AS n FROM silver.messages")["n"][0].as_py()
         lake.overwrite(CONVERSATIONS, create_conversations(engine))
@@ -66,7 +68,7 @@ def build_messaging(settings: Settings) -> dict[str, int]:
 def pending_statuses(settings: Settings) -> pa.Table:
     """Status events whose message was never seen (yet), oldest first."""
     with _engine(Lake(settings.lake)) as engine:
-        return engine.query(read_sql("pending.sql"))
+        return engine.query(load_sql(_PACKAGE, "pending.sql"))
 
 
 def usage_check(settings: Settings) -> tuple[pa.Table, pa.Table]:
@@ -77,7 +79,7 @@ def usage_check(settings: Settings) -> tuple[pa.Table, pa.Table]:
     with _engine(lake) as engine:
         messages = engine.query(
             "SELECT m.message_id, make_timestamptz((epoch_us(m.sent_at) // 60000000) * 60000000) AS minute, "
-            "m.client_id, m.category, m.country, r.rank FROM (" + read_sql("messages.sql")
+            "m.client_id, m.category, m.country, r.rank FROM (" + load_sql(_PACKAGE, "messages.sql")
             + ") m JOIN status_ranks r USING (status) WHERE m.kind = 'template'")
         fresh = usage_from_messages(engine, messages)
     order = [("minute", "ascending"), ("client_id", "ascending"), ("category", "ascending"), ("country", "ascending")]

@@ -19,10 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.domains.messaging.vocabulary import SERVICE
-from almacen.domains.messaging.sql import exactly, read_sql
 from almacen.engine import DuckDBEngine
-from almacen.lake import Access, declare
+from almacen.lake import Access, Table, define
+from almacen.sql import exactly, load_sql
 
+_PACKAGE = "almacen.domains.messaging"
+"""where the SQL files beside this module are"""
 _TS = pa.timestamp("us", tz="UTC")
 WINDOW_US = 24 * 3600 * 1_000_000
 """a conversation lasts 24 hours from the message that opened it, in microseconds"""
@@ -36,9 +38,13 @@ MONTHLY_SCHEMA = pa.schema([("month", pa.date32()), *[DAILY_SCHEMA.field(n) for 
 CONVERSATIONS = "gold.conversations"
 DAILY, MONTHLY = "gold.conversations_daily", "gold.conversations_monthly"
 # a client's conversations are its own: once published, rows cut by client_id (almacen.lake.access)
-declare(CONVERSATIONS, Access.CLIENT)
-declare(DAILY, Access.CLIENT)
-declare(MONTHLY, Access.CLIENT)
+CONVERSATION_TABLE = define(Table(CONVERSATIONS, Access.CLIENT, CONVERSATION_SCHEMA, keys=("conversation_id",),
+                                  personal=("recipient_key",),
+                                  description="24-hour windows of a client with one customer phone (pseudonymised)"))
+DAILY_TABLE = define(Table(DAILY, Access.CLIENT, DAILY_SCHEMA, keys=("day", "client_id", "category"),
+                           description="conversations opened and their messages per day, client and category"))
+MONTHLY_TABLE = define(Table(MONTHLY, Access.CLIENT, MONTHLY_SCHEMA, keys=("month", "client_id", "category"),
+                             description="conversations opened and their messages per month, client and category"))
 _CONSIDERED_KINDS = ("template", "inbound", "reply")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86400 * 1_000_000
@@ -67,7 +73,7 @@ def conversations_py(messages: pa.Table) -> pa.Table:
             last[5] += 1
         else:
             out.append([client_id, key, t, kind, category, 1])
-    table = {name: [] for name in CONVERSATION_SCHEMA.names}
+    table: dict[str, list] = {name: [] for name in CONVERSATION_SCHEMA.names}
     for client_id, key, t, kind, category, count in sorted(out, key=lambda c: f"{c[0]}:{c[1]}:{c[2]}"):
         table["conversation_id"].append(f"{client_id}:{key}:{t}")
         table["client_id"].append(client_id)
@@ -84,7 +90,7 @@ def conversations_py(messages: pa.Table) -> pa.Table:
 def conversations_sql(engine: DuckDBEngine) -> pa.Table:
     """gold.conversations computed by conversations.sql over the registered silver.messages, sorted by id."""
     _check_messages(engine)
-    return exactly(engine.query(read_sql("conversations.sql")), CONVERSATION_SCHEMA, "conversation")
+    return exactly(engine.query(load_sql(_PACKAGE, "conversations.sql")), CONVERSATION_SCHEMA, "conversation")
 
 
 def create_conversations(engine: DuckDBEngine, table: str = CONVERSATIONS) -> pa.RecordBatchReader:
@@ -92,7 +98,7 @@ def create_conversations(engine: DuckDBEngine, table: str = CONVERSATIONS) -> pa
     limit), returned as a stream of batches: for a build too large to hold as Arrow."""
     _check_messages(engine)
     engine.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
-    engine.execute(f"CREATE OR REPLACE TABLE {table} AS {read_sql('conversations.sql')}")
+    engine.execute(f"CREATE OR REPLACE TABLE {table} AS {load_sql(_PACKAGE, 'conversations.sql')}")
     rows = engine.stream(f"SELECT * FROM {table}")
     if rows.schema != CONVERSATION_SCHEMA:
         raise RuntimeError(f"conversation SQL returned {rows.schema}, expected {CONVERSATION_SCHEMA}")
@@ -101,7 +107,7 @@ def create_conversations(engine: DuckDBEngine, table: str = CONVERSATIONS) -> pa
 
 def _check_messages(engine: DuckDBEngine) -> None:
     """Every considered message can be placed (client, phone, time and id present), or a ValueError."""
-    check = engine.query(read_sql("conversations_check.sql")).to_pylist()[0]
+    check = engine.query(load_sql(_PACKAGE, "conversations_check.sql")).to_pylist()[0]
     if check["unplaced"]:
         raise ValueError(_unplaced_message(check["unplaced"], check["first_id"]))
 
@@ -123,8 +129,9 @@ def rollups_py(conversations: pa.Table) -> dict[str, pa.Table]:
 
 def rollups_sql(engine: DuckDBEngine) -> dict[str, pa.Table]:
     """Both rollups of the registered gold.conversations, by their lake names, computed in DuckDB."""
-    return {DAILY: exactly(engine.query(read_sql("conversations_daily.sql")), DAILY_SCHEMA, "conversation"),
-            MONTHLY: exactly(engine.query(read_sql("conversations_monthly.sql")), MONTHLY_SCHEMA, "conversation")}
+    return {DAILY: exactly(engine.query(load_sql(_PACKAGE, "conversations_daily.sql")), DAILY_SCHEMA, "conversation"),
+            MONTHLY: exactly(engine.query(load_sql(_PACKAGE, "conversations_monthly.sql")), MONTHLY_SCHEMA,
+                             "conversation")}
 
 
 def _rollup(conversations: pa.Table, period, schema: pa.Schema) -> pa.Table:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import pyarrow as pa
 
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, DELIVERY_STATUSES, EVENT_TYPES
-from almacen.quality import JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, NotFuture, NotNull, NotSeen, Parsed, References, Rule, Typed, Unique
+from almacen.quality import JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, Input, NotFuture, NotNull, NotSeen, Parsed, References, Rule, Typed, Unique
 from almacen.security.pseudonym import pseudonymise
 
 MESSAGE_SCHEMA_VERSIONS = ("1",)
+KNOWN_CLIENTS = Input("known_clients", pa.schema([("client_id", pa.string())]))
+"""the current client accounts: a message event names one of them"""
 _CARRIES_RECIPIENT = "type IN ('send', 'inbound', 'reply')"
 
 
 def message_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
     """A message event: readable, a known schema version, every field of its documented JSON type
-    (docs/messaging-contract.md; read strictly by ingest/json_values.sql), of a known client account (registered
-    as `known_clients`), with the fields its type needs in vocabulary, not from the future, new.
+    (docs/messaging-contract.md; read strictly by ingest/json_values.sql), of a known client account (the
+    input `KNOWN_CLIENTS`), with the fields its type needs in vocabulary, not from the future, new (the
+    input `seen_in_batch`, which the stream step gives).
 
     A status for a message not seen yet passes: it waits in bronze for its send (see realtime.usage)."""
     return [
@@ -28,7 +31,7 @@ def message_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
               JSON_STRING),
         NotNull(("event_id", "event_time", "type", "message_id", "client_id")),
         Allowed("type", EVENT_TYPES),
-        References(("client_id",), "known_clients", ("client_id",), missing="is not a known client account"),
+        References(("client_id",), KNOWN_CLIENTS, ("client_id",), missing="is not a known client account"),
         NotNull(("recipient_key", "country"), when=_CARRIES_RECIPIENT),
         Allowed("country", COUNTRIES, when=_CARRIES_RECIPIENT),
         NotNull(("category",), when="type = 'send'"),

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES
+from almacen.errors import AlmacenError
 
 _TS = pa.timestamp("us", tz="UTC")
 RATE_CARDS_SCHEMA = pa.schema([
@@ -37,11 +38,11 @@ _MAX_PRICE = Decimal(10) ** 12  # decimal(18, 6) holds 12 integer digits
 _MAX_INT64 = 2 ** 63 - 1
 
 
-class RateCardError(ValueError):
+class RateCardError(AlmacenError, ValueError):
     """A rate card that cannot be used: the message names the file (or table), the item and the fault."""
 
 
-class ContractError(ValueError):
+class ContractError(AlmacenError, ValueError):
     """Clients or contracts that cannot be used: the message names the file, the client and the fault."""
 
 

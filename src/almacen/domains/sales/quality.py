@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+
 from almacen.domains.sales.vocabulary import CHANNELS, PAYMENT_TYPES, STATUSES
-from almacen.quality import (JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, NotBefore, NotFuture, NotNull, NotSeen, Parsed, Range, References, Rule, Typed, Unique,
+from almacen.quality import (JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, Input, NotBefore, NotFuture, NotNull, NotSeen, Parsed, Range, References, Rule, Typed, Unique,
                              ValidText)
+
+ACCEPTED_SALES = Input("accepted_sales", pa.schema([("_batch_id", pa.string()), ("sale_id", pa.string())]))
+"""the sale headers of the batch that passed their rules: a line needs its sale among them"""
+KNOWN_BRANCHES = Input("known_branches", pa.schema([("branch_id", pa.string())]))
+"""the branches of the config: a sale event names one of them"""
 
 
 def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
@@ -27,7 +34,8 @@ def sales_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
 
 
 def sales_lines_rules() -> list[Rule]:
-    """A line: typed, positive quantity, non-negative price, known product, its sale accepted, once per batch."""
+    """A line: typed, positive quantity, non-negative price, known product (silver.products, registered by the
+    extraction), its sale accepted (the input `ACCEPTED_SALES`), once per batch."""
     return [
         Typed(("sale_id", "line_no", "quantity", "unit_price", "amount")),
         ValidText(),
@@ -36,7 +44,7 @@ def sales_lines_rules() -> list[Rule]:
         Range("unit_price", at_least=0),
         References(("product_id",), "silver.products", ("product_id",), shown="coalesce(sku, product_id::VARCHAR)",
                    missing="is not in the product catalog"),
-        References(("_batch_id", "sale_id"), "accepted_sales", ("_batch_id", "sale_id"),
+        References(("_batch_id", "sale_id"), ACCEPTED_SALES, ("_batch_id", "sale_id"),
                    missing="has no accepted header in this batch (the sale itself was quarantined or is missing)"),
         Unique(("_batch_id", "sale_id", "line_no")),
     ]
@@ -50,7 +58,8 @@ AMOUNT = "a decimal string with at most 2 decimals"
 def sales_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
     """A stream sale event: readable, a known schema version, every field of its documented JSON type
     (docs/streaming.md; read strictly by ingest/json_values.sql), complete, in vocabulary, from a
-    known branch (registered as `known_branches`), not from the future, new (not in `seen_in_batch`).
+    known branch (the input `KNOWN_BRANCHES`), not from the future, new (not among the ids loaded: the
+    input `seen_in_batch`, which the stream step gives).
 
     The version's type is checked before the version, and the version before the other fields: what
     they mean depends on it."""
@@ -70,7 +79,7 @@ def sales_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
         Allowed("channel", CHANNELS),
         Allowed("payment_type", PAYMENT_TYPES),
         Allowed("status", STATUSES),
-        References(("branch_id",), "known_branches", ("branch_id",), missing="is not a branch in the config"),
+        References(("branch_id",), KNOWN_BRANCHES, ("branch_id",), missing="is not a branch in the config"),
         Range("quantity", above=0),
         Range("amount", at_least=0),
         NotFuture("event_time", future_tolerance_minutes),

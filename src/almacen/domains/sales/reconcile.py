@@ -14,7 +14,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,12 +21,16 @@ import pyarrow.compute as pc
 from almacen.clock import utc
 from almacen.config import Branch, Settings, resolve_url, source_zone
 from almacen.domains.sales.controls import ControlRows, control_for, read_control
+from almacen.domains.sales.extract import extract_slices
+from almacen.domains.sales.models import build
 from almacen.engine import open_engine
+from almacen.errors import NotFound
 from almacen.lake import Lake, concat
+from almacen.lake.predicate import all_of, at_least, before, isin
 from almacen.monitor import RunRecord
+from almacen.sql import load_sql
 
 RECONCILIATION = "_system.reconciliation"
-_SQL = resources.files("almacen.domains.sales") / "reconcile.sql"
 _TS = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema(
     [("branch_id", pa.string()), ("hour", _TS)]
@@ -80,7 +83,7 @@ def reconcile(settings: Settings, start: datetime, end: datetime, branch_ids: li
     `errors` (the reconciliation is not OK) and the others are compared.
 
     Raises:
-        LookupError: a lake table reconciliation reads is missing (nothing extracted or built yet).
+        NotFound: a lake table reconciliation reads is missing (nothing extracted or built yet).
     """
     start, end = utc(start), utc(end)
     branches = [settings.branch(b) for b in branch_ids] if branch_ids else [b for b in settings.branches if b.enabled]
@@ -103,16 +106,15 @@ def reconcile(settings: Settings, start: datetime, end: datetime, branch_ids: li
         for table in _LAKE_TABLES:
             try:
                 engine.register_table(table, lake)
-            except LookupError as exc:
-                raise LookupError(f"{exc}: run `almacen extract` and `almacen build` first") from None
+            except NotFound as exc:
+                raise NotFound(f"{exc}: run `almacen extract` and `almacen build` first") from None
         engine.register("branches", pa.table({"branch_id": list(controls),
                                               "product_key": [c.product_key for c in controls.values()]},
                                              schema=pa.schema([("branch_id", pa.string()), ("product_key", pa.string())])))
-        rows = engine.query(_SQL.read_text(encoding="utf-8"), {"start": start, "end": end}).cast(SCHEMA)
+        rows = engine.query(load_sql("almacen.domains.sales", "reconcile.sql"), {"start": start, "end": end}).cast(SCHEMA)
     if rows.num_rows:
-        ids = ", ".join(f"'{b}'" for b in sorted(set(rows["branch_id"].to_pylist())))
-        lake.replace(RECONCILIATION, rows, f"branch_id IN ({ids}) AND hour >= '{start:%Y-%m-%d %H:%M:%S}' "
-                                             f"AND hour < '{end:%Y-%m-%d %H:%M:%S}'")
+        checked = isin("branch_id", sorted(set(rows["branch_id"].to_pylist())))
+        lake.replace(RECONCILIATION, rows, all_of(checked, at_least("hour", start), before("hour", end)))
     return Reconciliation(rows, errors)
 
 
@@ -123,9 +125,6 @@ def fix(settings: Settings, result: Reconciliation, start: datetime, end: dateti
     A difference that names no slice (gold differs from what its own lines say: a model, not a cut) and an
     unreadable branch are not fixed by this; they remain in `Fix.after`.
     """
-    from almacen.ingest import extract_slices  # extraction imports this domain's rules: import it when used
-    from almacen.models import build
-
     runs = extract_slices(settings, result.slices) if result.slices else []
     if runs:
         build(settings)

@@ -30,14 +30,17 @@ import pyarrow.compute as pc
 
 from almacen.clock import to_utc
 from almacen.config import PosControl
+from almacen.errors import NotFound
 from almacen.ingest.lineage import normalise
-from almacen.sources import SourceError, read_sql, render_window
+from almacen.sources import SourceError, query_source, render_window
+from almacen.sql import load_sql
 
 SALES_COLUMNS = ("sale_id", "sold_at", "updated_at", "approved", "status", "channel", "payment_type")
 LINES_COLUMNS = ("sale_id", "line_no", "quantity", "unit_price", "amount")
 PRODUCT_COLUMNS = ("sku", "product_id")
 """how a control may name a line's product; `sku` wins when it gives both"""
-_FOLDER = resources.files("almacen.domains.sales.controls")
+_PACKAGE = "almacen.domains.sales.controls"
+_FOLDER = resources.files(_PACKAGE)
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,18 @@ def control_for(schema: str, declared: PosControl | None = None) -> Control:
     else the built-in one of that name.
 
     Raises:
-        LookupError: the schema has no control; the message names what to write.
+        NotFound: the schema has no control; the message names what to write.
     """
     if declared is not None:
         return Control(schema, declared.sales, declared.lines)
-    files = {part: _FOLDER / f"{schema}.{part}.sql" for part in ("sales", "lines")}
-    missing = [f"{schema}.{part}.sql" for part, f in files.items() if not f.is_file()]
+    files = {part: f"{schema}.{part}.sql" for part in ("sales", "lines")}
+    missing = [name for name in files.values() if not _FOLDER.joinpath(name).is_file()]
     if missing:
-        raise LookupError(
+        raise NotFound(
             f"POS schema {schema!r} has no control totals ({', '.join(missing)} missing from "
             "src/almacen/domains/sales/controls/, and no [pos_schemas.<name>.control] in the config): reconciliation compares gold with the source's own control "
             "report, never through the mapping that loaded it; write its control queries to reconcile it")
-    return Control(schema, files["sales"].read_text(encoding="utf-8"), files["lines"].read_text(encoding="utf-8"))
+    return Control(schema, load_sql(_PACKAGE, files["sales"]), load_sql(_PACKAGE, files["lines"]))
 
 
 def read_control(url: str, control: Control, start: datetime, end: datetime, zone: ZoneInfo, where: str) -> ControlRows:
@@ -92,7 +95,7 @@ def read_control(url: str, control: Control, start: datetime, end: datetime, zon
     tables = {}
     for part, sql in (("sales", control.sales), ("lines", control.lines)):
         text = render_window(sql, start, end, zone)
-        rows = normalise(read_sql(url, text, f"{where}: control {control.schema}.{part}.sql"))
+        rows = normalise(query_source(url, text, f"{where}: control {control.schema}.{part}.sql"))
         required = SALES_COLUMNS if part == "sales" else LINES_COLUMNS
         missing = [c for c in required if c not in rows.column_names]
         if part == "lines" and not any(c in rows.column_names for c in PRODUCT_COLUMNS):

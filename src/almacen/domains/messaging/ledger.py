@@ -14,33 +14,44 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import day_start, from_ms, month_after, utc_now
 from almacen.config import Settings
-from almacen.domains.messaging.billing import CENT, INVOICE_SCHEMA, LINE_SCHEMA, invoice_month_sql, next_month
+from almacen.domains.messaging.invoice import CENT, INVOICE_SCHEMA, LINE_SCHEMA, invoice_month_sql
 from almacen.engine import DuckDBEngine
-from almacen.lake import Access, Lake, declare
+from almacen.errors import AlmacenError, NotFound
+from almacen.lake import Access, Lake, Table, define
+from almacen.lake.predicate import equals, isin
 
 DRAFTS, DRAFT_LINES = "gold.invoice_drafts", "gold.invoice_draft_lines"
 INVOICES, LINES = "gold.invoices", "gold.invoice_lines"
-# Who may read them once published (almacen.lake.access), beside their names (shapes: billing.py).
+# Who may read them once published (almacen.lake.access), beside their names (shapes: invoice.py).
 # An issued invoice or note belongs to its client: rows cut by client_id. A draft is not a document
 # yet — replaced by every run, possibly provisional, its figures may still move — so it is for
 # almacen administrators only; a client sees its invoice once issued.
-declare(INVOICES, Access.CLIENT)
-declare(LINES, Access.CLIENT)
-declare(DRAFTS, Access.ADMIN)
-declare(DRAFT_LINES, Access.ADMIN)
+_RUN = pa.field("run_id", pa.string())
+"""the run that wrote a document (`_with_run`), kept with it"""
+LEDGER_SCHEMA, LEDGER_LINE_SCHEMA = INVOICE_SCHEMA.append(_RUN), LINE_SCHEMA.append(_RUN)
+INVOICE_TABLE = define(Table(INVOICES, Access.CLIENT, LEDGER_SCHEMA, keys=("invoice_id",),
+                             description="issued invoices and their credit and debit notes (append-only)"))
+LINE_TABLE = define(Table(LINES, Access.CLIENT, LEDGER_LINE_SCHEMA, keys=("invoice_id", "line_no"),
+                          description="the lines of issued invoices and notes (append-only)"))
+DRAFT_TABLE = define(Table(DRAFTS, Access.ADMIN, LEDGER_SCHEMA, keys=("invoice_id",),
+                           description="the month's invoice drafts, replaced by every invoice run"))
+DRAFT_LINE_TABLE = define(Table(DRAFT_LINES, Access.ADMIN, LEDGER_LINE_SCHEMA, keys=("invoice_id", "line_no"),
+                                description="the lines of the month's invoice drafts"))
 INPUTS = ("gold.usage_minute", "silver.rate_cards", "silver.contracts")
 _TS = pa.timestamp("us", tz="UTC")
 
 
-class BillingError(ValueError):
-    """An invoice run that cannot go ahead (missing inputs, an incomplete month without --force)."""
+class LedgerError(AlmacenError, ValueError):
+    """A ledger run (draft, issue, recalc) that cannot go ahead: missing inputs, an incomplete month
+    without --force, nothing drafted to issue; or a month that is not YYYY-MM."""
 
 
 @dataclass
@@ -61,16 +72,15 @@ def month_start(text: str) -> date:
         year, month = (int(p) for p in text.split("-")[:2])
         return date(year, month, 1)
     except ValueError:
-        raise BillingError(f"month {text!r} is not YYYY-MM (e.g. 2026-10)") from None
+        raise LedgerError(f"month {text!r} is not YYYY-MM (e.g. 2026-10)") from None
 
 
 def month_complete(settings: Settings, lake: Lake, month: date) -> tuple[bool, datetime | None]:
     """Complete once the message stream's watermark is `settle_hours` past the month's end."""
-    from almacen.realtime.usage import USAGE, WATERMARK_APP
+    from almacen.domains.messaging.usage import USAGE, WATERMARK_APP
 
-    ms = lake.transaction_version(USAGE, WATERMARK_APP)
-    watermark = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
-    end = datetime.combine(next_month(month), datetime.min.time(), timezone.utc)
+    watermark = from_ms(lake.transaction_version(USAGE, WATERMARK_APP))
+    end = day_start(month_after(month))
     return watermark is not None and watermark >= end + timedelta(hours=settings.messaging.settle_hours), watermark
 
 
@@ -80,19 +90,19 @@ def compute_month(lake: Lake, month: date) -> tuple[pa.Table, pa.Table]:
         for table in INPUTS:
             try:
                 engine.register_table(table, lake)
-            except LookupError as exc:
+            except NotFound as exc:
                 hint = ("run `almacen stream messaging` first" if table.startswith("gold")
                         else f"load it with `almacen billing {'rates' if 'rate' in table else 'clients'} load FILE`")
-                raise BillingError(f"cannot invoice: {exc}; {hint}") from None
+                raise LedgerError(f"cannot invoice: {exc}; {hint}") from None
         return invoice_month_sql(engine, month)
 
 
 def draft_month(settings: Settings, month: date, *, force: bool = False, now: datetime | None = None) -> MonthRun:
     """Draft the month's invoices (replacing its earlier drafts) for every client not yet issued."""
-    lake, now = Lake(settings.lake), now or datetime.now(timezone.utc)
+    lake, now = Lake(settings.lake), now or utc_now()
     complete, watermark = month_complete(settings, lake, month)
     if not complete and not force:
-        raise BillingError(
+        raise LedgerError(
             f"{month:%Y-%m} is not complete yet: message events are in up to {watermark or 'nothing'}, and the "
             f"month closes {settings.messaging.settle_hours} h after its end; use --force for a provisional draft")
     _remove_orphan_lines(lake)
@@ -104,7 +114,7 @@ def draft_month(settings: Settings, month: date, *, force: bool = False, now: da
     run_id = uuid.uuid4().hex
     invoices = _stamp(invoices, status="draft", provisional=not complete, created_at=now, run_id=run_id)
     lines = _with_run(lines, run_id)
-    where = f"month = '{month.isoformat()}'"
+    where = equals("month", month)
     _replace_or_create(lake, DRAFT_LINES, lines, where)
     _replace_or_create(lake, DRAFTS, invoices, where)
     return MonthRun(month, invoices.num_rows, _sum(invoices["total"]), not complete,
@@ -113,12 +123,12 @@ def draft_month(settings: Settings, month: date, *, force: bool = False, now: da
 
 def issue_month(settings: Settings, month: date, *, force: bool = False, now: datetime | None = None) -> MonthRun:
     """Move the month's drafts into the issued ledger (append-only); provisional drafts need `force`."""
-    lake, now = Lake(settings.lake), now or datetime.now(timezone.utc)
+    lake, now = Lake(settings.lake), now or utc_now()
     drafts = month_rows(lake, DRAFTS, month)
     if drafts.num_rows == 0:
-        raise BillingError(f"no drafts for {month:%Y-%m}: run `almacen billing invoice --month {month:%Y-%m}` first")
+        raise LedgerError(f"no drafts for {month:%Y-%m}: run `almacen billing invoice --month {month:%Y-%m}` first")
     if not force and pc.any(drafts["provisional"]).as_py():
-        raise BillingError(f"the drafts of {month:%Y-%m} are provisional (the month was not complete): "
+        raise LedgerError(f"the drafts of {month:%Y-%m} are provisional (the month was not complete): "
                            "draft again once it is, or issue them with --force")
     _remove_orphan_lines(lake)
     already = set(_issued(lake, month)["invoice_id"].to_pylist())
@@ -132,7 +142,7 @@ def issue_month(settings: Settings, month: date, *, force: bool = False, now: da
     if issued.num_rows:
         lake.append(LINES, lines.cast(_with_run(LINE_SCHEMA.empty_table(), "").schema))
         lake.append(INVOICES, issued)
-    where = f"month = '{month.isoformat()}'"
+    where = equals("month", month)
     lake.replace(DRAFT_LINES, month_rows(lake, DRAFT_LINES, month).slice(0, 0), where)
     lake.replace(DRAFTS, drafts.slice(0, 0), where)
     return MonthRun(month, issued.num_rows, _sum(issued["total"]), bool(pc.any(issued["provisional"]).as_py())
@@ -143,7 +153,7 @@ def recalc(settings: Settings, since: date, until: date | None = None, *, now: d
     """Recompute every month from `since` (to `until`, default the last month issued): for each issued
     invoice whose fresh figures differ from what was issued, issue a credit or debit note with the
     differences per line; drafts are simply drafted again."""
-    lake, now = Lake(settings.lake), now or datetime.now(timezone.utc)
+    lake, now = Lake(settings.lake), now or utc_now()
     _remove_orphan_lines(lake)
     ledger = lake.read(INVOICES)
     months = sorted(set(ledger["month"].to_pylist())) if ledger is not None else []
@@ -154,7 +164,7 @@ def recalc(settings: Settings, since: date, until: date | None = None, *, now: d
         if month_rows(lake, DRAFTS, month).num_rows:
             draft_month(settings, month, force=True, now=now)
         runs.append(_adjust_month(lake, month, now))
-        month = next_month(month)
+        month = month_after(month)
     return runs
 
 
@@ -189,7 +199,8 @@ def _adjust_month(lake: Lake, month: date, now: datetime) -> MonthRun:
             notes.append({**note, "created_at": now, "issued_at": now, "run_id": run_id})
             note_lines += [{**line, "run_id": run_id} for line in lines]
     if notes:
-        invoice_schema = lake.table(INVOICES).schema().to_arrow() if lake.table(INVOICES) else None
+        invoices = lake.table(INVOICES)
+        invoice_schema = invoices.schema().to_arrow() if invoices is not None else None
         lake.append(LINES, pa.Table.from_pylist(note_lines, schema=_with_run(LINE_SCHEMA.empty_table(), "").schema))
         lake.append(INVOICES, pa.Table.from_pylist(notes, schema=pa.schema(invoice_schema)
                                                    if invoice_schema is not None else None))
@@ -281,8 +292,10 @@ def _remove_orphan_lines(lake: Lake) -> None:
         have = set(zip(docs["invoice_id"].to_pylist(), docs["run_id"].to_pylist())) if docs is not None else set()
         orphans = sorted({(i, r) for i, r in zip(lines["invoice_id"].to_pylist(), lines["run_id"].to_pylist())} - have)
         if orphans:
-            runs = ", ".join(f"'{r}'" for r in sorted({r for _, r in orphans}))
-            lake.replace(lines_table, lake.read(lines_table).slice(0, 0), f"run_id IN ({runs})")
+            runs = sorted({r for _, r in orphans})
+            table = lake.read(lines_table)
+            assert table is not None  # its lines were read just above
+            lake.replace(lines_table, table.slice(0, 0), isin("run_id", runs))
 
 
 def _sum(values: pa.ChunkedArray) -> Decimal:

@@ -1,4 +1,4 @@
-"""Rich renderings of what a command did: run records, table counts, reconciliation."""
+"""Rich renderings of what a command did: run records, unsettled hours, table counts."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from rich.console import Console
 from rich.table import Table
 
 from almacen.config import Settings
-from almacen.domains.sales import Reconciliation
-from almacen.ingest import batch_id
 from almacen.lake import Lake
 from almacen.monitor import RunRecord
 
@@ -17,7 +15,7 @@ from almacen.monitor import RunRecord
 def runs(console: Console, records: list[RunRecord]) -> None:
     """One line per branch: hours ok/failed/unsettled (ok, but empty and not final yet) and rows read,
     written, quarantined."""
-    by_branch: dict[str, list[RunRecord]] = defaultdict(list)
+    by_branch: dict[str | None, list[RunRecord]] = defaultdict(list)
     for r in records:
         by_branch[r.branch_id].append(r)
     t = Table(title="extraction", title_justify="left")
@@ -50,33 +48,3 @@ def counts(console: Console, counts: dict[str, int], settings: Settings) -> None
     for table, n in sorted(counts.items()):
         t.add_row(table, f"{n:,}")
     console.print(t)
-
-
-def reconciliation(console: Console, result: Reconciliation) -> None:
-    """Per branch: hours compared, OK or FAIL; then one line per differing hour naming every measure that
-    differs (source vs gold + quarantined) and the slices to re-extract."""
-    for branch, error in result.errors.items():
-        console.print(f"[red]{branch}: cannot reconcile: {error}[/]", highlight=False, soft_wrap=True)
-    if result.rows.num_rows == 0:
-        console.print("no sales in that window")
-        return
-    t = Table(title="reconciliation: source control = gold + quarantine, per branch and hour", title_justify="left")
-    for col in ("branch", "hours", "source tickets", "in quarantine", "source revenue", "in quarantine", "status"):
-        t.add_column(col, justify="left" if col == "branch" else "right")
-    rows = result.rows.to_pylist()
-    for branch in sorted({r["branch_id"] for r in rows}):
-        rs = [r for r in rows if r["branch_id"] == branch]
-        ok = all(r["ok"] for r in rs)
-        t.add_row(branch, str(len(rs)), f"{sum(r['source_tickets'] for r in rs):,}",
-                  f"{sum(r['quarantined_tickets'] for r in rs):,}", f"{sum(r['source_revenue'] for r in rs):,.2f}",
-                  f"{sum(r['quarantined_revenue'] for r in rs):,.2f}", "[green]OK[/]" if ok else "[red]FAIL[/]")
-    console.print(t)
-    columns = {"tickets": "tickets", "approved tickets": "approved", "approved revenue": "revenue",
-               "checksum": "checksum"}
-    for r in result.differences.to_pylist():
-        measures = [f"{m} {r['source_' + c]} vs {r['gold_' + c]}+{r['quarantined_' + c]}"
-                    for m, c in columns.items() if m in r["differs"].split(", ")]
-        slices = ", ".join(batch_id(r["branch_id"], h) for h in r["slices"] or [])
-        todo = f"re-extract {slices}" if slices else "no slice to re-extract: gold disagrees with its own lines (rebuild)"
-        console.print(f"[red]difference[/] {r['branch_id']} {r['hour']:%Y-%m-%dT%H}: {'; '.join(measures)}; {todo}",
-                      highlight=False, soft_wrap=True)

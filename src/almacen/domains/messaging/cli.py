@@ -1,8 +1,7 @@
-"""`almacen simulate messaging` and `almacen billing …`: the messaging platform's usage and invoices."""
+"""`almacen billing …`: the messaging platform's client accounts, rate cards and invoices."""
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
@@ -10,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from almacen.cli.main import ConfigOpt, console, friendly, simulate_app
 from almacen.config import load_config
 from almacen.lake import Lake
+from almacen.terminal import ConfigOpt, audit_run, console, friendly
 
 billing_app = typer.Typer(help="Messaging billing: client accounts, rate cards, invoices and adjustments.",
                           no_args_is_help=True)
@@ -21,52 +20,6 @@ rates_app = typer.Typer(help="Rate cards with effective dates (versioned in the 
 billing_app.add_typer(clients_app, name="clients")
 billing_app.add_typer(rates_app, name="rates")
 MonthOpt = Annotated[str, typer.Option("--month", help="the month, e.g. 2026-10 (UTC)")]
-
-
-@simulate_app.command("messaging")
-@friendly
-def simulate_messaging(
-    clients: Annotated[int, typer.Option(help="client accounts sending notifications")] = 5000,
-    rate: Annotated[str, typer.Option(help="new messages per time: 2000/s, 30/min")] = "2000/s",
-    duration: Annotated[float, typer.Option(help="seconds to emit for")] = 60.0,
-    seed: int = 7,
-    kafka: Annotated[str | None, typer.Option(help="bootstrap servers, e.g. 127.0.0.1:9092 (default: landing folder)")] = None,
-    topic: Annotated[str | None, typer.Option(help="Kafka topic (default messaging.stream.kafka.topic)")] = None,
-    landing: Annotated[Path | None, typer.Option(help="landing folder (default messaging.stream.landing)")] = None,
-    reference: Annotated[Path | None, typer.Option(help="also write clients.toml and rates.toml here")] = None,
-    bad: Annotated[float, typer.Option(help="share of defective events")] = 0.0,
-    config: ConfigOpt = None,
-) -> None:
-    """Emit WhatsApp notification traffic of simulated client accounts (sends, statuses, chatbot)."""
-    from almacen.cli.stream import _stop_on_signals
-    from almacen.simulate.events import parse_rate
-    from almacen.simulate.messaging import MessageMaker, build_world, emit_messaging, write_reference
-
-    settings = load_config(config)
-    world = build_world(clients, seed=seed)
-    if reference:
-        for path in write_reference(world, reference):
-            console.print(f"wrote {path}", highlight=False)
-    maker = MessageMaker(world, seed=seed, start=None, run=f"m{seed}t{int(time.time())}", bad_fraction=bad)
-    cfg = settings.messaging.stream
-    if kafka:
-        from almacen.sources.kafka import KafkaSink, ensure_topic
-
-        target = cfg.kafka.model_copy(update={"bootstrap_servers": kafka, **({"topic": topic} if topic else {})})
-        ensure_topic(target)
-        sink = KafkaSink(target)
-        write, where = sink.write, f"Kafka {kafka} topic {target.topic}"
-    else:
-        from almacen.sources.landing import LandingWriter
-
-        folder = landing or Path(cfg.landing)
-        sink = LandingWriter(folder, maker.run)
-        write, where = (lambda lines: sink.write([line for _, line in lines])), f"landing folder {folder}"
-    stop = _stop_on_signals()
-    console.print(f"emitting {rate} messages of {clients:,} clients for {duration:g} s into {where} (Ctrl-C stops)")
-    sent = emit_messaging(maker, write, parse_rate(rate), duration, stop=stop.is_set)
-    sink.close()  # statuses still due later are not sent: on the wall clock they would lie in the future
-    console.print(f"sent {sent:,} events")
 
 
 @clients_app.command("load")
@@ -89,7 +42,6 @@ def rates_load(file: Path, config: ConfigOpt = None) -> None:
 
 def _store(config: Path | None, file: Path, store, what: str, unit: str) -> None:
     """Store a reference file as a new version, say which, and audit it as `billing.<what>`."""
-    from almacen.cli.admin import audit_run
 
     settings = load_config(config)
     version, n = store(Lake(settings.lake), file)
@@ -114,8 +66,7 @@ def build(config: ConfigOpt = None) -> None:
 def invoice(month: MonthOpt, force: Annotated[bool, typer.Option(help="draft an incomplete month (provisional)")] = False,
             config: ConfigOpt = None) -> None:
     """Draft the month's invoice of every client (replacing earlier drafts); `issue` makes them final."""
-    from almacen.cli.admin import audit_run
-    from almacen.domains.messaging.invoices import draft_month, month_start
+    from almacen.domains.messaging.ledger import draft_month, month_start
 
     settings = load_config(config)
     run = draft_month(settings, month_start(month), force=force)
@@ -129,8 +80,7 @@ def invoice(month: MonthOpt, force: Annotated[bool, typer.Option(help="draft an 
 def issue(month: MonthOpt, force: Annotated[bool, typer.Option(help="issue provisional drafts too")] = False,
           config: ConfigOpt = None) -> None:
     """Issue the month's drafts: from then on they are never changed (recalc adds credit/debit notes)."""
-    from almacen.cli.admin import audit_run
-    from almacen.domains.messaging.invoices import issue_month, month_start
+    from almacen.domains.messaging.ledger import issue_month, month_start
 
     settings = load_config(config)
     run = issue_month(settings, month_start(month), force=force)
@@ -144,9 +94,8 @@ def recalc(since: Annotated[str, typer.Option(help="first month to recompute, e.
            until: Annotated[str | None, typer.Option(help="last month (default: the last one issued)")] = None,
            config: ConfigOpt = None) -> None:
     """Recompute months after a rate card or contract change: adjustment notes for what was issued."""
-    from almacen.cli.admin import audit_run
-    from almacen.domains.messaging.invoices import month_start
-    from almacen.domains.messaging.invoices import recalc as run_recalc
+    from almacen.domains.messaging.ledger import month_start
+    from almacen.domains.messaging.ledger import recalc as run_recalc
 
     settings = load_config(config)
     runs = run_recalc(settings, month_start(since), month_start(until) if until else None)
@@ -162,7 +111,7 @@ def show(month: MonthOpt, client: Annotated[str | None, typer.Option(help="one c
          drafts: Annotated[bool, typer.Option(help="the drafts instead of the issued ledger")] = False,
          config: ConfigOpt = None) -> None:
     """The month's invoices and notes (and, for one client, their lines)."""
-    from almacen.domains.messaging.invoices import DRAFT_LINES, DRAFTS, INVOICES, LINES, month_rows, month_start
+    from almacen.domains.messaging.ledger import DRAFT_LINES, DRAFTS, INVOICES, LINES, month_rows, month_start
 
     lake = Lake(load_config(config).lake)
     m = month_start(month)
@@ -209,3 +158,8 @@ def _print(rows, title: str) -> None:
     for r in rows.to_pylist():
         table.add_row(*["" if v is None else str(v) for v in r.values()])
     console.print(table)
+
+
+def install(app: typer.Typer) -> None:
+    """Add `almacen billing …` to the `almacen` app (`Domain.cli`)."""
+    app.add_typer(billing_app, name="billing")

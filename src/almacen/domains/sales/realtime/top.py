@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from rich.console import Group
+from rich.console import Group, JustifyMethod
 from rich.live import Live
 from rich.table import Table
 
 from almacen.lake import Lake
-from almacen.realtime.query import sales_minutes
+from almacen.domains.sales.realtime.query import sales_minutes
 
 
 def _money(value) -> str:
@@ -37,7 +37,8 @@ def render(lake: Lake, minutes: int = 10, until: datetime | None = None) -> Grou
         total = sum(r["amount"] for r in rows[minute].values())
         per_minute.add_row(f"{minute:%H:%M}", *cells, _money(total))
     branches = Table(title="by branch", expand=False)
-    for col, justify in (("branch", "left"), ("sales", "right"), ("amount", "right")):
+    justified: tuple[tuple[str, JustifyMethod], ...] = (("branch", "left"), ("sales", "right"), ("amount", "right"))
+    for col, justify in justified:
         branches.add_column(col, justify=justify)
     by_branch = sales_minutes(lake, minutes, ["branch_id"], until=until, per_minute=False, status="aprobada")
     for r in sorted(by_branch.to_pylist(), key=lambda r: -float(r["amount"])):

@@ -9,8 +9,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from almacen.clock import floor_minute
+from almacen.errors import UsageError
 from almacen.lake import Lake
-from almacen.realtime.rollup import GRAIN, LATE, LATE_SCHEMA, MINUTE, MINUTE_SCHEMA, floor_minute
+from almacen.domains.sales.realtime.rollup import GRAIN, LATE, LATE_SCHEMA, MINUTE, MINUTE_SCHEMA
 
 DIMENSIONS = ("branch_id", "channel", "payment_type", "status")
 MEASURES = ("events", "units", "amount")
@@ -22,7 +24,7 @@ def sales_minutes(lake: Lake, last: int = 15, by: Sequence[str] = (), *, until: 
     (unless `per_minute` is false) and by any of DIMENSIONS; `status` keeps one status only."""
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
-        raise ValueError(f"cannot group by {', '.join(unknown)}: choose among {', '.join(DIMENSIONS)}")
+        raise UsageError(f"cannot group by {', '.join(unknown)}: choose among {', '.join(DIMENSIONS)}")
     end = floor_minute(until or datetime.now(timezone.utc)) + timedelta(minutes=1)
     start = end - timedelta(minutes=last)
     keys = (["minute"] if per_minute else []) + list(by)

@@ -15,34 +15,39 @@ import logging
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from importlib import resources
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from almacen.clock import day_start, floor_minute, from_ms, to_ms
 from almacen.domains.messaging.vocabulary import STATUS_RANK
-from almacen.engine import Engine
-from almacen.lake import Access, Lake, declare
+from almacen.engine import Engine, require_capability
+from almacen.lake import Access, Lake, Table, define
+from almacen.lake.predicate import all_of, any_of, between, isin
 from almacen.realtime.positions import Positions, past, transactions
-from almacen.realtime.rollup import floor_minute, late_mask
+from almacen.realtime import late_mask
+from almacen.sql import load_sql
 
 log = logging.getLogger(__name__)
 USAGE = "gold.usage_minute"
 WATERMARK_APP = "almacen-messaging:watermark"
-EVENTS = "bronze.message_events"
+MESSAGE_EVENTS = "bronze.message_events"
+"""the bronze table of the message stream (declared by `stream.MESSAGING`, which reads it from here)"""
 _TS = pa.timestamp("us", tz="UTC")
 USAGE_SCHEMA = pa.schema([
     ("minute", _TS), ("day", pa.date32()), ("client_id", pa.string()), ("category", pa.string()),
     ("country", pa.string()), ("sent", pa.int64()), ("delivered", pa.int64()), ("read", pa.int64()),
     ("failed", pa.int64()), ("billable", pa.int64()),
 ])
-declare(USAGE, Access.CLIENT)  # a client's usage is its own: once published, rows cut by client_id
+USAGE_TABLE = define(Table(USAGE, Access.CLIENT, USAGE_SCHEMA, keys=("minute", "client_id", "category", "country"),
+                           partition_by=("day",),
+                           description="WhatsApp templates sent, delivered, read, failed and billable per minute"))
+"""a client's usage is its own: once published, rows cut by client_id"""
 STATE_COLUMNS = ["event_id", "type", "message_id", "event_time", "client_id", "category", "country", "status"]
-_SQL = resources.files("almacen.realtime")
-_STATE = _SQL.joinpath("usage_state.sql").read_text(encoding="utf-8")
-_USAGE = _SQL.joinpath("usage_minutes.sql").read_text(encoding="utf-8")
+_STATE = load_sql("almacen.domains.messaging", "usage_state.sql")
+_USAGE = load_sql("almacen.domains.messaging", "usage_minutes.sql")
 EVICT_EVERY_S = 60.0
 
 
@@ -88,27 +93,29 @@ class UsageMinutes:
     _positions: Positions | None = None
     _last_evict: float = field(default_factory=time.monotonic)
 
+    def __post_init__(self) -> None:
+        require_capability(self.engine, "STATE_TABLES", "the messaging stream's usage state (msg_state)")
+
     def restore(self, streams: Sequence[str] = ()) -> None:
         """Watermark from gold; the templates of the horizon and the unmatched statuses from bronze."""
         self._positions = Positions(self.lake, USAGE)
         self._positions.of(streams)
         gold = self.lake.table(USAGE)
         self._gold_exists = gold is not None
-        ms = None if gold is None else gold.transaction_version(WATERMARK_APP)
-        self.watermark = self.high = None if ms is None else datetime.fromtimestamp(ms / 1000, timezone.utc)
+        self.watermark = self.high = None if gold is None else from_ms(gold.transaction_version(WATERMARK_APP))
         self.engine.register("status_ranks", status_ranks())
         self.engine.execute("CREATE OR REPLACE TABLE msg_state (message_id VARCHAR, sent_at TIMESTAMPTZ, "
                             "minute TIMESTAMPTZ, client_id VARCHAR, category VARCHAR, country VARCHAR, rank TINYINT)")
         self.engine.execute("CREATE OR REPLACE TABLE msg_pending (message_id VARCHAR, rank TINYINT, "
                             "event_time TIMESTAMPTZ)")
         self.engine.execute("CREATE OR REPLACE TABLE msg_evicted (h UBIGINT)")
-        data = self.lake.dataset(EVENTS)
+        data = self.lake.dataset(MESSAGE_EVENTS)
         if data is None:
             return
         newest = pc.max(data.to_table(columns=["event_date"])["event_date"]).as_py()
         if newest is None:
             return
-        since = datetime.combine(newest, datetime.min.time(), timezone.utc) - self.horizon
+        since = day_start(newest) - self.horizon
         recent = data.to_table(columns=STATE_COLUMNS, filter=pads.field("event_date") >= pa.scalar(since.date()))
         self.engine.register("state_events", recent)
         try:
@@ -203,7 +210,7 @@ class UsageMinutes:
         unknown = self.engine.query(
             "SELECT message_id FROM batch_status b WHERE hash(message_id) IN (SELECT h FROM msg_evicted) "
             "AND NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)")
-        data = self.lake.dataset(EVENTS) if unknown.num_rows else None
+        data = self.lake.dataset(MESSAGE_EVENTS) if unknown.num_rows else None
         if data is None:
             return []
         is_send = pads.field("type") == "send"
@@ -238,7 +245,7 @@ class UsageMinutes:
         known = [t for t in (self.high, batch_max) if t is not None]
         high = max(known) if known else None
         if high is not None:
-            txns.append((WATERMARK_APP, int(high.timestamp() * 1000)))
+            txns.append((WATERMARK_APP, to_ms(high)))
         if not touched:
             if txns:
                 self.lake.append(USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=["day"])
@@ -274,12 +281,10 @@ class UsageMinutes:
             span = int((hi - lo).total_seconds() // 60) + 1
             epoch_us = int(lo.timestamp()) * 1_000_000
             minutes.append(pa.array(range(epoch_us, epoch_us + span * 60_000_000, 60_000_000), pa.int64()).cast(_TS))
-            parts.append(f"(day >= {_day(lo.date())} AND day <= {_day(hi.date())} AND "
-                         f"minute >= {_stamp(lo)} AND minute <= {_stamp(hi)})")
+            parts.append(all_of(between("day", lo.date(), hi.date()), between("minute", lo, hi)))
         if old:
-            parts.append(f"(day IN ({', '.join(_day(d) for d in sorted({t.date() for t in old}))}) AND "
-                         f"minute IN ({', '.join(_stamp(t) for t in old)}))")
-        return pa.concat_arrays(minutes), " OR ".join(parts)
+            parts.append(all_of(isin("day", sorted({t.date() for t in old})), isin("minute", old)))
+        return pa.concat_arrays(minutes), any_of(*parts)
 
     def _evict(self) -> None:
         """Forget templates sent longer than the horizon ago, keeping a hash of their ids: a status for
@@ -295,10 +300,3 @@ class UsageMinutes:
             self.evicted = True
             self.held_from = max(before["before"], self.held_from or before["before"])
 
-
-def _stamp(t: datetime) -> str:
-    return "'" + t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") + "'"
-
-
-def _day(d: date) -> str:
-    return f"'{d.isoformat()}'"

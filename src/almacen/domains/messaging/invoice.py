@@ -12,16 +12,20 @@ invoice; billable usage with no contract or no price in force stops the run with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import day_start, month_after
 from almacen.domains.messaging.rates import ClientAccount, RateCard, RateCardError, contract_in_force, no_period_message
-from almacen.domains.messaging.sql import exactly, read_sql
 from almacen.engine import DuckDBEngine
+from almacen.errors import AlmacenError
+from almacen.sql import exactly, load_sql
 
+_PACKAGE = "almacen.domains.messaging"
+"""where the SQL files beside this module are"""
 _TS = pa.timestamp("us", tz="UTC")
 INVOICE_SCHEMA = pa.schema([
     ("invoice_id", pa.string()), ("client_id", pa.string()), ("month", pa.date32()), ("kind", pa.string()),
@@ -38,7 +42,7 @@ CENT = Decimal("0.01")
 _SHOWN = 10  # items named in an error before "... (n in all)"
 
 
-class InvoiceError(ValueError):
+class InvoiceError(AlmacenError, ValueError):
     """A month that cannot be invoiced: billable usage with no contract or no price in force, named."""
 
 
@@ -112,7 +116,7 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
     `created_at` is written as given (null by default: the caller stamps it); issued_at is null."""
     _check_month(month)
     params = {"month": month}
-    problems = engine.query(read_sql("invoice_check.sql"), params).to_pylist()
+    problems = engine.query(load_sql(_PACKAGE, "invoice_check.sql"), params).to_pylist()
     for p in problems:
         if p["problem"] == "period":
             if p["version"] is None:
@@ -121,7 +125,7 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
     _raise_on_problems(month, problems[0]["version"] if problems else None,
                        [p["client_id"] for p in problems if p["problem"] == "contract"],
                        [(p["category"], p["country"], p["client_id"]) for p in problems if p["problem"] == "price"])
-    result = engine.query(read_sql("invoice.sql"), {**params, "created_at": created_at})
+    result = engine.query(load_sql(_PACKAGE, "invoice.sql"), {**params, "created_at": created_at})
     lines = pc.list_flatten(result.column("lines"))
     lines = pa.Table.from_struct_array(lines) if len(lines) else LINE_SCHEMA.empty_table()
     return exactly(result.drop_columns(["lines"]), INVOICE_SCHEMA, "invoice"), exactly(lines, LINE_SCHEMA, "invoice")
@@ -129,8 +133,7 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
 
 def _quantities(usage: pa.Table, month: date) -> dict[tuple[str, str, str], int]:
     """Billable units of the month by (client_id, category, country), only those above zero."""
-    start = datetime.combine(month, datetime.min.time(), timezone.utc)
-    end = datetime.combine(next_month(month), datetime.min.time(), timezone.utc)
+    start, end = day_start(month), day_start(month_after(month))
     minute = usage["minute"].cast(_TS)
     inside = pc.and_(pc.greater_equal(minute, pa.scalar(start, _TS)), pc.less(minute, pa.scalar(end, _TS)))
     totals: dict[tuple[str, str, str], int] = {}
@@ -183,9 +186,3 @@ def _one_version(clients: list[ClientAccount]) -> int | None:
 def _check_month(month: date) -> None:
     if isinstance(month, datetime) or not isinstance(month, date) or month.day != 1:
         raise ValueError(f"month must be the first day of a month (a date), got {month!r}")
-
-
-def next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-

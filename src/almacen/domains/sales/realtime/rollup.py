@@ -19,22 +19,26 @@ import logging
 import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from importlib import resources
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from almacen.clock import floor_minute
 from almacen.engine import Engine
-from almacen.lake import Access, Lake, declare
+from almacen.errors import AlmacenError
+from almacen.lake import Access, Lake, Table, define
+from almacen.lake.predicate import EVERYTHING, at_least, isin
 from almacen.realtime.positions import Positions, app_id, past, transactions
 from almacen.realtime.watermark import IDLE_AFTER, StreamWatermark, latest_per_stream
+from almacen.sql import load_sql
 
 log = logging.getLogger(__name__)
 MINUTE = "gold.sales_minute"
 LATE = "gold.sales_minute_late"
-EVENTS = "bronze.sales_events"
+SALES_EVENTS = "bronze.sales_events"
+"""the sale stream's bronze table, named once: here (`stream.SALES` is built with it)"""
 WATERMARK_APP = "almacen-stream:watermark"
 _TS = pa.timestamp("us", tz="UTC")
 GRAIN = ("minute", "branch_id", "channel", "payment_type", "status")
@@ -44,25 +48,15 @@ MINUTE_SCHEMA = pa.schema([
 ])
 LATE_SCHEMA = MINUTE_SCHEMA
 """late events keep every dimension: on-time plus late equals bronze at the full grain"""
-declare(MINUTE, Access.BRANCH)  # once published, each branch's role reads its own minutes (almacen.lake.access)
-declare(LATE, Access.BRANCH)
-_SQL = resources.files("almacen.realtime")
+MINUTE_TABLE = define(Table(MINUTE, Access.BRANCH, MINUTE_SCHEMA, keys=GRAIN,
+                     description="approved and other sales per minute of event time, from the sale-event stream"))
+"""once published, each branch's role reads its own minutes (almacen.lake.access)"""
+LATE_TABLE = define(Table(LATE, Access.BRANCH, LATE_SCHEMA, keys=GRAIN,
+                   description="events that arrived after their minute closed, at the same grain"))
 
-class LateTableError(RuntimeError):
+
+class LateTableError(AlmacenError, RuntimeError):
     """gold.sales_minute_late could not be moved to the full grain; the message says how to rebuild it."""
-
-
-def late_mask(event_time: pa.ChunkedArray | pa.Array, watermark: datetime | None, lateness: timedelta) -> pa.Array:
-    """True for events older than `watermark - lateness` (none before there is a watermark)."""
-    return StreamWatermark(watermark).is_late(event_time, lateness)
-
-
-def floor_minute(t: datetime) -> datetime:
-    return t.replace(second=0, microsecond=0)
-
-
-def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -100,8 +94,10 @@ class MinuteRollup:
         self.engine.register("open_minutes", rows.select(MINUTE_SCHEMA.names).cast(MINUTE_SCHEMA))
 
     def _open_from(self) -> datetime:
-        """The first minute still open."""
-        return floor_minute(self.watermark - self.lateness)
+        """The first minute still open (callers check there is a watermark: before one, every minute is)."""
+        watermark = self.watermark
+        assert watermark is not None, "no minute is closed before there is a watermark"
+        return floor_minute(watermark - self.lateness)
 
     def is_late(self, event_time: pa.ChunkedArray | pa.Array) -> pa.Array:
         """Events older than the watermark minus the allowed lateness (decided before a batch moves it)."""
@@ -166,11 +162,11 @@ class MinuteRollup:
             return
         self.engine.register("new_events", on_time)
         try:
-            merged = self.engine.query(_SQL.joinpath("minute_partials.sql").read_text(encoding="utf-8"))
+            merged = self.engine.query(load_sql("almacen.domains.sales.realtime", "minute_partials.sql"))
         finally:
             self.engine.forget("new_events")
         merged = merged.cast(MINUTE_SCHEMA)
-        predicate = "true" if self.watermark is None else f"minute >= '{_iso(self._open_from())}'"
+        predicate = EVERYTHING if self.watermark is None else at_least("minute", self._open_from())
         self.lake.replace(MINUTE, merged, predicate, txns=txns)
         held.committed(ends)
         self.clock = clock
@@ -194,8 +190,7 @@ class MinuteRollup:
                 held.committed(ends)
             return
         rows = fold_late(self.lake, self.engine, late)
-        listed = ", ".join(f"'{_iso(m)}'" for m in rows["minute"].unique().to_pylist())
-        self.lake.replace(LATE, rows, f"minute IN ({listed})", txns=transactions(ends))
+        self.lake.replace(LATE, rows, isin("minute", rows["minute"].unique().to_pylist()), txns=transactions(ends))
         held.committed(ends)
 
 
@@ -210,7 +205,7 @@ def fold_late(lake: Lake, engine: Engine, late: pa.Table, known: pa.Table | None
     engine.register("late_known", known.select(LATE_SCHEMA.names).cast(LATE_SCHEMA))
     engine.register("late_events", late)
     try:
-        return engine.query(_SQL.joinpath("late_partials.sql").read_text(encoding="utf-8")).cast(LATE_SCHEMA)
+        return engine.query(load_sql("almacen.domains.sales.realtime", "late_partials.sql")).cast(LATE_SCHEMA)
     finally:
         engine.forget("late_known")
         engine.forget("late_events")
@@ -230,7 +225,8 @@ def upgrade_late(lake: Lake, engine: Engine) -> bool:
     if table is None or set(LATE_SCHEMA.names) <= set(pa.schema(table.schema()).names):
         return False
     old = lake.read(LATE)
-    bronze = lake.dataset(EVENTS)
+    assert old is not None  # the table was opened just above
+    bronze = lake.dataset(SALES_EVENTS)
     late = bronze.to_table(filter=pads.field("_late")) if bronze is not None else None
     rows = LATE_SCHEMA.empty_table()
     if late is not None and late.num_rows:
@@ -241,12 +237,12 @@ def upgrade_late(lake: Lake, engine: Engine) -> bool:
         rows = fold_late(lake, engine, late, LATE_SCHEMA.empty_table()) if late.num_rows else rows
     if _per_branch(rows) != _per_branch(old):
         raise LateTableError(
-            f"{LATE} ({lake.path(LATE)}) has the old grain (minute x branch) and {EVENTS} does not give back "
+            f"{LATE} ({lake.path(LATE)}) has the old grain (minute x branch) and {SALES_EVENTS} does not give back "
             f"its counts ({old.num_rows} rows); rebuild it from bronze: move the folder aside and run "
             "`almacen stream --until-idle` (the late events in bronze are counted again)")
     lake.overwrite(LATE, rows)
     log.info("%s moved to the full grain (minute x branch x channel x payment type x status): %d rows from %s",
-             LATE, rows.num_rows, EVENTS)
+             LATE, rows.num_rows, SALES_EVENTS)
     return True
 
 
