@@ -10,10 +10,20 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+
+from almacen.config import Settings
+from almacen.engine import DuckDBEngine, Engine
+from almacen.ingest.kinds import StreamKind
+from almacen.ingest.step import Totals
+from almacen.ingest.stream import StreamIngestor
+
+if TYPE_CHECKING:
+    from almacen.engine.spark import SparkEngine
 
 os.environ.setdefault("ALMACEN_AUDIT_KEY", "test-audit-key-" + "x" * 32)  # the audit log's MAC key (32+ bytes)
 
@@ -143,3 +153,39 @@ def spark_engine(spark_settings):
     yield engine
     engine.close()
     engine.spark.stop()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request) -> Iterator[Engine]:
+    """Each engine in turn (a test of the engine contract runs on both): a fresh DuckDBEngine, or a fresh
+    SparkEngine on the shared session (its views dropped after)."""
+    if request.param == "spark":
+        from almacen.engine.spark import SparkEngine
+
+        with SparkEngine(session=request.getfixturevalue("spark_engine").spark) as spark:
+            yield spark
+    else:
+        with DuckDBEngine() as duck:
+            yield duck
+
+
+def ingest_until_idle(settings: Settings, kind: StreamKind) -> Totals:
+    """Run the embedded stream ingestor of `kind` until its source is drained; what it did."""
+    ingestor = StreamIngestor(settings, kind=kind)
+    ingestor.start()
+    try:
+        return ingestor.run(until_idle=True)
+    finally:
+        ingestor.close()
+
+
+def spark_until_idle(settings: Settings, spark_engine: SparkEngine, kind: StreamKind) -> Totals:
+    """Run the Spark Structured Streaming ingestor of `kind` on the shared session (availableNow); what it did."""
+    from almacen.ingest.spark_stream import SparkStreamIngestor
+
+    ingestor = SparkStreamIngestor(settings, spark_engine, kind=kind)
+    ingestor.start()
+    try:
+        return ingestor.run(available_now=True)
+    finally:
+        ingestor.close()

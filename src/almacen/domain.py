@@ -129,10 +129,12 @@ class Registry:
         return MappingProxyType(tables)
 
     def access(self) -> Mapping[str, Declaration]:
-        """Every table's access declaration, by `layer.name`: the domains' tables and their gold models'."""
-        declare_access(self.model_folders())
-        self.tables()
-        return declared()
+        """The access declaration of each of these domains' tables, by `layer.name`: the tables they define
+        and their gold models (a model without its header is left out, so `publish` refuses it). Only
+        these domains': another registry's tables, declared in the same process, are not among them."""
+        names = [*declare_access(self.model_folders()), *self.tables()]
+        everything = declared()
+        return MappingProxyType({name: everything[name] for name in names if name in everything})
 
     def reconcilers(self) -> Mapping[str, Any]:
         """Each domain's reconciliation function, by domain name (the domains that have one)."""

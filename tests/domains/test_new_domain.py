@@ -16,11 +16,12 @@ from almacen import models
 from almacen.config import Settings
 from almacen.domain import Registry
 from almacen.domains import DOMAINS
-from almacen.ingest.stream import StreamIngestor, Totals
+from almacen.ingest.step import Totals
 from almacen.lake import Access, Lake, access_of
 from almacen.sources.landing import LandingWriter
 from tests.domains.returns import DOMAIN as RETURNS_DOMAIN
 from tests.domains.returns.stream import RETURNS
+from tests.conftest import ingest_until_idle
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 REGISTRY = Registry((*DOMAINS, RETURNS_DOMAIN))
@@ -39,12 +40,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def _ingest(settings: Settings) -> Totals:
-    ingestor = StreamIngestor(settings, kind=REGISTRY.stream("returns"))
-    ingestor.start()
-    try:
-        return ingestor.run(until_idle=True)
-    finally:
-        ingestor.close()
+    return ingest_until_idle(settings, REGISTRY.stream("returns"))
 
 
 def _write(settings: Settings, lines: list[str], writer: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from almacen.config import Settings
 from almacen.config.settings import Catalog
-from almacen.engine import DuckDBEngine, Engine
+from almacen.engine import Engine
 from almacen.ingest.catalog import load_catalog
 from almacen.lake import Lake
 from almacen.sources import SourceError
@@ -30,19 +29,6 @@ MISSING_PRICE = {
     "spark": "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter with name `price` cannot "
              "be resolved. Did you mean one of the following? [`name`, `sku`, `category`, `product_id`]. SQLSTATE: 42703",
 }
-
-
-@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
-def engine(request) -> Iterator[Engine]:
-    """A fresh DuckDBEngine, or a fresh SparkEngine on the shared session (its views dropped after)."""
-    if request.param == "spark":
-        from almacen.engine.spark import SparkEngine
-
-        with SparkEngine(session=request.getfixturevalue("spark_engine").spark) as spark:
-            yield spark
-    else:
-        with DuckDBEngine() as duck:
-            yield duck
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ import pytest
 from almacen.config import Settings
 from almacen.domains.messaging.reference import store_clients, store_rate_card
 from almacen.domains.messaging import MESSAGING
-from almacen.ingest.stream import StreamIngestor, Totals
+from almacen.ingest.step import Totals
 from almacen.lake import Lake
 from almacen.simulate.messaging import MessageMaker, World, build_world, write_reference
 from almacen.sources.landing import LandingWriter
+from tests.conftest import ingest_until_idle
 
 START = datetime(2026, 9, 1, tzinfo=timezone.utc)
 USAGE_ORDER = [("minute", "ascending"), ("client_id", "ascending"), ("category", "ascending"), ("country", "ascending")]
@@ -38,12 +39,7 @@ class MessagingWorld:
     def ingest(self, **stream) -> Totals:
         cfg = self.settings.messaging.stream.model_copy(update=stream)
         settings = self.settings.model_copy(update={"messaging": self.settings.messaging.model_copy(update={"stream": cfg})})
-        ingestor = StreamIngestor(settings, kind=MESSAGING)
-        ingestor.start()
-        try:
-            return ingestor.run(until_idle=True)
-        finally:
-            ingestor.close()
+        return ingest_until_idle(settings, MESSAGING)
 
     def usage(self) -> pa.Table:
         """gold.usage_minute as the ledger shapes it, sorted."""

@@ -20,10 +20,10 @@ from almacen.domains.messaging.ledger import LedgerError, draft_month, issue_mon
 from almacen.domains.messaging.rates import load_clients, load_rate_card
 from almacen.domains.messaging.reference import store_clients, store_rate_card
 from almacen.domains.messaging import MESSAGING
-from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
 from almacen.simulate.messaging import MessageMaker, build_world, write_reference
 from almacen.sources.landing import LandingWriter
+from tests.conftest import ingest_until_idle
 
 SEPTEMBER, OCTOBER = date(2026, 9, 1), date(2026, 10, 1)
 NOW = datetime(2026, 11, 5, tzinfo=timezone.utc)
@@ -62,12 +62,7 @@ def ingested(tmp_path_factory) -> Billed:
                          start=datetime(2026, 9, 1, tzinfo=timezone.utc), per_second=1_900 / (33 * 86_400), run="bill")
     events = maker.events(7_000) + maker.flush()
     LandingWriter(folder / "landing", "sim", 1_000).write([line for _, line in events])
-    ingestor = StreamIngestor(settings, kind=MESSAGING)
-    ingestor.start()
-    try:
-        ingestor.run(until_idle=True)
-    finally:
-        ingestor.close()
+    ingest_until_idle(settings, MESSAGING)
     return Billed(settings, lake, maker.ledger.usage_minute(), clients, rates)
 
 

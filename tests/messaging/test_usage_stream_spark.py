@@ -17,10 +17,9 @@ import pytest
 from almacen.config import KafkaSettings, Settings
 from almacen.domains.messaging import MESSAGING
 from almacen.domains.messaging.reference import store_clients, store_rate_card
-from almacen.ingest.spark_stream import SparkStreamIngestor
-from almacen.ingest.stream import StreamIngestor, Totals
 from almacen.lake import Lake
 from almacen.sources.kafka import KafkaSink, ensure_topic
+from tests.conftest import ingest_until_idle, spark_until_idle
 from tests.messaging.conftest import MessagingWorld, made, same_usage
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -35,24 +34,6 @@ def _settings(world: MessagingWorld, lake: Path, kafka: KafkaSettings, spark_set
     store_clients(Lake(settings.lake), world.reference[0])
     store_rate_card(Lake(settings.lake), world.reference[1])
     return settings
-
-
-def _embedded(settings: Settings) -> Totals:
-    ingestor = StreamIngestor(settings, kind=MESSAGING)
-    ingestor.start()
-    try:
-        return ingestor.run(until_idle=True)
-    finally:
-        ingestor.close()
-
-
-def _spark(settings: Settings, spark_engine) -> Totals:
-    ingestor = SparkStreamIngestor(settings, spark_engine, kind=MESSAGING)
-    ingestor.start()
-    try:
-        return ingestor.run(available_now=True)
-    finally:
-        ingestor.close()
 
 
 def _state(lake: Lake) -> dict:
@@ -82,7 +63,7 @@ def test_the_message_stream_on_spark_matches_the_embedded_ingestor_and_the_ledge
         sink = KafkaSink(kafka)
         sink.write(part)
         sink.close()
-        done_a, done_b = _embedded(a), _spark(b, spark_engine)
+        done_a, done_b = ingest_until_idle(a, MESSAGING), spark_until_idle(b, spark_engine, MESSAGING)
         assert (done_b.read, done_b.written, done_b.quarantined, done_b.late) == (
             done_a.read, done_a.written, done_a.quarantined, done_a.late)
 
@@ -96,5 +77,5 @@ def test_the_message_stream_on_spark_matches_the_embedded_ingestor_and_the_ledge
     assert same_usage(dataclasses.replace(mworld, lake=lake_b).usage(), maker.ledger.usage_minute())
 
     versions = {t: lake_b.table(t).version() for t in TABLES}
-    assert _spark(b, spark_engine).read == 0
+    assert spark_until_idle(b, spark_engine, MESSAGING).read == 0
     assert {t: lake_b.table(t).version() for t in TABLES} == versions

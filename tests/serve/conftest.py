@@ -23,7 +23,6 @@ from almacen.domains import REGISTRY
 from almacen.domains.sales import reconcile
 from almacen.domains.sales import extract
 from almacen.domains.sales import SALES
-from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
 from almacen.domains.sales import build
 from almacen.security import AuditLog, LoginGuard, Users
@@ -31,6 +30,7 @@ from almacen.serve import create_app
 from almacen.simulate import demo_config, simulate_chain
 from almacen.simulate.events import EventMaker
 from almacen.sources.landing import LandingWriter
+from tests.conftest import ingest_until_idle
 
 FIRST, LAST = date(2026, 11, 16), date(2026, 11, 23)
 PASSWORD = "una-clave-larga-1"
@@ -89,10 +89,7 @@ def build_world(folder: Path) -> tuple[Settings, datetime]:
     writer.write([line for _, line in maker.lines(3_000, now - timedelta(minutes=50), now - timedelta(minutes=1),
                                                   bad_fraction=0.01)])
     writer.close()
-    ingestor = StreamIngestor(settings, kind=SALES)
-    ingestor.start()
-    ingestor.run(until_idle=True)
-    ingestor.close()
+    ingest_until_idle(settings, SALES)
     users = Users(Lake(settings.lake))
     for name, (role, branches) in USERS.items():
         users.add(name, PASSWORD, role, branches)

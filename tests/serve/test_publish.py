@@ -34,7 +34,6 @@ from almacen.domains.messaging.reference import store_clients, store_rate_card
 from almacen.domains.sales import extract
 from almacen.domains.messaging import MESSAGING
 from almacen.ingest.kinds import StreamKind
-from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Access, Declaration, Lake, declared
 from almacen.domains.sales import MODELS, SALES, build
 from almacen.models import ModelError, discover, model_access
@@ -44,6 +43,7 @@ from almacen.simulate import demo_config, simulate_chain
 from almacen.simulate.events import EventMaker
 from almacen.simulate.messaging import MessageMaker, build_world, write_reference
 from almacen.sources.landing import LandingWriter
+from tests.conftest import ingest_until_idle
 
 pytestmark = pytest.mark.postgres
 
@@ -406,12 +406,7 @@ def everything(built: Path, tmp_path_factory) -> Path:
 
 def _stream(settings: Settings, landing: str, lines: list[str], kind: StreamKind) -> None:
     LandingWriter(Path(landing), "scopes", 1_000).write(lines)
-    ingestor = StreamIngestor(settings, kind=kind)
-    ingestor.start()
-    try:
-        ingestor.run(until_idle=True)
-    finally:
-        ingestor.close()
+    ingest_until_idle(settings, kind)
 
 
 @pytest.fixture

@@ -20,11 +20,12 @@ from confluent_kafka import Producer
 from almacen.clock import floor_minute
 from almacen.config import Branch, KafkaSettings, Settings
 from almacen.domains.sales import SALES
-from almacen.ingest.stream import StreamIngestor, Totals
+from almacen.ingest.step import Totals
 from almacen.lake import Lake
 from almacen.simulate.events import Event, EventMaker
 from almacen.sources.kafka import ensure_topic
 from almacen.sources.landing import LandingWriter
+from tests.conftest import ingest_until_idle
 
 BRANCHES = ("palermo", "rosario", "mendoza")
 
@@ -45,12 +46,7 @@ class StreamWorld:
 
     def ingest(self, **stream) -> Totals:
         settings = self.settings.model_copy(update={"stream": self.settings.stream.model_copy(update=stream)})
-        ingestor = StreamIngestor(settings, kind=SALES)
-        ingestor.start()
-        try:
-            return ingestor.run(until_idle=True)
-        finally:
-            ingestor.close()
+        return ingest_until_idle(settings, SALES)
 
     def gold_totals(self) -> tuple[int, Decimal]:
         gold = self.lake.read("gold.sales_minute")

@@ -22,10 +22,11 @@ from confluent_kafka import Producer
 
 from almacen.config import KafkaSettings, Settings
 from almacen.domains.sales import SALES
-from almacen.ingest.spark_stream import SparkStreamIngestor, checkpoint_dir
+from almacen.ingest.spark_stream import checkpoint_dir
 from almacen.ingest.stream import Totals
 from almacen.lake import Lake
 from almacen.sources.kafka import KafkaSink, ensure_topic
+from tests.conftest import spark_until_idle
 from tests.stream.conftest import GRAIN, StreamWorld, added, gold_rows, minute_rows, spoiled
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -50,15 +51,6 @@ def _produce(kafka: KafkaSettings, lines: list[tuple[str, str]], raw: list[tuple
 
 def _embedded(world: StreamWorld, settings: Settings) -> Totals:
     return dataclasses.replace(world, settings=settings).ingest()
-
-
-def _spark(settings: Settings, spark_engine) -> Totals:
-    ingestor = SparkStreamIngestor(settings, spark_engine, kind=SALES)
-    ingestor.start()
-    try:
-        return ingestor.run(available_now=True)
-    finally:
-        ingestor.close()
 
 
 def _sorted(table: pa.Table, keys: list[str]) -> list[dict]:
@@ -94,7 +86,7 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
     first, valid = spoiled(maker, maker.events(3_000, start + timedelta(minutes=20), start + timedelta(minutes=28)),
                            every=33)
     _produce(kafka, first, raw=[("palermo", b'{"event_id": "\xff\xfe"}')])
-    done_a, done_b = _embedded(world, a), _spark(b, spark_engine)
+    done_a, done_b = _embedded(world, a), spark_until_idle(b, spark_engine, SALES)
     assert (done_b.read, done_b.written, done_b.quarantined, done_b.late) == (
         done_a.read, done_a.written, done_a.quarantined, done_a.late)
     assert done_a.read == len(first) + 1 and done_a.quarantined > 0
@@ -107,7 +99,7 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
                              every=33)
     _produce(kafka, [("palermo", line) for line in replayed] + [(e.branch_id, e.json()) for e in slightly_late + too_late]
              + new)
-    again_a, again_b = _embedded(world, a), _spark(b, spark_engine)
+    again_a, again_b = _embedded(world, a), spark_until_idle(b, spark_engine, SALES)
     assert (again_b.read, again_b.written, again_b.quarantined, again_b.late) == (
         again_a.read, again_a.written, again_a.quarantined, again_a.late)
     assert again_a.late == 7
@@ -134,9 +126,9 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
     last = max((p for p in commits.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     last.unlink()
     (commits / f".{last.name}.crc").unlink(missing_ok=True)
-    replay = _spark(b, spark_engine)
+    replay = spark_until_idle(b, spark_engine, SALES)
     assert replay.batches == 1 and replay.read > 0
-    idle = _spark(b, spark_engine)
+    idle = spark_until_idle(b, spark_engine, SALES)
     assert idle.read == 0
     assert _state(lake_b) == state_b
     assert {t: lake_b.table(t).version() for t in versions} == versions

@@ -84,15 +84,19 @@ def model_access(table: str, text: str) -> Access:
                      f"{', '.join(a.value for a in Access)}) saying who may read {table} once published")
 
 
-def declare_access(folders: Sequence[Traversable]) -> None:
+def declare_access(folders: Sequence[Traversable]) -> list[str]:
     """Declare the access scope of every gold model in `folders` whose header names one (the declaration
-    sits in the model's own file). A model without one stays undeclared, and `discover()` refuses it."""
+    sits in the model's own file); the gold tables of `folders`, declared or not. A model without a
+    header stays undeclared, and `discover()` refuses it."""
+    gold = []
     for layer, table, text in _files(folders):
         if layer == "gold":
+            gold.append(table)
             try:
                 declare(table, model_access(table, text))
             except ModelError:
                 pass
+    return gold
 
 
 def discover(folders: Sequence[Traversable]) -> dict[str, Model]:
