@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each copy d of the day: sale ids suffixed with d, every time moved d days back.
 REPEAT = {
     "silver.sales_versions": "SELECT * REPLACE (sale_id || '-' || d AS sale_id, sold_at - to_days(d::INTEGER) AS sold_at, "
-                             "updated_at - to_days(d::INTEGER) AS updated_at) FROM day, range($copies) AS r(d)",
+    "updated_at - to_days(d::INTEGER) AS updated_at) FROM day, range($copies) AS r(d)",
     "silver.sales_lines_versions": "SELECT * REPLACE (sale_id || '-' || d AS sale_id, "
-                                   "updated_at - to_days(d::INTEGER) AS updated_at) FROM day, range($copies) AS r(d)",
+    "updated_at - to_days(d::INTEGER) AS updated_at) FROM day, range($copies) AS r(d)",
 }
 
 
@@ -96,16 +96,19 @@ def main() -> None:
         for engine in engines:
             lake = work / engine
             shutil.copytree(load_config(config).lake, lake)
-            report["build"][engine] = measure(build_cmd(config, lake, engine, args.spark_memory),
-                                              {"SPARK_LOCAL_IP": "127.0.0.1"})
+            report["build"][engine] = measure(
+                build_cmd(config, lake, engine, args.spark_memory), {"SPARK_LOCAL_IP": "127.0.0.1"}
+            )
         duck = report["build"]["duckdb"]
         report["gold_sales_lines"] = duck["rows"]["gold.fact_sales_lines"]
         if "spark" in report["build"]:
             spark = report["build"]["spark"]
             report["same_row_counts"] = spark["rows"] == duck["rows"]
-            report["ratios"] = {"spark_over_duckdb_wall": round(spark["wall_s"] / duck["wall_s"], 2),
-                                "spark_over_duckdb_build": round(spark["build_s"] / duck["build_s"], 2),
-                                "spark_over_duckdb_peak_rss": round(spark["peak_rss_mb"] / duck["peak_rss_mb"], 2)}
+            report["ratios"] = {
+                "spark_over_duckdb_wall": round(spark["wall_s"] / duck["wall_s"], 2),
+                "spark_over_duckdb_build": round(spark["build_s"] / duck["build_s"], 2),
+                "spark_over_duckdb_peak_rss": round(spark["peak_rss_mb"] / duck["peak_rss_mb"], 2),
+            }
         for r in report["build"].values():
             r["rows"] = sum(r["rows"].values())
         print(json.dumps(report, indent=2))

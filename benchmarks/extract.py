@@ -71,13 +71,21 @@ def prepare(lines: int) -> dict:
         vacuum.dispose()
     engine = sa.create_engine(make_url(hourly[0]).set(drivername="postgresql+psycopg"))
     with engine.connect() as con:
-        busy = con.execute(sa.text("SELECT count(*) FROM ventas_items i JOIN ventas v USING (id_venta) "
-                                   "WHERE v.actualizado >= :a AND v.actualizado < :b"),
-                           {"a": BUSY_HOUR.replace(tzinfo=None), "b": (BUSY_HOUR + timedelta(hours=1)).replace(tzinfo=None)}
-                           ).scalar_one()
+        busy = con.execute(
+            sa.text(
+                "SELECT count(*) FROM ventas_items i JOIN ventas v USING (id_venta) "
+                "WHERE v.actualizado >= :a AND v.actualizado < :b"
+            ),
+            {"a": BUSY_HOUR.replace(tzinfo=None), "b": (BUSY_HOUR + timedelta(hours=1)).replace(tzinfo=None)},
+        ).scalar_one()
     engine.dispose()
-    return {"backfill": backfill, "backfill_lines": written, "hourly": hourly, "busy_hour_lines_per_branch": busy,
-            "prepare_s": round(time.perf_counter() - t, 1)}
+    return {
+        "backfill": backfill,
+        "backfill_lines": written,
+        "hourly": hourly,
+        "busy_hour_lines_per_branch": busy,
+        "prepare_s": round(time.perf_counter() - t, 1),
+    }
 
 
 def config(folder: Path, urls: list[str], engine: str = "duckdb") -> Path:
@@ -88,9 +96,16 @@ def config(folder: Path, urls: list[str], engine: str = "duckdb") -> Path:
         lines += ["[spark]", 'master = "local[2]"', f'jars = "{SPARK_JARS}"', "jdbc_partitions = 2"]
     lines += ["[catalog]", f'url = "{catalog}"', 'password_env = "BENCH_PW"']
     for i, url in enumerate(urls):
-        lines += ["[[branches]]", f'id = "b{i}"', f'name = "B{i}"', 'city = "CABA"', 'province = "CABA"',
-                  f'url = "{make_url(url)._replace(password=None).render_as_string(hide_password=False)}"', 'password_env = "BENCH_PW"',
-                  'pos_schema = "ventas"']
+        lines += [
+            "[[branches]]",
+            f'id = "b{i}"',
+            f'name = "B{i}"',
+            'city = "CABA"',
+            'province = "CABA"',
+            f'url = "{make_url(url)._replace(password=None).render_as_string(hide_password=False)}"',
+            'password_env = "BENCH_PW"',
+            'pos_schema = "ventas"',
+        ]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "almacen.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -133,7 +148,7 @@ def spark_cmd(urls: list[str], out: Path, hour: datetime | None) -> list[str]:
                  .config("spark.jars", {JDBC_JAR!r}).config("spark.driver.host", "127.0.0.1")
                  .config("spark.ui.enabled", "false").getOrCreate())
         rows = 0
-        hour = {hour.strftime('%Y-%m-%d %H:%M:%S') if hour else None!r}
+        hour = {hour.strftime("%Y-%m-%d %H:%M:%S") if hour else None!r}
         for i, url in enumerate({jdbc!r}):
             for table, q in (("ventas", "SELECT * FROM ventas v"),
                              ("ventas_items", "SELECT i.*, v.actualizado FROM ventas_items i JOIN ventas v USING (id_venta)")):
@@ -162,22 +177,23 @@ def main() -> None:
     env = {"BENCH_PW": make_url(PG).password or "", "SPARK_LOCAL_IP": "127.0.0.1"}
     data = prepare(args.lines)
     work = Path(tempfile.mkdtemp(prefix="almacen-bench-"))
-    report: dict = {"machine": machine(),
-                    "data": {k: v for k, v in data.items() if k not in ("backfill", "hourly")}}
+    report: dict = {"machine": machine(), "data": {k: v for k, v in data.items() if k not in ("backfill", "hourly")}}
     try:
         backfill_hours = [(START + timedelta(hours=h)).isoformat() for h in range(BACKFILL_HOURS)]
         a = {"almacen": measure(almacen_cmd(config(work / "a", [data["backfill"]]), *backfill_hours), env)}
         if not args.only_almacen:
             a["connectorx_bare"] = measure(connectorx_cmd(data["backfill"]))
         if not args.skip_spark:
-            a["almacen_spark"] = measure(almacen_cmd(config(work / "a_spark", [data["backfill"]], "spark"),
-                                                     *backfill_hours), env)
+            a["almacen_spark"] = measure(
+                almacen_cmd(config(work / "a_spark", [data["backfill"]], "spark"), *backfill_hours), env
+            )
             if not args.only_almacen:
                 a["spark_jdbc_local2"] = measure(spark_cmd([data["backfill"]], work / "spark_a", None), env)
         b = {"almacen": measure(almacen_cmd(config(work / "b", data["hourly"]), BUSY_HOUR.isoformat()), env)}
         if not args.skip_spark:
-            b["almacen_spark"] = measure(almacen_cmd(config(work / "b_spark", data["hourly"], "spark"),
-                                                     BUSY_HOUR.isoformat()), env)
+            b["almacen_spark"] = measure(
+                almacen_cmd(config(work / "b_spark", data["hourly"], "spark"), BUSY_HOUR.isoformat()), env
+            )
             if not args.only_almacen:
                 b["spark_jdbc_local2"] = measure(spark_cmd(data["hourly"], work / "spark_b", BUSY_HOUR), env)
         for case in (a, b):
@@ -191,15 +207,19 @@ def main() -> None:
             "a_rows_per_s>=800k": a["almacen"]["rows_per_s"] >= 800_000,
             "a_peak_rss<600MB": a["almacen"]["peak_rss_mb"] < 600,
             "b_10x_faster_than_spark": (b["spark_jdbc_local2"]["wall_s"] / b["almacen"]["wall_s"] >= 10)
-            if "spark_jdbc_local2" in b else None,
+            if "spark_jdbc_local2" in b
+            else None,
         }
         if "almacen_spark" in b:
             report["ratios_almacen_spark_over_embedded_wall"] = {
                 "a": round(a["almacen_spark"]["wall_s"] / a["almacen"]["wall_s"], 2),
-                "b": round(b["almacen_spark"]["wall_s"] / b["almacen"]["wall_s"], 2)}
+                "b": round(b["almacen_spark"]["wall_s"] / b["almacen"]["wall_s"], 2),
+            }
         if "spark_jdbc_local2" in b:
-            report["ratios"] = {"a_spark_over_almacen_wall": round(a["spark_jdbc_local2"]["wall_s"] / a["almacen"]["wall_s"], 2),
-                                "b_spark_over_almacen_wall": round(b["spark_jdbc_local2"]["wall_s"] / b["almacen"]["wall_s"], 2)}
+            report["ratios"] = {
+                "a_spark_over_almacen_wall": round(a["spark_jdbc_local2"]["wall_s"] / a["almacen"]["wall_s"], 2),
+                "b_spark_over_almacen_wall": round(b["spark_jdbc_local2"]["wall_s"] / b["almacen"]["wall_s"], 2),
+            }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(report, indent=2))

@@ -91,10 +91,18 @@ class TreePeak:
         by_name: dict[str, list[int]] = {}
         for pid, value in kb.items():
             by_name.setdefault(self.names[pid], []).append(value)
-        return {"peak_rss_mb": round(together / 1024),
-                "peak_rss_by_program": {name: {"processes": len(values), "largest_mb": round(max(values) / 1024),
-                                               "sum_mb": round(sum(values) / 1024)}
-                                        for name, values in sorted(by_name.items()) if max(values) >= 10 * 1024}}
+        return {
+            "peak_rss_mb": round(together / 1024),
+            "peak_rss_by_program": {
+                name: {
+                    "processes": len(values),
+                    "largest_mb": round(max(values) / 1024),
+                    "sum_mb": round(sum(values) / 1024),
+                }
+                for name, values in sorted(by_name.items())
+                if max(values) >= 10 * 1024
+            },
+        }
 
 
 def reap(proc: subprocess.Popen, peak: TreePeak, timeout: float | None = None) -> int:

@@ -57,8 +57,11 @@ SEED = 7
 
 
 def settings_for(folder: Path, topic: str, batch: int | None) -> Settings:
-    stream: dict = {"source": "kafka", "trigger_seconds": 1.0,
-                    "kafka": KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic, group_id="almacen-messaging")}
+    stream: dict = {
+        "source": "kafka",
+        "trigger_seconds": 1.0,
+        "kafka": KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic, group_id="almacen-messaging"),
+    }
     if batch:
         stream["max_batch_events"] = batch
     return Settings(demo=True, lake=str(folder / "lake"), messaging={"stream": stream})
@@ -74,8 +77,9 @@ def produce(folder: Path, events: int, clients: int, bad_fraction: float) -> dic
     kafka = KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic)
     ensure_topic(kafka, partitions=3)
     per_second = events / (EVENTS_PER_MESSAGE * DAYS * 86_400)
-    maker = MessageMaker(world, seed=SEED, start=START, per_second=per_second, bad_fraction=bad_fraction,
-                         run=f"b{uuid.uuid4().hex[:6]}")
+    maker = MessageMaker(
+        world, seed=SEED, start=START, per_second=per_second, bad_fraction=bad_fraction, run=f"b{uuid.uuid4().hex[:6]}"
+    )
     sink = KafkaSink(kafka)
     t, left, requested = time.perf_counter(), events, events
     while left:
@@ -87,11 +91,17 @@ def produce(folder: Path, events: int, clients: int, bad_fraction: float) -> dic
         sink.write(chunk)
         events += len(chunk)
     sink.close()
-    produced = {"topic": topic, "requested": requested, "events": events, "clients": clients,
-                "bad_fraction": bad_fraction, "produce_s": round(time.perf_counter() - t, 1),
-                "per_second": round(per_second, 4),
-                "clock_end": datetime.fromtimestamp(maker.clock / 1e6, timezone.utc).isoformat(),
-                "ledger": maker.ledger.counts()}
+    produced = {
+        "topic": topic,
+        "requested": requested,
+        "events": events,
+        "clients": clients,
+        "bad_fraction": bad_fraction,
+        "produce_s": round(time.perf_counter() - t, 1),
+        "per_second": round(per_second, 4),
+        "clock_end": datetime.fromtimestamp(maker.clock / 1e6, timezone.utc).isoformat(),
+        "ledger": maker.ledger.counts(),
+    }
     (folder / "produced.json").write_text(json.dumps(produced, indent=2))
     return produced
 
@@ -102,8 +112,10 @@ def reused(folder: Path, events: int, clients: int) -> dict:
         sys.exit(f"--reuse: {path} does not exist (run once without --reuse on this --data folder)")
     produced = json.loads(path.read_text())
     if (produced["requested"], produced["clients"]) != (events, clients):
-        sys.exit(f"--reuse: {path} holds {produced['events']} events of {produced['clients']} clients, "
-                 f"not {events} of {clients}")
+        sys.exit(
+            f"--reuse: {path} holds {produced['events']} events of {produced['clients']} clients, "
+            f"not {events} of {clients}"
+        )
     return produced
 
 
@@ -143,9 +155,11 @@ def run_part(config: Path, body: str, profile: bool = False) -> dict:
     body = textwrap.dedent(body).strip()
     if profile:
         body = textwrap.dedent(PROFILED).format(body=body, top=25)
-    code = (f"import json, time\nfrom almacen.config import Settings\n"
-            f"s = Settings.model_validate_json(open({str(config)!r}).read())\nout = {{}}\n"
-            f"{textwrap.dedent(body)}\nprint(json.dumps(out))\n")
+    code = (
+        f"import json, time\nfrom almacen.config import Settings\n"
+        f"s = Settings.model_validate_json(open({str(config)!r}).read())\nout = {{}}\n"
+        f"{textwrap.dedent(body)}\nprint(json.dumps(out))\n"
+    )
     return measure([sys.executable, "-c", code])
 
 
@@ -178,8 +192,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=10_000_000)
     ap.add_argument("--clients", type=int, default=5_000)
-    ap.add_argument("--data", type=Path, help="folder for the reference files, produced.json and the lake "
-                                              "(default: a new temporary folder)")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        help="folder for the reference files, produced.json and the lake (default: a new temporary folder)",
+    )
     ap.add_argument("--reuse", action="store_true", help="consume the topic named in DATA/produced.json again")
     ap.add_argument("--batch", type=int, help="max_batch_events of the ingestor (default: the settings' default)")
     ap.add_argument("--bad-fraction", type=float, default=0.001, help="share of new messages made defective")
@@ -189,8 +206,11 @@ def main() -> None:
         ap.error("--reuse needs --data")
     folder = args.data or Path(tempfile.mkdtemp(prefix="almacen-messaging-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
-    produced = (reused(folder, args.events, args.clients) if args.reuse
-                else produce(folder, args.events, args.clients, args.bad_fraction))
+    produced = (
+        reused(folder, args.events, args.clients)
+        if args.reuse
+        else produce(folder, args.events, args.clients, args.bad_fraction)
+    )
     settings = settings_for(folder, produced["topic"], args.batch)
     config = folder / "settings.json"
     config.write_text(settings.model_dump_json())
@@ -202,20 +222,36 @@ def main() -> None:
     billing = run_part(config, BILLING.format(y=MONTH.year, m=MONTH.month))
 
     from almacen.domains.messaging.build import usage_check
+
     kept, fresh = usage_check(settings)
     ledger = produced["ledger"]
     expected_written = ledger["valid"] + ledger["orphans"]
     peak = max(stream["peak_rss_mb"], conversations["peak_rss_mb"], billing["peak_rss_mb"])
     report = {
-        "machine": machine(), "data": str(folder), "topic": produced["topic"], "events": produced["events"],
-        "clients": produced["clients"], "produce_s": produced["produce_s"],
-        "simulated": {"per_second": produced["per_second"], "from": START.isoformat(), "to": produced["clock_end"],
-                      "messages": ledger["messages"], "duplicates": ledger["duplicates"],
-                      "bad": sum(ledger["bad"].values())},
-        "stream": stream, "conversations": conversations, "billing": billing,
-        "checks": {"usage_exact": kept.equals(fresh), "usage_rows": kept.num_rows,
-                   "read_all": stream["read"] == produced["events"],
-                   "written_as_ledger": stream["written"] == expected_written, "expected_written": expected_written},
+        "machine": machine(),
+        "data": str(folder),
+        "topic": produced["topic"],
+        "events": produced["events"],
+        "clients": produced["clients"],
+        "produce_s": produced["produce_s"],
+        "simulated": {
+            "per_second": produced["per_second"],
+            "from": START.isoformat(),
+            "to": produced["clock_end"],
+            "messages": ledger["messages"],
+            "duplicates": ledger["duplicates"],
+            "bad": sum(ledger["bad"].values()),
+        },
+        "stream": stream,
+        "conversations": conversations,
+        "billing": billing,
+        "checks": {
+            "usage_exact": kept.equals(fresh),
+            "usage_rows": kept.num_rows,
+            "read_all": stream["read"] == produced["events"],
+            "written_as_ledger": stream["written"] == expected_written,
+            "expected_written": expected_written,
+        },
         "targets": {
             "stream_events_per_s>=100k": stream["events_per_s"] >= 100_000,
             "billing_s<10": billing["wall_s"] < 10,

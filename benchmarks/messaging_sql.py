@@ -15,8 +15,15 @@ from decimal import Decimal
 
 from almacen.domains.messaging.invoice import invoice_month_py, invoice_month_sql, register_inputs
 from almacen.domains.messaging.conversations import conversations_py, conversations_sql, rollups_sql
-from almacen.domains.messaging.rates import (ClientAccount, Contract, RateCard, RatePeriod, Tier, clients_to_tables,
-                                             contracts_from_table)
+from almacen.domains.messaging.rates import (
+    ClientAccount,
+    Contract,
+    RateCard,
+    RatePeriod,
+    Tier,
+    clients_to_tables,
+    contracts_from_table,
+)
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES
 from almacen.engine import DuckDBEngine
 
@@ -89,8 +96,14 @@ def rate_card() -> RateCard:
 
 
 def clients(n: int) -> list[ClientAccount]:
-    return [ClientAccount(f"c{i:05d}", f"Client {i}", (Contract(f"c{i:05d}", date(2026, 1, 1), None, 100 * (i % 50),
-                                                                Decimal(i % 20) / 2),)) for i in range(n)]
+    return [
+        ClientAccount(
+            f"c{i:05d}",
+            f"Client {i}",
+            (Contract(f"c{i:05d}", date(2026, 1, 1), None, 100 * (i % 50), Decimal(i % 20) / 2),),
+        )
+        for i in range(n)
+    ]
 
 
 def main() -> None:
@@ -115,8 +128,15 @@ def main() -> None:
             assert timed("conversations_py", lambda: conversations_py(messages), repeat=1).equals(conversations)
             print("  identical")
 
-        usage = engine.query(USAGE_SQL, {"rows": args.usage_rows, "clients": args.clients,
-                                         "categories": list(CATEGORIES), "countries": list(COUNTRIES)})
+        usage = engine.query(
+            USAGE_SQL,
+            {
+                "rows": args.usage_rows,
+                "clients": args.clients,
+                "categories": list(CATEGORIES),
+                "countries": list(COUNTRIES),
+            },
+        )
         accounts = clients(args.clients)
         card_table = rate_card().to_table(1, LOADED)
         contracts = clients_to_tables(accounts, 1, LOADED)[1]
@@ -125,8 +145,13 @@ def main() -> None:
         invoices, lines = timed("invoice_month_sql", lambda: invoice_month_sql(engine, MONTH))
         print(f"  {invoices.num_rows:,} invoices, {lines.num_rows:,} lines")
         if args.check:
-            py = timed("invoice_month_py", lambda: invoice_month_py(
-                usage, RateCard.from_table(card_table), contracts_from_table(contracts), MONTH), repeat=1)
+            py = timed(
+                "invoice_month_py",
+                lambda: invoice_month_py(
+                    usage, RateCard.from_table(card_table), contracts_from_table(contracts), MONTH
+                ),
+                repeat=1,
+            )
             assert py[0].equals(invoices) and py[1].equals(lines)
             print("  identical")
 

@@ -35,8 +35,10 @@ from measure import machine
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--postgres", default=os.environ.get("ALMACEN_TEST_POSTGRES_URL",
-                                                         "postgresql://almacen:almacen@127.0.0.1:55432/almacen"))
+    ap.add_argument(
+        "--postgres",
+        default=os.environ.get("ALMACEN_TEST_POSTGRES_URL", "postgresql://almacen:almacen@127.0.0.1:55432/almacen"),
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="almacen-publish-"))
     database = f"bench_publish_{uuid.uuid4().hex[:8]}"
@@ -53,10 +55,26 @@ def main() -> None:
         for _ in range(2):
             done = publish(lake, url, users=[], actor="benchmark")
             total = sum(done.tables.values())
-            runs.append({"seconds": done.seconds, "rows": total, "rows_per_s": round(total / done.seconds),
-                         "fact_sales_lines": done.tables["fact_sales_lines"]})
-        print(json.dumps({"machine": machine(), "data": data, "tables": done.tables,
-                          "first_publish": runs[0], "republish": runs[1]}, indent=2))
+            runs.append(
+                {
+                    "seconds": done.seconds,
+                    "rows": total,
+                    "rows_per_s": round(total / done.seconds),
+                    "fact_sales_lines": done.tables["fact_sales_lines"],
+                }
+            )
+        print(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "data": data,
+                    "tables": done.tables,
+                    "first_publish": runs[0],
+                    "republish": runs[1],
+                },
+                indent=2,
+            )
+        )
     finally:
         with psycopg.connect(args.postgres, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))

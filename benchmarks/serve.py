@@ -76,6 +76,7 @@ marker existed is not known as a demo lake; fixed, since the chain runs on acros
 
 # -- the lake -------------------------------------------------------------------------------------
 
+
 def prepare(folder: Path, lines: int) -> tuple[Path, dict]:
     """The built lake in `folder` (made once: simulate, extract, repeat over 90 days, build); config and sizes."""
     ready = folder / "ready.json"
@@ -97,11 +98,20 @@ def prepare(folder: Path, lines: int) -> tuple[Path, dict]:
             engine.forget("day")
     prepared = time.perf_counter()
     counts = build(settings)
-    data = {"days": DAYS, "branches": len(settings.branches), "first_day": str(DAY - timedelta(days=DAYS - 1)),
-            "last_day": str(DAY), "silver_sales_lines": lake.dataset("silver.sales_lines_versions").count_rows(),
-            "gold_rows": {t: counts[t] for t in ("gold.fact_sales_lines", "gold.sales_daily",
-                                                 "gold.sales_tickets_daily") if t in counts},
-            "prepare_s": round(prepared - t, 1), "build_s": round(time.perf_counter() - prepared, 1)}
+    data = {
+        "days": DAYS,
+        "branches": len(settings.branches),
+        "first_day": str(DAY - timedelta(days=DAYS - 1)),
+        "last_day": str(DAY),
+        "silver_sales_lines": lake.dataset("silver.sales_lines_versions").count_rows(),
+        "gold_rows": {
+            t: counts[t]
+            for t in ("gold.fact_sales_lines", "gold.sales_daily", "gold.sales_tickets_daily")
+            if t in counts
+        },
+        "prepare_s": round(prepared - t, 1),
+        "build_s": round(time.perf_counter() - prepared, 1),
+    }
     ready.write_text(json.dumps(data))
     return config, {**data, "reused": False}
 
@@ -113,7 +123,8 @@ def stream_last_hour(config: Path, events: int) -> dict:
     run = f"bench{now:%Y%m%d%H%M%S}"
     maker = EventMaker([b.id for b in settings.branches], seed=11, run=run)
     LandingWriter(settings.stream.landing, run, file_events=10_000).write(
-        [line for _, line in maker.lines(events, now - timedelta(minutes=60), now)])
+        [line for _, line in maker.lines(events, now - timedelta(minutes=60), now)]
+    )
     t = time.perf_counter()
     ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
@@ -161,8 +172,11 @@ class Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        cmd = ([ALMACEN, "serve", "-c", str(config), "--port", str(self.port), "--workers", str(workers)] if audit
-               else [sys.executable, "-c", textwrap.dedent(NO_AUDIT), str(config), str(self.port)])
+        cmd = (
+            [ALMACEN, "serve", "-c", str(config), "--port", str(self.port), "--workers", str(workers)]
+            if audit
+            else [sys.executable, "-c", textwrap.dedent(NO_AUDIT), str(config), str(self.port)]
+        )
         # one cookie signing key for all workers (demo mode would draw one per process); PYTHONPATH is inherited
         env = {"ALMACEN_SECRET_KEY": secrets.token_urlsafe(32), **os.environ}
         self.started = time.perf_counter()
@@ -211,6 +225,7 @@ class Server:
 
 # -- the load -------------------------------------------------------------------------------------
 
+
 def mix(last: date, category: str) -> list[tuple[str, str, dict]]:
     """The dashboard's requests: (name, path, query)."""
     d30, d90 = str(last - timedelta(days=29)), str(last - timedelta(days=89))
@@ -219,8 +234,11 @@ def mix(last: date, category: str) -> list[tuple[str, str, dict]]:
         ("kpis_30d_branch", "/api/kpis", {"from": d30, "to": str(last), "branch": MANAGER_BRANCHES[0]}),
         ("sales_category_week_90d", "/api/sales", {"by": "category", "grain": "week", "from": d90, "to": str(last)}),
         ("sales_branch_month_90d", "/api/sales", {"by": "branch", "grain": "month", "from": d90, "to": str(last)}),
-        ("sales_channel_day_30d_category", "/api/sales", {"by": "channel", "grain": "day", "from": d30, "to": str(last),
-                                                          "category": category}),
+        (
+            "sales_channel_day_30d_category",
+            "/api/sales",
+            {"by": "channel", "grain": "day", "from": d30, "to": str(last), "category": category},
+        ),
         ("realtime_60min", "/api/realtime", {"minutes": 60}),
     ]
 
@@ -246,8 +264,16 @@ async def log_in(http: httpx.AsyncClient, username: str, password: str) -> None:
         raise RuntimeError(f"POST /login as {username}: {r.status_code} {r.text[:500]}")
 
 
-async def _client(http: httpx.AsyncClient, kind: str, requests: list, offset: int, warm_until: float, end: float,
-                  samples: list, distinct: bool) -> None:
+async def _client(
+    http: httpx.AsyncClient,
+    kind: str,
+    requests: list,
+    offset: int,
+    warm_until: float,
+    end: float,
+    samples: list,
+    distinct: bool,
+) -> None:
     i = offset
     while (now := time.perf_counter()) < end:
         name, path, query = requests[i % len(requests)]
@@ -262,8 +288,16 @@ async def _client(http: httpx.AsyncClient, kind: str, requests: list, offset: in
         samples.append((name, time.perf_counter() - now, ok, now >= warm_until, kind))
 
 
-def load(server: Server, tokens: dict[str, str], requests: list, clients: int, seconds: float, warmup: float,
-         distinct: bool = False, first: str = ADMIN) -> dict:
+def load(
+    server: Server,
+    tokens: dict[str, str],
+    requests: list,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    distinct: bool = False,
+    first: str = ADMIN,
+) -> dict:
     """`clients` clients back to back (every other one the branch manager, starting with `first`) for `warmup` +
     `seconds`; latencies per request, overall, per endpoint and per kind of client, and the server's CPU time
     per request (warm-up included). Each manager client first logs in through the login form, one after the
@@ -274,15 +308,25 @@ def load(server: Server, tokens: dict[str, str], requests: list, clients: int, s
     who = [first if c % 2 == 0 else other for c in range(clients)]
 
     async def run() -> None:
-        http_clients = [httpx.AsyncClient(base_url=server.url, timeout=60, headers={} if u == MANAGER else
-                                          {"Authorization": f"Bearer {tokens[u]}"}) for u in who]
+        http_clients = [
+            httpx.AsyncClient(
+                base_url=server.url,
+                timeout=60,
+                headers={} if u == MANAGER else {"Authorization": f"Bearer {tokens[u]}"},
+            )
+            for u in who
+        ]
         try:
             for http, username in zip(http_clients, who):
                 if username == MANAGER:
                     await log_in(http, username, PASSWORD)
             start = time.perf_counter()
-            await asyncio.gather(*(_client(http, KINDS[u], requests, c, start + warmup, start + warmup + seconds,
-                                           samples, distinct) for c, (http, u) in enumerate(zip(http_clients, who))))
+            await asyncio.gather(
+                *(
+                    _client(http, KINDS[u], requests, c, start + warmup, start + warmup + seconds, samples, distinct)
+                    for c, (http, u) in enumerate(zip(http_clients, who))
+                )
+            )
         finally:
             for http in http_clients:
                 await http.aclose()
@@ -291,14 +335,17 @@ def load(server: Server, tokens: dict[str, str], requests: list, clients: int, s
     asyncio.run(run())
     used, served = psutil.Process().cpu_times(), server.cpu_seconds() - theirs
     measured = [s for s in samples if s[3]]
-    return {"clients": clients, "distinct_filters": distinct, "seconds": seconds,
-            "overall": stats(measured, seconds),
-            "endpoints": {name: stats([s for s in measured if s[0] == name], seconds) for name, _, _ in requests},
-            "by_client": {KINDS[u]: stats([s for s in measured if s[4] == KINDS[u]], seconds)
-                          for u in dict.fromkeys(who)},
-            "server_cpu_ms_per_request": round(1000 * served / len(samples), 1),
-            "load_generator_cpu_s": round(used.user + used.system - ours.user - ours.system, 1),
-            "load_average_after": round(os.getloadavg()[0], 1)}
+    return {
+        "clients": clients,
+        "distinct_filters": distinct,
+        "seconds": seconds,
+        "overall": stats(measured, seconds),
+        "endpoints": {name: stats([s for s in measured if s[0] == name], seconds) for name, _, _ in requests},
+        "by_client": {KINDS[u]: stats([s for s in measured if s[4] == KINDS[u]], seconds) for u in dict.fromkeys(who)},
+        "server_cpu_ms_per_request": round(1000 * served / len(samples), 1),
+        "load_generator_cpu_s": round(used.user + used.system - ours.user - ours.system, 1),
+        "load_average_after": round(os.getloadavg()[0], 1),
+    }
 
 
 def stats(samples: list[tuple[str, float, bool, bool, str]], seconds: float) -> dict:
@@ -306,9 +353,15 @@ def stats(samples: list[tuple[str, float, bool, bool, str]], seconds: float) -> 
     if not ms:
         return {"requests": 0}
     q = statistics.quantiles(ms, n=100, method="inclusive") if len(ms) > 1 else ms * 99
-    return {"requests": len(ms), "requests_per_s": round(len(ms) / seconds, 1), "p50_ms": round(q[49], 1),
-            "p95_ms": round(q[94], 1), "p99_ms": round(q[98], 1), "max_ms": round(ms[-1], 1),
-            "errors": sum(not s[2] for s in samples)}
+    return {
+        "requests": len(ms),
+        "requests_per_s": round(len(ms) / seconds, 1),
+        "p50_ms": round(q[49], 1),
+        "p95_ms": round(q[94], 1),
+        "p99_ms": round(q[98], 1),
+        "max_ms": round(ms[-1], 1),
+        "errors": sum(not s[2] for s in samples),
+    }
 
 
 def serve_under_load(config: Path, tokens: dict[str, str], args, audit: bool) -> dict:
@@ -321,18 +374,24 @@ def serve_under_load(config: Path, tokens: dict[str, str], args, audit: bool) ->
         requests = mix(last, category)
         runs = {
             f"{args.clients}_clients": load(server, tokens, requests, args.clients, args.seconds, args.warmup),
-            f"{args.clients}_clients_distinct_filters": load(server, tokens, requests, args.clients, args.seconds,
-                                                             args.warmup, distinct=True),
+            f"{args.clients}_clients_distinct_filters": load(
+                server, tokens, requests, args.clients, args.seconds, args.warmup, distinct=True
+            ),
             "1_client": load(server, tokens, requests, 1, args.seconds / 2, args.warmup),
-            "1_client_distinct_filters": load(server, tokens, requests, 1, args.seconds / 2, args.warmup,
-                                              distinct=True),
+            "1_client_distinct_filters": load(
+                server, tokens, requests, 1, args.seconds / 2, args.warmup, distinct=True
+            ),
             "1_client_session": load(server, tokens, requests, 1, args.seconds / 2, args.warmup, first=MANAGER),
         }
     finally:
         peak = server.stop()
-    return {"workers": args.workers if audit else 1, "first_answer_s": first,
-            "server_peak_rss_mb": peak["peak_rss_mb"], "server_peak_rss_by_program": peak["peak_rss_by_program"],
-            **runs}
+    return {
+        "workers": args.workers if audit else 1,
+        "first_answer_s": first,
+        "server_peak_rss_mb": peak["peak_rss_mb"],
+        "server_peak_rss_by_program": peak["peak_rss_by_program"],
+        **runs,
+    }
 
 
 # -- the established tool, without the server ------------------------------------------------------
@@ -394,8 +453,9 @@ def direct(config: Path, last: date, category: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("/tmp/almacen-bench-serve"),
-                    help="where the built lake is kept and reused")
+    ap.add_argument(
+        "--data", type=Path, default=Path("/tmp/almacen-bench-serve"), help="where the built lake is kept and reused"
+    )
     ap.add_argument("--lines", type=int, default=10_000_000)
     ap.add_argument("--events", type=int, default=6_000, help="sale events streamed over the last hour")
     ap.add_argument("--clients", type=int, default=20)
@@ -408,8 +468,12 @@ def main() -> None:
     config, data = prepare(args.data.resolve(), args.lines)
     data["streamed"] = stream_last_hour(config, args.events)
     tokens = credentials(config)
-    report: dict = {"machine": {**machine(), "load_average_before": round(os.getloadavg()[0], 1)}, "data": data,
-                    "code": str(Path(almacen.__file__).parents[1]), "target_p95_ms": 100}
+    report: dict = {
+        "machine": {**machine(), "load_average_before": round(os.getloadavg()[0], 1)},
+        "data": data,
+        "code": str(Path(almacen.__file__).parents[1]),
+        "target_p95_ms": 100,
+    }
     report["serve"] = serve_under_load(config, tokens, args, audit=True)
     if not args.skip_no_audit:
         report["serve_without_audit"] = serve_under_load(config, tokens, args, audit=False)

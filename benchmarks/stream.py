@@ -52,11 +52,20 @@ JARS = Path(__file__).resolve().parents[1] / ".jars" / "spark"
 
 
 def settings_for(folder: Path, topic: str, trigger: float) -> Settings:
-    branches = [Branch(id=b, name=n, city=c, province=p, url=f"sqlite:///{folder}/{b}.sqlite", pos_schema=s)
-                for b, n, c, p, s in BRANCHES[:5]]
-    return Settings(demo=True, lake=str(folder / "lake"), branches=branches,
-                    stream={"source": "kafka", "trigger_seconds": trigger,
-                            "kafka": KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic)})
+    branches = [
+        Branch(id=b, name=n, city=c, province=p, url=f"sqlite:///{folder}/{b}.sqlite", pos_schema=s)
+        for b, n, c, p, s in BRANCHES[:5]
+    ]
+    return Settings(
+        demo=True,
+        lake=str(folder / "lake"),
+        branches=branches,
+        stream={
+            "source": "kafka",
+            "trigger_seconds": trigger,
+            "kafka": KafkaSettings(bootstrap_servers=BOOTSTRAP, topic=topic),
+        },
+    )
 
 
 def produce_all(topic: str, n: int) -> float:
@@ -87,7 +96,10 @@ SPARK_CODE = """
 def run_ingestor(config: Path, spark: bool = False) -> dict:
     """`StreamIngestor` until idle (or, with `spark`, `SparkStreamIngestor` availableNow) in its own
     process: wall time and peak RSS (with Spark, the Python driver and its JVM together)."""
-    code = textwrap.dedent(SPARK_CODE.format(config=str(config)) if spark else f"""
+    code = textwrap.dedent(
+        SPARK_CODE.format(config=str(config))
+        if spark
+        else f"""
         import json
         from almacen.config import Settings
         from almacen.domains.sales import SALES
@@ -96,7 +108,8 @@ def run_ingestor(config: Path, spark: bool = False) -> dict:
         ing = StreamIngestor(s, kind=SALES); ing.start()
         t = ing.run(until_idle=True); ing.close()
         print(json.dumps({{"read": t.read, "written": t.written, "batches": t.batches}}))
-    """)
+    """
+    )
     result = measure([sys.executable, "-c", code])
     if "query_s" in result:
         result["query_events_per_s"] = round(result["read"] / result["query_s"]) if result["query_s"] else None
@@ -180,11 +193,17 @@ def freshness(folder: Path, rate: int, seconds: float) -> dict:
     proc.terminate()
     proc.wait()
     every = sorted(delays) + [math.inf] * (len(bursts) - len(delays))  # a burst never seen: never fresh
-    return {"rate": rate, "events": sent, "bursts": len(bursts), "bursts_seen": len(delays),
-            "bursts_unseen": len(bursts) - len(delays),
-            "p50_s": _finite(percentile(every, 50)), "p99_s": _finite(percentile(every, 99)),
-            "max_s": _finite(every[-1] if every else math.inf),
-            "query_p50_ms": round(statistics.median(query_s) * 1000, 1) if query_s else None}
+    return {
+        "rate": rate,
+        "events": sent,
+        "bursts": len(bursts),
+        "bursts_seen": len(delays),
+        "bursts_unseen": len(bursts) - len(delays),
+        "p50_s": _finite(percentile(every, 50)),
+        "p99_s": _finite(percentile(every, 99)),
+        "max_s": _finite(every[-1] if every else math.inf),
+        "query_p50_ms": round(statistics.median(query_s) * 1000, 1) if query_s else None,
+    }
 
 
 def percentile(ordered: list[float], p: float) -> float:
@@ -211,9 +230,13 @@ def day_query(folder: Path, events: int) -> dict:
     from almacen.sources.landing import LandingWriter
 
     settings = settings_for(folder, "unused", trigger=0.5)
-    settings = settings.model_copy(update={"stream": settings.stream.model_copy(
-        update={"source": "landing", "landing": str(folder / "landing")})})
-    maker, writer = EventMaker([b[0] for b in BRANCHES[:5]], seed=3, run="day"), LandingWriter(folder / "landing", "day")
+    settings = settings.model_copy(
+        update={"stream": settings.stream.model_copy(update={"source": "landing", "landing": str(folder / "landing")})}
+    )
+    maker, writer = (
+        EventMaker([b[0] for b in BRANCHES[:5]], seed=3, run="day"),
+        LandingWriter(folder / "landing", "day"),
+    )
     start = datetime.now(timezone.utc) - timedelta(days=1)
     for lines in stream_lines(maker, events, start, per_second=events / 86_000):
         writer.write([line for _, line in lines])
@@ -228,8 +251,12 @@ def day_query(folder: Path, events: int) -> dict:
         t = time.perf_counter()
         rows = sales_minutes(lake, 1440, ["channel", "branch_id"]).num_rows
         timings.append(time.perf_counter() - t)
-    return {"events": events, "gold_rows": lake.read("gold.sales_minute").num_rows, "result_rows": rows,
-            "query_ms_median": round(statistics.median(timings) * 1000, 1)}
+    return {
+        "events": events,
+        "gold_rows": lake.read("gold.sales_minute").num_rows,
+        "result_rows": rows,
+        "query_ms_median": round(statistics.median(timings) * 1000, 1),
+    }
 
 
 def main() -> None:

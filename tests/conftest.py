@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 os.environ.setdefault("ALMACEN_AUDIT_KEY", "test-audit-key-" + "x" * 32)  # the audit log's MAC key (32+ bytes)
 
 SERVICES = {
-    "postgres": ("ALMACEN_TEST_POSTGRES_URL", "postgresql://almacen:almacen@127.0.0.1:55432/almacen", "postgresql+psycopg"),
+    "postgres": (
+        "ALMACEN_TEST_POSTGRES_URL",
+        "postgresql://almacen:almacen@127.0.0.1:55432/almacen",
+        "postgresql+psycopg",
+    ),
     "mariadb": ("ALMACEN_TEST_MARIADB_URL", "mysql://almacen:almacen@127.0.0.1:53306/almacen", "mysql+pymysql"),
 }
 
@@ -51,7 +55,9 @@ def _admin_url(service: str) -> str:
         with engine.connect() as con:
             con.execute(sa.text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means the service is not there
-        _missing(f"{service} is not reachable at {url.render_as_string()} ({type(exc).__name__}): run `scripts/services up`")
+        _missing(
+            f"{service} is not reachable at {url.render_as_string()} ({type(exc).__name__}): run `scripts/services up`"
+        )
     finally:
         engine.dispose()
     return url.render_as_string(hide_password=False)
@@ -109,8 +115,16 @@ def kafka_bootstrap() -> str:
 
 
 CHROMIUM = Path(os.environ.get("ALMACEN_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 """without the background-networking flags Chromium's own connections are refused by a closed network"""
 
 

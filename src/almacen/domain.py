@@ -161,12 +161,19 @@ class Registry:
                 if taken:
                     raise ValueError(f"domains: {d.name} gives the text keys {sorted(taken)} another domain gives")
                 texts[language].update(words)
-        pages = tuple(replace(p, template=f"{d.name}/{p.template}", script=p.script and f"{d.name}/{p.script}")
-                      for d in self.domains for p in d.pages)
-        return Site(routers=tuple(self.routers()), pages=pages,
-                    templates={d.name: d.templates for d in self.domains if d.templates is not None},
-                    static={d.name: d.static for d in self.domains if d.static is not None}, texts=texts,
-                    marts=tuple(load(d.marts) for d in self.domains if d.marts))
+        pages = tuple(
+            replace(p, template=f"{d.name}/{p.template}", script=p.script and f"{d.name}/{p.script}")
+            for d in self.domains
+            for p in d.pages
+        )
+        return Site(
+            routers=tuple(self.routers()),
+            pages=pages,
+            templates={d.name: d.templates for d in self.domains if d.templates is not None},
+            static={d.name: d.static for d in self.domains if d.static is not None},
+            texts=texts,
+            marts=tuple(load(d.marts) for d in self.domains if d.marts),
+        )
 
     def install_cli(self, app: Any) -> None:
         """Add every domain's commands to the `almacen` Typer app."""

@@ -39,8 +39,18 @@ def _audit(lake: Lake) -> list[tuple[str, str, str, dict]]:
 
 
 def test_users_add_with_password_on_stdin_creates_and_audits(cfg: Path, lake: Lake):
-    result = _run(cfg, "users", "add", "ana", "--role", "branch_manager", "--branch", "palermo", "--password-stdin",
-                  input="paseo-por-palermo-2026!\n")
+    result = _run(
+        cfg,
+        "users",
+        "add",
+        "ana",
+        "--role",
+        "branch_manager",
+        "--branch",
+        "palermo",
+        "--password-stdin",
+        input="paseo-por-palermo-2026!\n",
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "added ana (branch_manager: palermo)"
     assert Users(lake).authenticate("ana", "paseo-por-palermo-2026!").branches == ("palermo",)
@@ -55,19 +65,31 @@ def test_users_add_prompts_twice_for_the_password(cfg: Path, lake: Lake):
 
 
 def test_an_unknown_branch_is_one_line_naming_it(cfg: Path, lake: Lake):
-    result = _run(cfg, "users", "add", "ana", "--role", "branch_manager", "--branch", "mordor", "--password-stdin",
-                  input="paseo-por-palermo-2026!\n")
+    result = _run(
+        cfg,
+        "users",
+        "add",
+        "ana",
+        "--role",
+        "branch_manager",
+        "--branch",
+        "mordor",
+        "--password-stdin",
+        input="paseo-por-palermo-2026!\n",
+    )
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: branch mordor is not in the configuration "
-                                     "(known: palermo, cordoba_centro)")
+    assert result.output.strip() == (
+        "error: branch mordor is not in the configuration (known: palermo, cordoba_centro)"
+    )
     assert Users(lake).list() == [] and AuditLog(lake).entries().num_rows == 0
 
 
 def test_a_short_password_is_one_line_and_adds_nobody(cfg: Path, lake: Lake):
     result = _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="short\n")
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: password for user ana refused: "
-                                     "it is too short (5 characters, at least 15)")
+    assert result.output.strip() == (
+        "error: password for user ana refused: it is too short (5 characters, at least 15)"
+    )
     assert Users(lake).list() == []
 
 
@@ -75,8 +97,9 @@ def test_set_role_reset_password_and_remove_are_each_audited(cfg: Path, lake: La
     _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="primera-clave-larga-1\n")
     assert _run(cfg, "users", "set-role", "ana", "branch_manager", "--branch", "cordoba_centro").exit_code == 0
     assert Users(lake).get("ana").branches == ("cordoba_centro",)
-    assert _run(cfg, "users", "reset-password", "ana", "--password-stdin",
-                input="segunda-clave-larga-2\n").exit_code == 0
+    assert (
+        _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="segunda-clave-larga-2\n").exit_code == 0
+    )
     assert Users(lake).authenticate("ana", "segunda-clave-larga-2") is not None
     assert _run(cfg, "users", "remove", "ana").exit_code == 0
     assert Users(lake).get("ana") is None
@@ -105,8 +128,10 @@ def test_logout_ends_a_users_sessions_and_all_ends_everyones(cfg: Path, lake: La
     assert _run(cfg, "users", "logout", "--all").output.strip() == "2 sessions ended"
     assert sessions.live() == []
     me = cli_actor()
-    assert _audit(lake)[-2:] == [(me, "user.logout", "ana", {"sessions_ended": 2}),
-                                 (me, "user.logout", "*", {"sessions_ended": 2})]
+    assert _audit(lake)[-2:] == [
+        (me, "user.logout", "ana", {"sessions_ended": 2}),
+        (me, "user.logout", "*", {"sessions_ended": 2}),
+    ]
 
 
 def test_a_password_reset_ends_the_users_open_sessions(cfg: Path, lake: Lake):
@@ -116,7 +141,9 @@ def test_a_password_reset_ends_the_users_open_sessions(cfg: Path, lake: Lake):
 
     _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="primera-clave-larga-1\n")
     session_id, _ = Sessions(lake).open("ana", timedelta(hours=8))
-    assert _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="segunda-clave-larga-2\n").exit_code == 0
+    assert (
+        _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="segunda-clave-larga-2\n").exit_code == 0
+    )
     assert Sessions(lake).get(session_id) is None
 
 
@@ -155,7 +182,9 @@ def test_a_token_secret_is_printed_once_works_and_is_revocable(cfg: Path, lake: 
     assert _run(cfg, "users", "revoke-token", token_id).output.strip() == f"token {token_id} revoked"
     assert tokens.user_for(secret) is None
     assert [(a, t, d) for _, a, t, d in _audit(lake)] == [
-        ("token.create", "ana", {"days": 90, "name": "tableau", "token_id": token_id}), ("token.revoke", token_id, {})]
+        ("token.create", "ana", {"days": 90, "name": "tableau", "token_id": token_id}),
+        ("token.revoke", token_id, {}),
+    ]
     assert all(secret not in r for r in AuditLog(lake).entries()["details"].to_pylist())
 
 
@@ -191,15 +220,22 @@ def test_audit_show_filters_by_actor_and_action(cfg: Path, lake: Lake):
 
 
 def test_an_extraction_appends_one_pipeline_run_with_its_counts(cfg: Path, lake: Lake):
-    assert runner.invoke(app, ["simulate", "--day", "2026-11-23", "--until", "2026-11-23T15", "--scale", "0.05",
-                               "-c", str(cfg)]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["simulate", "--day", "2026-11-23", "--until", "2026-11-23T15", "--scale", "0.05", "-c", str(cfg)]
+        ).exit_code
+        == 0
+    )
     assert _run(cfg, "extract", "--hour", "2026-11-23T14").exit_code == 0
     runs = lake.read("_system.runs").to_pylist()
     [(actor, action, target, details)] = _audit(lake)
     assert (actor, action, target) == (cli_actor(), "pipeline.run", "extract")
     assert details == {
-        "slices": 2, "failed": 0, "branches": ["cordoba_centro", "palermo"],
-        "rows_read": sum(r["rows_read"] for r in runs), "rows_written": sum(r["rows_written"] for r in runs),
+        "slices": 2,
+        "failed": 0,
+        "branches": ["cordoba_centro", "palermo"],
+        "rows_read": sum(r["rows_read"] for r in runs),
+        "rows_written": sum(r["rows_written"] for r in runs),
         "rows_quarantined": sum(r["rows_quarantined"] for r in runs),
     }
     assert AuditLog(lake).verify().ok
@@ -212,8 +248,10 @@ def test_an_unknown_role_is_refused_before_the_password_is_asked(cfg: Path, lake
 
 
 def test_a_stream_run_appends_its_pipeline_run_when_it_ends(cfg: Path, lake: Lake):
-    assert runner.invoke(app, ["simulate", "stream", "--rate", "200/s", "--duration", "0.5",
-                               "-c", str(cfg)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["simulate", "stream", "--rate", "200/s", "--duration", "0.5", "-c", str(cfg)]).exit_code
+        == 0
+    )
     result = _run(cfg, "stream", "--until-idle")
     assert result.exit_code == 0, result.output
     [(actor, action, target, details)] = _audit(lake)
@@ -289,8 +327,9 @@ def test_reset_password_keep_tokens_leaves_them_working(cfg: Path, lake: Lake):
     users = Users(lake)
     users.add("ana", "una-clave-larga-1", Role.ANALYST)
     _, secret = Tokens(lake, users).create("ana", "tableau")
-    result = _run(cfg, "users", "reset-password", "ana", "--keep-tokens", "--password-stdin",
-                  input="segunda-clave-larga-2\n")
+    result = _run(
+        cfg, "users", "reset-password", "ana", "--keep-tokens", "--password-stdin", input="segunda-clave-larga-2\n"
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "password of ana reset; API tokens kept"
     assert Tokens(lake, Users(lake)).user_for(secret).username == "ana"
@@ -304,8 +343,9 @@ def test_a_refused_new_password_resets_nothing_and_revokes_nothing(cfg: Path, la
     _, secret = Tokens(lake, users).create("ana", "tableau")
     result = _run(cfg, "users", "reset-password", "ana", "--password-stdin", input="123456789012345\n")
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: password for user ana refused: "
-                                     "it is mostly characters in sequence (like abcd…, 1234…, qwerty…)")
+    assert result.output.strip() == (
+        "error: password for user ana refused: it is mostly characters in sequence (like abcd…, 1234…, qwerty…)"
+    )
     assert Tokens(lake, Users(lake)).user_for(secret) is not None
     assert Users(lake).authenticate("ana", "una-clave-larga-1") is not None
     assert AuditLog(lake).entries().num_rows == 0
@@ -314,6 +354,8 @@ def test_a_refused_new_password_resets_nothing_and_revokes_nothing(cfg: Path, la
 def test_users_add_refuses_a_common_password_in_one_line(cfg: Path, lake: Lake):
     result = _run(cfg, "users", "add", "ana", "--role", "analyst", "--password-stdin", input="Friend Of Emily\n")
     assert result.exit_code == 1
-    assert result.output.strip() == ("error: password for user ana refused: "
-                                     "it is a common password, or one with only digits, symbols or spaces added")
+    assert result.output.strip() == (
+        "error: password for user ana refused: "
+        "it is a common password, or one with only digits, symbols or spaces added"
+    )
     assert Users(lake).list() == []

@@ -25,8 +25,10 @@ def test_an_unknown_config_key_is_one_line_naming_it(tmp_path: Path):
 
 def test_a_bad_url_is_one_line_naming_the_branch(tmp_path: Path):
     cfg = tmp_path / "almacen.toml"
-    cfg.write_text('[[branches]]\nid = "palermo"\nname = "P"\ncity = "c"\nprovince = "p"\nurl = "::nope::"\n'
-                   'pos_schema = "ventas"\n')
+    cfg.write_text(
+        '[[branches]]\nid = "palermo"\nname = "P"\ncity = "c"\nprovince = "p"\nurl = "::nope::"\n'
+        'pos_schema = "ventas"\n'
+    )
     result = _invoke("build", "-c", str(cfg))
     assert result.exit_code == 1
     assert "branch palermo: '::nope::' is not a database URL" in result.output
@@ -42,11 +44,19 @@ def test_a_malformed_hour_is_named(tmp_path: Path):
 
 def test_extract_exits_non_zero_and_names_the_failed_branch_while_the_others_load(tmp_path: Path):
     cfg = demo_config(tmp_path, branches=2)
-    assert _invoke("simulate", "--day", "2026-11-23", "--until", "2026-11-23T15", "--scale", "0.05", "-c", str(cfg)).exit_code == 0
+    assert (
+        _invoke(
+            "simulate", "--day", "2026-11-23", "--until", "2026-11-23T15", "--scale", "0.05", "-c", str(cfg)
+        ).exit_code
+        == 0
+    )
     (tmp_path / "pos" / "cordoba_centro.sqlite").unlink()
     result = _invoke("extract", "--hour", "2026-11-23T14", "-c", str(cfg))
     assert result.exit_code == 1
-    assert "failed: cordoba_centro 2026-11-23T14: branch cordoba_centro: cannot read from sqlite:cordoba_centro.sqlite: database file missing" in " ".join(result.output.split())
+    assert (
+        "failed: cordoba_centro 2026-11-23T14: branch cordoba_centro: cannot read from sqlite:cordoba_centro.sqlite: database file missing"
+        in " ".join(result.output.split())
+    )
     assert (tmp_path / "lakehouse" / "bronze" / "pos_ventas").is_dir()
 
 
@@ -66,10 +76,14 @@ def test_extract_without_hours_says_which_options_exist(tmp_path: Path):
 
 def test_a_full_cycle_through_the_cli_reconciles(tmp_path: Path):
     cfg = str(demo_config(tmp_path, branches=2))
-    assert _invoke("simulate", "--day", "2026-11-23", "--until", "2026-11-23T16", "--scale", "0.05", "-c", cfg).exit_code == 0
+    assert (
+        _invoke("simulate", "--day", "2026-11-23", "--until", "2026-11-23T16", "--scale", "0.05", "-c", cfg).exit_code
+        == 0
+    )
     assert _invoke("extract", "--since", "2026-11-23T00", "--until", "2026-11-23T16", "-c", cfg).exit_code == 0
     assert _invoke("extract", "--catch-up", "--until", "2026-11-23T16", "-c", cfg).output.strip() == (
-        "nothing to extract: every (branch, hour) slice is already loaded")
+        "nothing to extract: every (branch, hour) slice is already loaded"
+    )
     assert _invoke("build", "-c", cfg).exit_code == 0
     result = _invoke("reconcile", "--hour", "2026-11-23T14", "-c", cfg)
     assert result.exit_code == 0, result.output
@@ -83,20 +97,27 @@ def test_a_user_error_is_one_line_without_a_traceback(tmp_path: Path):
     cfg = demo_config(tmp_path, branches=1)
     result = _invoke("extract", "-c", str(cfg))
     assert (result.exit_code, result.output.strip().splitlines()) == (
-        1, ["error: say which hours: --hour, --since/--until or --catch-up"])
+        1,
+        ["error: say which hours: --hour, --since/--until or --catch-up"],
+    )
 
 
 def test_a_missing_config_file_is_one_line_naming_it(tmp_path: Path):
     missing = tmp_path / "nowhere.toml"
     result = _invoke("build", "-c", str(missing))
-    assert (result.exit_code, result.output.strip().splitlines()) == (1, [f"error: config file {missing} does not exist"])
+    assert (result.exit_code, result.output.strip().splitlines()) == (
+        1,
+        [f"error: config file {missing} does not exist"],
+    )
 
 
 def test_a_malformed_day_is_one_line_naming_the_option(tmp_path: Path):
     cfg = demo_config(tmp_path, branches=1)
     result = _invoke("reconcile", "--day", "23/11/2026", "-c", str(cfg))
     assert (result.exit_code, result.output.strip().splitlines()) == (
-        1, ["error: --day: '23/11/2026' is not a date like 2026-11-23"])
+        1,
+        ["error: --day: '23/11/2026' is not a date like 2026-11-23"],
+    )
 
 
 def test_a_stray_key_error_inside_a_command_is_reported_as_a_bug(tmp_path: Path, monkeypatch):
@@ -112,5 +133,6 @@ def test_a_stray_key_error_inside_a_command_is_reported_as_a_bug(tmp_path: Path,
     assert "KeyError: 'current'" in result.output
     assert result.output.strip().splitlines()[-1] == (
         "bug: almacen failed with KeyError, which is a bug in almacen, not a mistake of yours: please report it "
-        "with the traceback above")
+        "with the traceback above"
+    )
     assert "error:" not in result.output

@@ -22,7 +22,9 @@ def _write(tmp_path, text: str):
 
 
 def test_file_values_are_overridden_by_almacen_env_vars(tmp_path, monkeypatch):
-    path = _write(tmp_path, 'lake = "/data/lake"\nmax_workers = 2\n' + BRANCH.format(url="sqlite:///p.db", schema="ventas"))
+    path = _write(
+        tmp_path, 'lake = "/data/lake"\nmax_workers = 2\n' + BRANCH.format(url="sqlite:///p.db", schema="ventas")
+    )
     monkeypatch.setenv("ALMACEN_MAX_WORKERS", "6")
     settings = load_config(path)
     assert (settings.lake, settings.max_workers, settings.branches[0].pos_schema) == ("/data/lake", 6, "ventas")
@@ -54,7 +56,9 @@ def test_a_password_in_the_url_is_refused(tmp_path):
 
 def test_an_undefined_pos_schema_is_named(tmp_path):
     path = _write(tmp_path, BRANCH.format(url="sqlite:///p.db", schema="cajafacil"))
-    with pytest.raises(ConfigError, match=r"branch palermo: pos_schema 'cajafacil' is not defined; known: \['tickets', 'ventas'\]"):
+    with pytest.raises(
+        ConfigError, match=r"branch palermo: pos_schema 'cajafacil' is not defined; known: \['tickets', 'ventas'\]"
+    ):
         load_config(path)
 
 
@@ -77,7 +81,10 @@ def test_a_missing_pseudonym_key_outside_demo_mode_is_a_clear_error(tmp_path, mo
 
 
 def test_a_new_pos_schema_maps_columns_and_codes(tmp_path):
-    path = _write(tmp_path, BRANCH.format(url="sqlite:///p.db", schema="caja") + """
+    path = _write(
+        tmp_path,
+        BRANCH.format(url="sqlite:///p.db", schema="caja")
+        + """
 [pos_schemas.caja.tables.comprobantes]
 role = "sales"
 cursor = "ult_mod"
@@ -90,14 +97,17 @@ role = "sales_lines"
 cursor = "ult_mod"
 key = ["nro", "item"]
 columns = { sale_id = "nro", line_no = "item", sku = "ean", quantity = "cant", unit_price = "p", amount = "a", updated_at = "ult_mod" }
-""")
+""",
+    )
     schema = load_config(path).schemas()["caja"]
     assert schema.table_for("sales")[0] == "comprobantes"
     assert schema.tables["comprobantes"].values == {"channel": {"1": "tienda"}}
 
 
 def test_a_mapping_missing_a_required_column_is_named(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 [pos_schemas.caja.tables.comprobantes]
 role = "sales"
 cursor = "ult_mod"
@@ -109,8 +119,12 @@ role = "sales_lines"
 cursor = "ult_mod"
 key = ["nro"]
 columns = { sale_id = "nro", line_no = "item", sku = "ean", quantity = "cant", unit_price = "p", amount = "a", updated_at = "ult_mod" }
-""")
-    with pytest.raises(ConfigError, match=r"pos_schemas.caja.tables.comprobantes: a sales table must map \['channel', 'payment_type', 'sold_at', 'status', 'total', 'updated_at'\]"):
+""",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"pos_schemas.caja.tables.comprobantes: a sales table must map \['channel', 'payment_type', 'sold_at', 'status', 'total', 'updated_at'\]",
+    ):
         load_config(path)
 
 

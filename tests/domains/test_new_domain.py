@@ -29,14 +29,22 @@ REGISTRY = Registry((*DOMAINS, RETURNS_DOMAIN))
 
 
 def _event(n: int, minute: int, branch: str = "palermo", reason: str = "damaged", amount: str = "100.50") -> str:
-    return json.dumps({"event_id": f"r{n}", "event_time": (T0 + timedelta(minutes=minute, seconds=n % 60))
-                       .isoformat().replace("+00:00", "Z"), "branch_id": branch, "reason": reason, "amount": amount})
+    return json.dumps(
+        {
+            "event_id": f"r{n}",
+            "event_time": (T0 + timedelta(minutes=minute, seconds=n % 60)).isoformat().replace("+00:00", "Z"),
+            "branch_id": branch,
+            "reason": reason,
+            "amount": amount,
+        }
+    )
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(demo=True, lake=str(tmp_path / "lake"),
-                    stream={"landing": str(tmp_path / "landing"), "trigger_seconds": 0.1})
+    return Settings(
+        demo=True, lake=str(tmp_path / "lake"), stream={"landing": str(tmp_path / "landing"), "trigger_seconds": 0.1}
+    )
 
 
 def _ingest(settings: Settings) -> Totals:
@@ -51,19 +59,27 @@ def test_the_registry_holds_the_new_domain_beside_the_shipped_ones():
     assert REGISTRY.stream("returns") is RETURNS
     assert [d.name for d in REGISTRY] == ["sales", "messaging", "returns"]
     declared = REGISTRY.access()
-    assert (declared["gold.returns_minute"].access, declared["gold.returns_daily"].access) == (Access.BRANCH,
-                                                                                               Access.BRANCH)
+    assert (declared["gold.returns_minute"].access, declared["gold.returns_daily"].access) == (
+        Access.BRANCH,
+        Access.BRANCH,
+    )
     assert REGISTRY.tables()["gold.returns_minute"].keys == ("minute", "branch_id", "reason")
 
 
 def test_its_events_stream_into_bronze_quarantine_and_gold_exactly_once(settings: Settings):
-    good = [_event(1, 0), _event(2, 0, reason="wrong_size", amount="20.00"), _event(3, 1, branch="rosario"),
-            _event(4, 1, branch="rosario", amount="9.99")]
-    bad = [_event(1, 0),  # a duplicate of r1
-           _event(5, 2, branch="atlantis"),  # an unknown branch
-           _event(6, 2, reason="boredom"),  # a reason outside the vocabulary
-           _event(7, 2, amount="-3.00"),  # a negative amount
-           "{not json"]
+    good = [
+        _event(1, 0),
+        _event(2, 0, reason="wrong_size", amount="20.00"),
+        _event(3, 1, branch="rosario"),
+        _event(4, 1, branch="rosario", amount="9.99"),
+    ]
+    bad = [
+        _event(1, 0),  # a duplicate of r1
+        _event(5, 2, branch="atlantis"),  # an unknown branch
+        _event(6, 2, reason="boredom"),  # a reason outside the vocabulary
+        _event(7, 2, amount="-3.00"),  # a negative amount
+        "{not json",
+    ]
     _write(settings, good[:2] + bad[:1], "a")
     first = _ingest(settings)
     _write(settings, good[2:] + bad[1:], "b")
@@ -74,9 +90,17 @@ def test_its_events_stream_into_bronze_quarantine_and_gold_exactly_once(settings
     lake = Lake(settings.lake)
     assert sorted(lake.read("bronze.return_events")["event_id"].to_pylist()) == ["r1", "r2", "r3", "r4"]
     assert sorted(lake.read("quarantine.return_events")["_rule"].to_pylist()) == [
-        "allowed:reason", "parsed", "range:amount", "references:branch_id", "unique:event_id"]
-    minutes = lake.read("gold.returns_minute").sort_by([("minute", "ascending"), ("branch_id", "ascending"),
-                                                        ("reason", "ascending")]).to_pylist()
+        "allowed:reason",
+        "parsed",
+        "range:amount",
+        "references:branch_id",
+        "unique:event_id",
+    ]
+    minutes = (
+        lake.read("gold.returns_minute")
+        .sort_by([("minute", "ascending"), ("branch_id", "ascending"), ("reason", "ascending")])
+        .to_pylist()
+    )
     assert [(m["minute"], m["branch_id"], m["reason"], m["returns"], m["amount"]) for m in minutes] == [
         (T0, "palermo", "damaged", 1, Decimal("100.50")),
         (T0, "palermo", "wrong_size", 1, Decimal("20.00")),
@@ -93,7 +117,9 @@ def test_its_model_builds_from_its_bronze_and_its_command_reads_its_gold(setting
     assert built == {"gold.returns_daily": 2}
     daily = Lake(settings.lake).read("gold.returns_daily").sort_by("branch_id").to_pylist()
     assert [(d["branch_id"], d["returns"], d["amount"]) for d in daily] == [
-        ("palermo", 2, Decimal("102.00")), ("rosario", 1, Decimal("100.50"))]
+        ("palermo", 2, Decimal("102.00")),
+        ("rosario", 1, Decimal("100.50")),
+    ]
     assert access_of("gold.returns_daily").access is Access.BRANCH
 
     app = typer.Typer()

@@ -12,17 +12,27 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from almacen.engine import (CAPABILITIES, DuckDBEngine, Engine, MalformedInput, QueryError, Unsupported,
-                            require_capability)
+from almacen.engine import (
+    CAPABILITIES,
+    DuckDBEngine,
+    Engine,
+    MalformedInput,
+    QueryError,
+    Unsupported,
+    require_capability,
+)
 from almacen.engine.spark import SparkEngine
 from almacen.errors import AlmacenError
 from almacen.lake import Lake
 
 FLAGS = ("DIALECT", *CAPABILITIES)
-STATE_TABLES = ("tables of its own between calls (CREATE TABLE, INSERT, UPDATE … RETURNING, DELETE, "
-                "unsigned types) (STATE_TABLES)")
-STRICT_JSON = ("the strict JSON readers of ingest/json_values.sql (temporary SQL macros, malformed JSON "
-               "raised as MalformedInput) (STRICT_JSON)")
+STATE_TABLES = (
+    "tables of its own between calls (CREATE TABLE, INSERT, UPDATE … RETURNING, DELETE, unsigned types) (STATE_TABLES)"
+)
+STRICT_JSON = (
+    "the strict JSON readers of ingest/json_values.sql (temporary SQL macros, malformed JSON "
+    "raised as MalformedInput) (STRICT_JSON)"
+)
 
 
 def _flags(engine_class: type) -> dict[str, object]:
@@ -30,6 +40,7 @@ def _flags(engine_class: type) -> dict[str, object]:
 
 
 # -- capability flags -------------------------------------------------------------------------------
+
 
 def test_the_contract_has_two_capabilities_and_declares_them_with_the_dialect():
     assert list(CAPABILITIES) == ["STATE_TABLES", "STRICT_JSON"]
@@ -45,6 +56,7 @@ def test_spark_has_neither_capability():
 
 
 # -- require_capability -----------------------------------------------------------------------------
+
 
 def test_an_engine_with_the_capability_passes():
     with DuckDBEngine() as duck:
@@ -64,7 +76,10 @@ def test_the_messaging_usage_state_is_refused_on_spark_by_name(spark_engine, tmp
 
     with pytest.raises(Unsupported) as refused:
         UsageMinutes(Lake(str(tmp_path / "lake")), spark_engine, timedelta(minutes=5), timedelta(days=2))
-    assert str(refused.value) == f"the messaging stream's usage state (msg_state) needs an engine with {STATE_TABLES}; spark has none"
+    assert (
+        str(refused.value)
+        == f"the messaging stream's usage state (msg_state) needs an engine with {STATE_TABLES}; spark has none"
+    )
     assert isinstance(refused.value, AlmacenError)
 
 
@@ -72,18 +87,30 @@ def test_the_messaging_usage_state_is_refused_on_spark_by_name(spark_engine, tmp
 def test_the_payload_parser_is_refused_on_spark_by_name(spark_engine):
     from almacen.ingest.payloads import parse_events
 
-    raw = pa.table({"_payload": pa.array([b'{"event_id": "e1"}'], pa.binary()), "_stream": ["s"], "_position": [0],
-                    "_batch_id": ["b"]})
+    raw = pa.table(
+        {
+            "_payload": pa.array([b'{"event_id": "e1"}'], pa.binary()),
+            "_stream": ["s"],
+            "_position": [0],
+            "_batch_id": ["b"],
+        }
+    )
     with pytest.raises(Unsupported) as refused:
         parse_events(spark_engine, raw, resources.files("almacen.ingest") / "json_values.sql")
-    assert str(refused.value) == f"parsing event payloads (ingest/json_values.sql) needs an engine with {STRICT_JSON}; spark has none"
+    assert (
+        str(refused.value)
+        == f"parsing event payloads (ingest/json_values.sql) needs an engine with {STRICT_JSON}; spark has none"
+    )
 
 
 @pytest.mark.spark
 def test_spark_refuses_to_read_tables_of_its_own(spark_engine):
     with pytest.raises(Unsupported) as refused:
         spark_engine.read("SELECT 1 AS x")
-    assert str(refused.value) == f"reading the engine's own tables (Engine.read) needs an engine with {STATE_TABLES}; spark has none"
+    assert (
+        str(refused.value)
+        == f"reading the engine's own tables (Engine.read) needs an engine with {STATE_TABLES}; spark has none"
+    )
 
 
 # -- QueryError -------------------------------------------------------------------------------------
@@ -91,13 +118,13 @@ def test_spark_refuses_to_read_tables_of_its_own(spark_engine):
 MISSING_COLUMN = {
     "duckdb": 'Binder Error: Referenced column "price" not found in FROM clause! Candidate bindings: "sku"',
     "spark": "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter with name `price` "
-             "cannot be resolved. Did you mean one of the following? [`sku`]. SQLSTATE: 42703",
+    "cannot be resolved. Did you mean one of the following? [`sku`]. SQLSTATE: 42703",
 }
 NOT_CONVERTED = {
     "duckdb": "Conversion Error: Could not convert string 'x' to INT32 when casting from source column sku",
-    "spark": "[CAST_INVALID_INPUT] The value 'x' of the type \"STRING\" cannot be cast to \"INT\" because it is "
-             "malformed. Correct the value as per the syntax, or change its target type. Use `try_cast` to tolerate "
-             "malformed input and return NULL instead. SQLSTATE: 22018",
+    "spark": '[CAST_INVALID_INPUT] The value \'x\' of the type "STRING" cannot be cast to "INT" because it is '
+    "malformed. Correct the value as per the syntax, or change its target type. Use `try_cast` to tolerate "
+    "malformed input and return NULL instead. SQLSTATE: 22018",
 }
 NOT_PARSED = {
     "duckdb": 'Parser Error: syntax error at or near "SELEC"',
@@ -112,8 +139,11 @@ def test_a_missing_column_raises_query_error_with_the_engines_message(engine: En
         getattr(engine, run)("-- the products' prices\nSELECT sku, price\nFROM silver.products")
     error = refused.value
     assert type(error) is QueryError and isinstance(error, AlmacenError)
-    assert (error.engine, error.statement, error.reason) == (engine.DIALECT, "SELECT sku, price",
-                                                            MISSING_COLUMN[engine.DIALECT])
+    assert (error.engine, error.statement, error.reason) == (
+        engine.DIALECT,
+        "SELECT sku, price",
+        MISSING_COLUMN[engine.DIALECT],
+    )
     assert str(error) == f"{engine.DIALECT}: {MISSING_COLUMN[engine.DIALECT]} (statement: SELECT sku, price)"
     assert error.__cause__ is not None  # the engine's own exception, for the traceback
 
@@ -135,18 +165,23 @@ def test_a_parameter_without_a_value_is_the_statements_fault_not_the_datas(engin
     with pytest.raises(QueryError) as refused:
         engine.query("SELECT $v AS v")
     assert type(refused.value) is QueryError
-    assert refused.value.reason == {
-        "duckdb": "Invalid Input Error: Values were not provided for the following parameters: v",
-        "spark": "SQL parameter $v has no value; given: []"}[engine.DIALECT]
+    assert (
+        refused.value.reason
+        == {
+            "duckdb": "Invalid Input Error: Values were not provided for the following parameters: v",
+            "spark": "SQL parameter $v has no value; given: []",
+        }[engine.DIALECT]
+    )
 
 
 def test_malformed_json_is_malformed_input_on_duckdb():
     with DuckDBEngine() as duck:
-        duck.register("raw_events", pa.table({"_text": ['{"event_id": "e1"', '{}']}))
+        duck.register("raw_events", pa.table({"_text": ['{"event_id": "e1"', "{}"]}))
         with pytest.raises(MalformedInput) as refused:
             duck.query("SELECT json_extract(_text, '$.event_id') AS id FROM raw_events")
-    assert refused.value.reason == ('Invalid Input Error: Malformed JSON at byte 17 of input: unexpected end of data. '
-                                    'Input: "{"event_id": "e1""')
+    assert refused.value.reason == (
+        'Invalid Input Error: Malformed JSON at byte 17 of input: unexpected end of data. Input: "{"event_id": "e1""'
+    )
 
 
 def test_malformed_json_whose_quote_duckdb_cuts_inside_a_character_is_still_malformed_input():
@@ -156,12 +191,15 @@ def test_malformed_json_whose_quote_duckdb_cuts_inside_a_character_is_still_malf
         duck.register("raw_events", pa.table({"_text": ['{"a": "x' + "ñ" * 30]}))
         with pytest.raises(MalformedInput) as refused:
             duck.query("SELECT json_extract(_text, '$.a') AS a FROM raw_events")
-    assert refused.value.reason == ('Invalid Input Error: Malformed JSON at byte 68 of input: unexpected end of data. '
-                                    'Input: "{"a": "x' + "ñ" * 19 + '\ufffd..."')
+    assert refused.value.reason == (
+        "Invalid Input Error: Malformed JSON at byte 68 of input: unexpected end of data. "
+        'Input: "{"a": "x' + "ñ" * 19 + '\ufffd..."'
+    )
     assert type(refused.value.__cause__) is UnicodeDecodeError
 
 
 # -- read: the engine's own tables, from many threads -----------------------------------------------
+
 
 def test_duckdb_reads_its_own_tables_from_many_threads_at_once():
     with DuckDBEngine() as duck:
@@ -170,8 +208,14 @@ def test_duckdb_reads_its_own_tables_from_many_threads_at_once():
         duck.execute("CREATE TABLE gold.numbers AS SELECT * FROM incoming")
         duck.forget("incoming")
         with ThreadPoolExecutor(8) as pool:
-            sums = list(pool.map(lambda k: duck.read("SELECT sum(n) AS s FROM gold.numbers WHERE n % $k = 0",
-                                                     {"k": k})["s"][0].as_py(), range(1, 65)))
+            sums = list(
+                pool.map(
+                    lambda k: duck.read("SELECT sum(n) AS s FROM gold.numbers WHERE n % $k = 0", {"k": k})["s"][
+                        0
+                    ].as_py(),
+                    range(1, 65),
+                )
+            )
     assert sums == [sum(n for n in range(1000) if n % k == 0) for k in range(1, 65)]
 
 

@@ -40,8 +40,7 @@ def lakes(tmp_path_factory, spark_engine):
 
 
 def _sorted(table: pa.Table) -> pa.Table:
-    keys = [(c, "ascending") for c in table.column_names
-            if not pa.types.is_nested(table.schema.field(c).type)]
+    keys = [(c, "ascending") for c in table.column_names if not pa.types.is_nested(table.schema.field(c).type)]
     return table.sort_by(keys)
 
 
@@ -77,9 +76,15 @@ def test_reconciliation_on_spark_finds_the_same_hours_balanced(lakes, spark_sett
     _, spark_lake, _, _, settings = lakes
     start = datetime.combine(DAY, datetime.min.time(), timezone.utc)
     on_duckdb = reconcile(settings, start, start + timedelta(hours=HOURS))
-    on_spark = reconcile(settings.model_copy(update={"lake": spark_lake.root, "engine": "spark",
-                                                     "spark": spark_settings}), start, start + timedelta(hours=HOURS))
+    on_spark = reconcile(
+        settings.model_copy(update={"lake": spark_lake.root, "engine": "spark", "spark": spark_settings}),
+        start,
+        start + timedelta(hours=HOURS),
+    )
     assert on_duckdb.ok and on_spark.ok
     facts = Lake(settings.lake).read("gold.fact_sales")
     assert on_duckdb.rows.num_rows == len(set(zip(facts["branch_id"].to_pylist(), facts["hour"].to_pylist())))
-    assert on_spark.rows.drop_columns(["checked_at"]).to_pylist() == on_duckdb.rows.drop_columns(["checked_at"]).to_pylist()
+    assert (
+        on_spark.rows.drop_columns(["checked_at"]).to_pylist()
+        == on_duckdb.rows.drop_columns(["checked_at"]).to_pylist()
+    )

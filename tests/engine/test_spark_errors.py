@@ -19,8 +19,9 @@ def _spark_config(tmp_path: Path, jars: Path) -> Path:
 
 def _build(cfg: Path, prelude: str = "") -> subprocess.CompletedProcess:
     """`almacen build` in a fresh process (this one may already hold a Spark session)."""
-    return subprocess.run([sys.executable, "-c", prelude + CLI, "build", "-c", str(cfg)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", prelude + CLI, "build", "-c", str(cfg)], capture_output=True, text=True
+    )
 
 
 def test_spark_engine_without_pyspark_says_what_to_install(tmp_path: Path):
@@ -37,4 +38,5 @@ def test_spark_engine_without_its_jars_names_the_folder_and_the_script(tmp_path:
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"error: Spark's connector jars are missing from {tmp_path / 'jars'}: run scripts/spark/jars "
-        '(or set spark.jars = "" when the cluster provides Delta, Kafka and JDBC jars)']
+        '(or set spark.jars = "" when the cluster provides Delta, Kafka and JDBC jars)'
+    ]

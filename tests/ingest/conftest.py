@@ -108,13 +108,28 @@ def mixed(tmp_path, fresh_postgres_db, fresh_mariadb_db, monkeypatch) -> Chain:
     """palermo on PostgreSQL (ventas), cordoba_centro on MariaDB (tickets), rosario on SQLite (ventas),
     passwords from the environment (`ALMACEN_TEST_PW`)."""
     monkeypatch.setenv("ALMACEN_TEST_PW", make_url(fresh_postgres_db).password)
-    branches = [("palermo", fresh_postgres_db, "ventas"), ("cordoba_centro", fresh_mariadb_db, "tickets"),
-                ("rosario", f"sqlite:///{tmp_path / 'rosario.sqlite'}", "ventas")]
-    text = [f'lake = "{tmp_path / "lake"}"', "demo = true", "[catalog]", f'url = "{_plain(fresh_postgres_db)}"',
-            'password_env = "ALMACEN_TEST_PW"']
+    branches = [
+        ("palermo", fresh_postgres_db, "ventas"),
+        ("cordoba_centro", fresh_mariadb_db, "tickets"),
+        ("rosario", f"sqlite:///{tmp_path / 'rosario.sqlite'}", "ventas"),
+    ]
+    text = [
+        f'lake = "{tmp_path / "lake"}"',
+        "demo = true",
+        "[catalog]",
+        f'url = "{_plain(fresh_postgres_db)}"',
+        'password_env = "ALMACEN_TEST_PW"',
+    ]
     for bid, url, schema in branches:
-        text += ["[[branches]]", f'id = "{bid}"', f'name = "{bid}"', 'city = "c"', 'province = "p"',
-                 f'url = "{_plain(url)}"', f'pos_schema = "{schema}"']
+        text += [
+            "[[branches]]",
+            f'id = "{bid}"',
+            f'name = "{bid}"',
+            'city = "c"',
+            'province = "p"',
+            f'url = "{_plain(url)}"',
+            f'pos_schema = "{schema}"',
+        ]
         if not url.startswith("sqlite"):
             text.append('password_env = "ALMACEN_TEST_PW"')
     path = tmp_path / "almacen.toml"

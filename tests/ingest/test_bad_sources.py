@@ -13,8 +13,12 @@ def _exec(chain, branch_id: str, *statements: str, **params) -> None:
 
 
 def _first_sale(chain, hour: int) -> int:
-    return chain.source("palermo", "SELECT min(id_venta) FROM ventas WHERE actualizado >= :a AND actualizado < :b",
-                        a=chain.hour_text(hour), b=chain.hour_text(hour + 1))
+    return chain.source(
+        "palermo",
+        "SELECT min(id_venta) FROM ventas WHERE actualizado >= :a AND actualizado < :b",
+        a=chain.hour_text(hour),
+        b=chain.hour_text(hour + 1),
+    )
 
 
 def _by_branch(records):
@@ -27,7 +31,8 @@ def test_a_missing_table_fails_that_branch_only_and_writes_nothing_of_it(chain):
     runs = _by_branch(chain.extract(14))
     assert runs["palermo"].status == "failed"
     assert runs["palermo"].error.startswith(
-        "branch palermo: table ventas_items: cannot read from sqlite:palermo.sqlite: missing table (no such table: ventas_items")
+        "branch palermo: table ventas_items: cannot read from sqlite:palermo.sqlite: missing table (no such table: ventas_items"
+    )
     assert runs["cordoba_centro"].status == "ok"
     assert chain.lake.read("bronze.pos_ventas") is None
     assert chain.read("bronze.pos_tickets").num_rows > 0
@@ -38,7 +43,8 @@ def test_a_missing_cursor_column_is_named(chain):
     _exec(chain, "palermo", "ALTER TABLE ventas RENAME COLUMN actualizado TO modificado")
     runs = _by_branch(chain.extract(14))
     assert runs["palermo"].error.startswith(
-        "branch palermo: table ventas: cannot read from sqlite:palermo.sqlite: missing column (no such column: actualizado")
+        "branch palermo: table ventas: cannot read from sqlite:palermo.sqlite: missing column (no such column: actualizado"
+    )
 
 
 def test_a_value_of_the_wrong_type_refuses_the_slice_naming_table_and_column(chain):
@@ -50,7 +56,8 @@ def test_a_value_of_the_wrong_type_refuses_the_slice_naming_table_and_column(cha
     assert runs["palermo"].status == "failed"
     assert runs["palermo"].error == (
         "branch palermo: table ventas_items changed column type at the source: cantidad (int64 -> string); "
-        "slice not loaded (declare the new type in the bronze table or fix the source)")
+        "slice not loaded (declare the new type in the bronze table or fix the source)"
+    )
     assert runs["cordoba_centro"].status == "ok"
 
 
@@ -61,7 +68,8 @@ def test_a_null_in_a_required_column_is_quarantined(chain):
     chain.extract(14)
     q = chain.read("quarantine.sales")
     assert q.select(["sale_id", "_rule", "_reason"]).to_pylist() == [
-        {"sale_id": str(sale), "_rule": "not_null:payment_type", "_reason": "payment_type is null"}]
+        {"sale_id": str(sale), "_rule": "not_null:payment_type", "_reason": "payment_type is null"}
+    ]
 
 
 def test_text_that_is_not_utf8_is_quarantined_naming_the_column(chain):
@@ -72,7 +80,12 @@ def test_text_that_is_not_utf8_is_quarantined_naming_the_column(chain):
     assert runs["palermo"].status == "ok"
     q = chain.read("quarantine.sales")
     assert q.select(["sale_id", "_rule", "_reason"]).to_pylist() == [
-        {"sale_id": str(sale), "_rule": "utf8", "_reason": "cliente_nombre not valid UTF-8 text at the source (see _raw)"}]
+        {
+            "sale_id": str(sale),
+            "_rule": "utf8",
+            "_reason": "cliente_nombre not valid UTF-8 text at the source (see _raw)",
+        }
+    ]
 
 
 def test_a_cursor_that_goes_backwards_is_quarantined_not_applied(chain):
@@ -81,8 +94,13 @@ def test_a_cursor_that_goes_backwards_is_quarantined_not_applied(chain):
     sale = _first_sale(chain, 14)
     status = chain.source("palermo", "SELECT estado FROM ventas WHERE id_venta = :s", s=sale)
     assert status != "anulada"
-    _exec(chain, "palermo", "UPDATE ventas SET estado = 'anulada', actualizado = :t WHERE id_venta = :s",
-          s=sale, t=chain.hour_text(13))
+    _exec(
+        chain,
+        "palermo",
+        "UPDATE ventas SET estado = 'anulada', actualizado = :t WHERE id_venta = :s",
+        s=sale,
+        t=chain.hour_text(13),
+    )
     chain.extract(13)
     q = chain.read("quarantine.sales")
     assert q.filter(pc.equal(q["sale_id"], str(sale)))["_rule"].to_pylist() == ["not_before:updated_at"]

@@ -21,13 +21,15 @@ PRODUCTS = [
 ]
 NO_PRICE = "SELECT id_articulo AS product_id, sku, descripcion AS name, rubro AS category FROM articulos"
 """a catalog query that leaves the price out: the engine's SELECT over its rows names a missing column"""
-STATEMENT = ("SELECT product_id::BIGINT AS product_id, sku::VARCHAR AS sku, name::VARCHAR AS name, "
-             "category::VARCHAR AS category, pri…")
+STATEMENT = (
+    "SELECT product_id::BIGINT AS product_id, sku::VARCHAR AS sku, name::VARCHAR AS name, "
+    "category::VARCHAR AS category, pri…"
+)
 MISSING_PRICE = {
     "duckdb": 'Binder Error: Column "price" referenced that exists in the SELECT clause - but this column cannot be '
-              "referenced before it is defined",
+    "referenced before it is defined",
     "spark": "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter with name `price` cannot "
-             "be resolved. Did you mean one of the following? [`name`, `sku`, `category`, `product_id`]. SQLSTATE: 42703",
+    "be resolved. Did you mean one of the following? [`name`, `sku`, `category`, `product_id`]. SQLSTATE: 42703",
 }
 
 
@@ -36,10 +38,14 @@ def erp(tmp_path: Path) -> str:
     """The head office's ERP on SQLite, holding the two products."""
     path = tmp_path / "erp.db"
     with sqlite3.connect(path) as con:
-        con.execute("CREATE TABLE articulos (id_articulo INTEGER, sku TEXT, descripcion TEXT, rubro TEXT, "
-                    "precio_lista NUMERIC(18, 2))")
-        con.executemany("INSERT INTO articulos VALUES (?, ?, ?, ?, ?)",
-                        [(p["product_id"], p["sku"], p["name"], p["category"], float(p["price"])) for p in PRODUCTS])
+        con.execute(
+            "CREATE TABLE articulos (id_articulo INTEGER, sku TEXT, descripcion TEXT, rubro TEXT, "
+            "precio_lista NUMERIC(18, 2))"
+        )
+        con.executemany(
+            "INSERT INTO articulos VALUES (?, ?, ?, ?, ?)",
+            [(p["product_id"], p["sku"], p["name"], p["category"], float(p["price"])) for p in PRODUCTS],
+        )
     return f"sqlite:///{path}"
 
 
@@ -57,12 +63,16 @@ def test_a_catalog_whose_rows_do_not_fit_keeps_the_last_good_products(engine: En
     assert kept.to_pylist() == PRODUCTS
     assert lake.table("silver.products").version() == version  # nothing written
     assert engine.query("SELECT sku, price FROM silver.products ORDER BY sku").to_pylist() == [
-        {"sku": p["sku"], "price": p["price"]} for p in PRODUCTS]
+        {"sku": p["sku"], "price": p["price"]} for p in PRODUCTS
+    ]
 
 
-def test_a_catalog_whose_rows_do_not_fit_and_none_before_names_the_engines_reason(engine: Engine, erp: str,
-                                                                                  tmp_path: Path):
+def test_a_catalog_whose_rows_do_not_fit_and_none_before_names_the_engines_reason(
+    engine: Engine, erp: str, tmp_path: Path
+):
     with pytest.raises(SourceError) as failed:
         load_catalog(_settings(tmp_path, erp, NO_PRICE), Lake(str(tmp_path / "lake")), engine)
-    assert str(failed.value) == (f"product catalog unavailable and none loaded before: {engine.DIALECT}: "
-                                 f"{MISSING_PRICE[engine.DIALECT]} (statement: {STATEMENT})")
+    assert str(failed.value) == (
+        f"product catalog unavailable and none loaded before: {engine.DIALECT}: "
+        f"{MISSING_PRICE[engine.DIALECT]} (statement: {STATEMENT})"
+    )

@@ -22,8 +22,16 @@ from almacen.sources.spark_jdbc import jdbc_frame, jdbc_options, read_window_spa
 
 pytestmark = [pytest.mark.spark, pytest.mark.postgres, pytest.mark.mariadb]
 
-TABLES = ("bronze.pos_ventas", "bronze.pos_ventas_items", "bronze.pos_tickets", "bronze.pos_ticket_lineas",
-          "silver.sales_versions", "silver.sales_lines_versions", "quarantine.sales", "quarantine.sales_lines")
+TABLES = (
+    "bronze.pos_ventas",
+    "bronze.pos_ventas_items",
+    "bronze.pos_tickets",
+    "bronze.pos_ticket_lineas",
+    "silver.sales_versions",
+    "silver.sales_lines_versions",
+    "quarantine.sales",
+    "quarantine.sales_lines",
+)
 INGESTION_TIMES = {"_ingested_at", "_quarantined_at"}
 HOURS = (13, 14, 15)
 
@@ -33,20 +41,37 @@ def _plain(url: str) -> str:
 
 
 @pytest.fixture
-def two_lakes(tmp_path: Path, fresh_postgres_db, fresh_mariadb_db, monkeypatch, make_chain, spark_engine,
-              spark_settings):
+def two_lakes(
+    tmp_path: Path, fresh_postgres_db, fresh_mariadb_db, monkeypatch, make_chain, spark_engine, spark_settings
+):
     """(embedded chain, Spark chain): the same PostgreSQL (palermo) and MariaDB (cordoba_centro) branches,
     one lake each; 16 hours simulated with bad rows."""
     monkeypatch.setenv("ALMACEN_TEST_PW", make_url(fresh_postgres_db).password)
-    text = [f'lake = "{tmp_path / "lake_a"}"', "demo = true", "[catalog]", f'url = "{_plain(fresh_postgres_db)}"',
-            'password_env = "ALMACEN_TEST_PW"']
+    text = [
+        f'lake = "{tmp_path / "lake_a"}"',
+        "demo = true",
+        "[catalog]",
+        f'url = "{_plain(fresh_postgres_db)}"',
+        'password_env = "ALMACEN_TEST_PW"',
+    ]
     for bid, url, schema in (("palermo", fresh_postgres_db, "ventas"), ("cordoba_centro", fresh_mariadb_db, "tickets")):
-        text += ["[[branches]]", f'id = "{bid}"', f'name = "{bid}"', 'city = "c"', 'province = "p"',
-                 f'url = "{_plain(url)}"', f'pos_schema = "{schema}"', 'password_env = "ALMACEN_TEST_PW"']
+        text += [
+            "[[branches]]",
+            f'id = "{bid}"',
+            f'name = "{bid}"',
+            'city = "c"',
+            'province = "p"',
+            f'url = "{_plain(url)}"',
+            f'pos_schema = "{schema}"',
+            'password_env = "ALMACEN_TEST_PW"',
+        ]
     (tmp_path / "almacen.toml").write_text("\n".join(text) + "\n", encoding="utf-8")
     embedded = make_chain(load_config(tmp_path / "almacen.toml"))
-    spark = make_chain(embedded.settings.model_copy(update={
-        "lake": str(tmp_path / "lake_b"), "engine": "spark", "spark": spark_settings}))
+    spark = make_chain(
+        embedded.settings.model_copy(
+            update={"lake": str(tmp_path / "lake_b"), "engine": "spark", "spark": spark_settings}
+        )
+    )
     summary = embedded.simulate(until_hour=16, bad_rows=0.08)
     assert all(sum(s.defects.values()) > 0 for s in summary.branches.values())  # bad rows are really there
     return embedded, spark
@@ -75,8 +100,9 @@ def _source_count(url: str, sql: str, **params) -> int:
         engine.dispose()
 
 
-def test_spark_jdbc_extraction_lands_the_same_rows_as_the_embedded_reader(two_lakes, fresh_postgres_db,
-                                                                         fresh_mariadb_db):
+def test_spark_jdbc_extraction_lands_the_same_rows_as_the_embedded_reader(
+    two_lakes, fresh_postgres_db, fresh_mariadb_db
+):
     embedded, spark = two_lakes
     runs_a, runs_b = embedded.extract(*HOURS), spark.extract(*HOURS)
 
@@ -91,13 +117,18 @@ def test_spark_jdbc_extraction_lands_the_same_rows_as_the_embedded_reader(two_la
     # and both are the source, whole: bronze counts are the branch databases' own counts of the window
     window = {"a": embedded.hour_text(HOURS[0]), "b": embedded.hour_text(HOURS[-1] + 1)}
     assert spark.read("bronze.pos_ventas").num_rows == _source_count(
-        fresh_postgres_db, "SELECT count(*) FROM ventas WHERE actualizado >= :a AND actualizado < :b", **window)
+        fresh_postgres_db, "SELECT count(*) FROM ventas WHERE actualizado >= :a AND actualizado < :b", **window
+    )
     assert spark.read("bronze.pos_tickets").num_rows == _source_count(
-        fresh_mariadb_db, "SELECT count(*) FROM tickets WHERE modificado_en >= :a AND modificado_en < :b", **window)
+        fresh_mariadb_db, "SELECT count(*) FROM tickets WHERE modificado_en >= :a AND modificado_en < :b", **window
+    )
     runs = spark.read("_system.runs").to_pylist()
     assert all(r["rows_read"] == r["rows_written"] + r["rows_quarantined"] for r in runs)
-    assert sum(r["rows_quarantined"] for r in runs) == (spark.read("quarantine.sales").num_rows
-                                                        + spark.read("quarantine.sales_lines").num_rows) > 0
+    assert (
+        sum(r["rows_quarantined"] for r in runs)
+        == (spark.read("quarantine.sales").num_rows + spark.read("quarantine.sales_lines").num_rows)
+        > 0
+    )
 
 
 def test_rerunning_an_hour_on_spark_replaces_its_slice(two_lakes):
@@ -114,12 +145,15 @@ def test_rerunning_an_hour_on_spark_replaces_its_slice(two_lakes):
 def test_an_unreachable_branch_fails_alone_on_spark(two_lakes):
     _, spark = two_lakes
     settings = spark.settings
-    branches = [b if b.id != "palermo" else Branch(**{**b.model_dump(), "url": "postgresql://almacen@127.0.0.1:1/pos"})
-                for b in settings.branches]
+    branches = [
+        b if b.id != "palermo" else Branch(**{**b.model_dump(), "url": "postgresql://almacen@127.0.0.1:1/pos"})
+        for b in settings.branches
+    ]
     runs = {r.branch_id: r for r in extract(settings.model_copy(update={"branches": branches}), [spark.at(14)])}
     assert runs["palermo"].status == "failed"
     assert runs["palermo"].error.startswith(
-        "branch palermo: cannot connect to postgresql://127.0.0.1:1/pos: host unreachable")
+        "branch palermo: cannot connect to postgresql://127.0.0.1:1/pos: host unreachable"
+    )
     assert runs["cordoba_centro"].status == "ok"
     assert runs["cordoba_centro"].rows_read > 0
     assert set(spark.read("bronze.pos_tickets")["branch_id"].to_pylist()) == {"cordoba_centro"}
@@ -136,7 +170,8 @@ def test_a_missing_table_read_through_spark_names_the_branch_and_the_table(two_l
     assert runs["palermo"].status == "failed"
     assert runs["palermo"].error.startswith(
         f"branch palermo: table ventas_items: cannot read from {safe_source(fresh_postgres_db)} "
-        "through Spark JDBC: missing table")
+        "through Spark JDBC: missing table"
+    )
     assert runs["cordoba_centro"].status == "ok"
 
 
@@ -172,8 +207,13 @@ def test_a_cursor_missing_from_the_query_is_named_as_by_the_embedded_reader(two_
     embedded, _ = two_lakes
     branch = embedded.settings.branch("palermo")
     url = resolve_url(branch.url, branch.password_env, "test")
-    table = embedded.settings.schemas()["ventas"].tables["ventas"].model_copy(update={
-        "query": "SELECT id_venta, total FROM ventas WHERE actualizado >= :start AND actualizado < :end"})
+    table = (
+        embedded.settings.schemas()["ventas"]
+        .tables["ventas"]
+        .model_copy(
+            update={"query": "SELECT id_venta, total FROM ventas WHERE actualizado >= :start AND actualizado < :end"}
+        )
+    )
     args = (url, "ventas", table, embedded.at(13), embedded.at(16), "branch palermo")
     expected = "branch palermo: table ventas has no column actualizado (the configured cursor)"
     with pytest.raises(SourceError) as embedded_error:
@@ -185,13 +225,22 @@ def test_a_cursor_missing_from_the_query_is_named_as_by_the_embedded_reader(two_
 
 def test_jdbc_options_from_sqlalchemy_urls():
     assert jdbc_options("postgresql+psycopg://ana:s3cret@db.example:5433/pos") == {
-        "url": "jdbc:postgresql://db.example:5433/pos", "driver": "org.postgresql.Driver",
-        "user": "ana", "password": "s3cret"}
+        "url": "jdbc:postgresql://db.example:5433/pos",
+        "driver": "org.postgresql.Driver",
+        "user": "ana",
+        "password": "s3cret",
+    }
     assert jdbc_options("mysql+pymysql://ana:s3cret@10.0.0.7:3306/pos") == {
-        "url": "jdbc:mysql://10.0.0.7:3306/pos?permitMysqlScheme", "driver": "org.mariadb.jdbc.Driver",
-        "user": "ana", "password": "s3cret"}
+        "url": "jdbc:mysql://10.0.0.7:3306/pos?permitMysqlScheme",
+        "driver": "org.mariadb.jdbc.Driver",
+        "user": "ana",
+        "password": "s3cret",
+    }
     assert jdbc_options("mariadb://ana@10.0.0.7/pos") == {
-        "url": "jdbc:mysql://10.0.0.7/pos?permitMysqlScheme", "driver": "org.mariadb.jdbc.Driver", "user": "ana"}
+        "url": "jdbc:mysql://10.0.0.7/pos?permitMysqlScheme",
+        "driver": "org.mariadb.jdbc.Driver",
+        "user": "ana",
+    }
     with pytest.raises(SourceError, match=r"^mssql://h/pos: a mssql database is not read through Spark JDBC"):
         jdbc_options("mssql+pyodbc://u@h/pos")
 
@@ -212,6 +261,9 @@ def test_a_chain_with_a_sqlite_branch_extracts_on_spark(chain, spark_engine, spa
     runs = spark.extract(14)
     assert sorted((r.branch_id, r.status) for r in runs) == [("cordoba_centro", "ok"), ("palermo", "ok")]
     assert spark.read("bronze.pos_ventas").num_rows == spark.source(
-        "palermo", "SELECT count(*) FROM ventas WHERE actualizado >= :a AND actualizado < :b",
-        a=spark.hour_text(14), b=spark.hour_text(15))
+        "palermo",
+        "SELECT count(*) FROM ventas WHERE actualizado >= :a AND actualizado < :b",
+        a=spark.hour_text(14),
+        b=spark.hour_text(15),
+    )
     assert timedelta(hours=1) == runs[0].window_end - runs[0].window_start

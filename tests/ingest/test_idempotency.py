@@ -2,8 +2,16 @@
 
 
 def _counts(chain) -> dict[str, int]:
-    tables = ("bronze.pos_ventas", "bronze.pos_ventas_items", "bronze.pos_tickets", "bronze.pos_ticket_lineas",
-              "silver.sales_versions", "silver.sales_lines_versions", "quarantine.sales", "quarantine.sales_lines")
+    tables = (
+        "bronze.pos_ventas",
+        "bronze.pos_ventas_items",
+        "bronze.pos_tickets",
+        "bronze.pos_ticket_lineas",
+        "silver.sales_versions",
+        "silver.sales_lines_versions",
+        "quarantine.sales",
+        "quarantine.sales_lines",
+    )
     return {t: chain.read(t).num_rows for t in tables}
 
 
@@ -25,13 +33,16 @@ def test_rerunning_after_the_source_changed_replaces_the_slice_with_the_new_rows
 
     engine = sa.create_engine(engine_url)
     with engine.begin() as con:
-        victim = con.execute(sa.text("SELECT min(id_venta) FROM ventas WHERE actualizado >= :a AND actualizado < :b"),
-                             window).scalar_one()
+        victim = con.execute(
+            sa.text("SELECT min(id_venta) FROM ventas WHERE actualizado >= :a AND actualizado < :b"), window
+        ).scalar_one()
         con.execute(sa.text("DELETE FROM ventas_items WHERE id_venta = :v"), {"v": victim})
         con.execute(sa.text("DELETE FROM ventas WHERE id_venta = :v"), {"v": victim})
     engine.dispose()
     chain.extract(14)
-    expected = chain.source("palermo", "SELECT count(*) FROM ventas WHERE actualizado >= :a AND actualizado < :b", **window)
+    expected = chain.source(
+        "palermo", "SELECT count(*) FROM ventas WHERE actualizado >= :a AND actualizado < :b", **window
+    )
     bronze = chain.read("bronze.pos_ventas")
     assert bronze.num_rows == expected
     assert victim not in bronze["id_venta"].to_pylist()

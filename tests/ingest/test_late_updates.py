@@ -18,7 +18,8 @@ def test_silver_holds_each_accepted_sale_once_with_the_status_the_source_has_now
     quarantined = set(_palermo(chain.read("quarantine.sales"))["sale_id"].to_pylist())
     sales = _palermo(chain.read("silver.sales"))
     assert dict(zip(sales["sale_id"].to_pylist(), sales["status"].to_pylist())) == {
-        k: v for k, v in source.items() if k not in quarantined}
+        k: v for k, v in source.items() if k not in quarantined
+    }
 
 
 def test_a_sale_that_settled_later_has_two_versions_and_one_fact_with_its_final_status(lived_day):
@@ -41,4 +42,5 @@ def test_only_approved_sales_are_revenue_and_the_rest_are_reported_by_status(liv
     by_status = chain.read("gold.sales_status_daily")
     assert pc.sum(by_status["sales"]).as_py() == facts.num_rows
     assert set(by_status["status"].to_pylist()) == {"aprobada", "rechazada", "pendiente", "anulada"} - (
-        {"pendiente"} if "pendiente" not in facts["status"].to_pylist() else set())
+        {"pendiente"} if "pendiente" not in facts["status"].to_pylist() else set()
+    )

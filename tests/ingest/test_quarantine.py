@@ -2,10 +2,16 @@
 
 import pyarrow.compute as pc
 
-HEADER_RULES = {"unknown_payment": "allowed:payment_type", "future_sold_at": "not_future:sold_at",
-                "null_payment": "not_null:payment_type"}
-LINE_RULES = {"negative_quantity": "range:quantity", "unknown_product": "references:product_id",
-              "duplicate_line": "unique:_batch_id,sale_id,line_no"}
+HEADER_RULES = {
+    "unknown_payment": "allowed:payment_type",
+    "future_sold_at": "not_future:sold_at",
+    "null_payment": "not_null:payment_type",
+}
+LINE_RULES = {
+    "negative_quantity": "range:quantity",
+    "unknown_product": "references:product_id",
+    "duplicate_line": "unique:_batch_id,sale_id,line_no",
+}
 
 
 def _distinct_sales_by_rule(table, branch: str) -> dict[str, int]:
@@ -33,14 +39,16 @@ def test_rows_read_equal_rows_written_plus_quarantined_in_every_run(lived_day):
     runs = lived_day.chain.read("_system.runs").to_pylist()
     assert len(runs) == 64
     assert all(r["rows_read"] == r["rows_written"] + r["rows_quarantined"] for r in runs)
-    assert sum(r["rows_quarantined"] for r in runs) == (lived_day.chain.read("quarantine.sales").num_rows
-                                                         + lived_day.chain.read("quarantine.sales_lines").num_rows)
+    assert sum(r["rows_quarantined"] for r in runs) == (
+        lived_day.chain.read("quarantine.sales").num_rows + lived_day.chain.read("quarantine.sales_lines").num_rows
+    )
 
 
 def test_a_quarantined_row_says_why_and_where_it_came_from(lived_day):
     q = lived_day.chain.read("quarantine.sales")
     row = q.filter(pc.equal(q["_rule"], "allowed:payment_type")).to_pylist()[0]
     assert row["_reason"].startswith("payment_type = '") and row["_reason"].endswith(
-        "' is not one of efectivo, debito, credito, mercado_pago_qr, transferencia")
+        "' is not one of efectivo, debito, credito, mercado_pago_qr, transferencia"
+    )
     assert row["_batch_id"].startswith(f"branch:{row['branch_id']}:2026-11-2")
     assert row["_quarantined_at"] is not None

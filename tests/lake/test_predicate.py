@@ -8,23 +8,30 @@ import pytest
 from deltalake.exceptions import DeltaError
 
 from almacen.lake import Lake
-from almacen.lake.predicate import (EVERYTHING, NOTHING, all_of, any_of, at_least, before, between, equals, isin,
-                                    literal)
+from almacen.lake.predicate import EVERYTHING, NOTHING, all_of, any_of, at_least, before, between, equals, isin, literal
 
 UTC = timezone.utc
 _TS = pa.timestamp("us", tz="UTC")
 
 
 def _table() -> pa.Table:
-    return pa.table({
-        "name": ["o'brien", "x", "it''s"],
-        "day": pa.array([date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)]),
-        "at": pa.array([datetime(2026, 10, 1, 12, 0, 0, 123456, UTC), datetime(2026, 10, 2, tzinfo=UTC),
-                        datetime(2026, 10, 3, 23, 59, tzinfo=UTC)], _TS),
-        "n": [1, 2, 3],
-        "amount": pa.array([Decimal("1.50"), Decimal("2.00"), None], pa.decimal128(18, 2)),
-        "ok": [True, False, True],
-    })
+    return pa.table(
+        {
+            "name": ["o'brien", "x", "it''s"],
+            "day": pa.array([date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)]),
+            "at": pa.array(
+                [
+                    datetime(2026, 10, 1, 12, 0, 0, 123456, UTC),
+                    datetime(2026, 10, 2, tzinfo=UTC),
+                    datetime(2026, 10, 3, 23, 59, tzinfo=UTC),
+                ],
+                _TS,
+            ),
+            "n": [1, 2, 3],
+            "amount": pa.array([Decimal("1.50"), Decimal("2.00"), None], pa.decimal128(18, 2)),
+            "ok": [True, False, True],
+        }
+    )
 
 
 @pytest.fixture
@@ -72,10 +79,15 @@ def test_a_date_matches_its_day(lake):
 
 def test_a_timestamp_matches_to_the_microsecond_whatever_its_zone(lake):
     assert _names_left_after_clearing(lake, equals("at", datetime(2026, 10, 1, 12, 0, 0, 123455, UTC))) == [
-        "it''s", "o'brien", "x"]
+        "it''s",
+        "o'brien",
+        "x",
+    ]
     buenos_aires = timezone(timedelta(hours=-3))
     assert _names_left_after_clearing(lake, equals("at", datetime(2026, 10, 1, 9, 0, 0, 123456, buenos_aires))) == [
-        "it''s", "x"]
+        "it''s",
+        "x",
+    ]
 
 
 def test_a_half_open_window_and_inclusive_bounds(lake):
@@ -85,9 +97,9 @@ def test_a_half_open_window_and_inclusive_bounds(lake):
 
 
 def test_numbers_and_booleans(lake):
-    assert _names_left_after_clearing(lake, any_of(equals("amount", Decimal("2.00")), all_of(equals("ok", True),
-                                                                                          at_least("n", 3)))) == [
-        "o'brien"]
+    assert _names_left_after_clearing(
+        lake, any_of(equals("amount", Decimal("2.00")), all_of(equals("ok", True), at_least("n", 3)))
+    ) == ["o'brien"]
 
 
 def test_no_values_match_nothing_and_rows_for_them_are_refused(lake):

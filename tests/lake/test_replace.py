@@ -17,7 +17,10 @@ def test_replacing_a_slice_keeps_every_other_slice(tmp_path):
     lake.replace("bronze.t", _rows("b", 2), "_batch_id IN ('b')")
     lake.replace("bronze.t", _rows("a", 1, start=10), "_batch_id IN ('a')")
     assert sorted(lake.read("bronze.t").to_pylist(), key=lambda r: r["v"]) == [
-        {"_batch_id": "b", "v": 0}, {"_batch_id": "b", "v": 1}, {"_batch_id": "a", "v": 10}]
+        {"_batch_id": "b", "v": 0},
+        {"_batch_id": "b", "v": 1},
+        {"_batch_id": "a", "v": 10},
+    ]
 
 
 def test_an_empty_replacement_clears_the_slice(tmp_path):
@@ -47,7 +50,9 @@ def test_a_new_column_is_added(tmp_path):
     lake.append("bronze.t", _rows("a", 1))
     lake.append("bronze.t", pa.table({"_batch_id": ["b"], "v": [5], "extra": ["e"]}))
     assert lake.read("bronze.t").sort_by("v").to_pylist() == [
-        {"_batch_id": "a", "v": 0, "extra": None}, {"_batch_id": "b", "v": 5, "extra": "e"}]
+        {"_batch_id": "a", "v": 0, "extra": None},
+        {"_batch_id": "b", "v": 5, "extra": "e"},
+    ]
 
 
 def test_the_transaction_id_commits_with_the_data(tmp_path):

@@ -38,14 +38,17 @@ class MessagingWorld:
 
     def ingest(self, **stream) -> Totals:
         cfg = self.settings.messaging.stream.model_copy(update=stream)
-        settings = self.settings.model_copy(update={"messaging": self.settings.messaging.model_copy(update={"stream": cfg})})
+        settings = self.settings.model_copy(
+            update={"messaging": self.settings.messaging.model_copy(update={"stream": cfg})}
+        )
         return ingest_until_idle(settings, MESSAGING)
 
     def usage(self) -> pa.Table:
         """gold.usage_minute as the ledger shapes it, sorted."""
         gold = self.lake.read("gold.usage_minute")
-        return gold.select(["minute", "day", "client_id", "category", "country", "sent", "delivered", "read",
-                            "failed", "billable"]).sort_by(USAGE_ORDER)
+        return gold.select(
+            ["minute", "day", "client_id", "category", "country", "sent", "delivered", "read", "failed", "billable"]
+        ).sort_by(USAGE_ORDER)
 
 
 def lines(events: list[tuple[str, str]]) -> list[str]:
@@ -65,8 +68,9 @@ def same_usage(gold: pa.Table, ledger: pa.Table) -> bool:
 @pytest.fixture
 def mworld(tmp_path: Path) -> MessagingWorld:
     landing = tmp_path / "landing"
-    settings = Settings(demo=True, lake=str(tmp_path / "lake"),
-                        messaging={"stream": {"landing": str(landing), "trigger_seconds": 0.1}})
+    settings = Settings(
+        demo=True, lake=str(tmp_path / "lake"), messaging={"stream": {"landing": str(landing), "trigger_seconds": 0.1}}
+    )
     lake = Lake(settings.lake)
     platform = build_world(12, seed=3, start=START.date().replace(month=8))
     reference = write_reference(platform, tmp_path / "reference")

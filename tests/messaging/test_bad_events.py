@@ -12,8 +12,7 @@ REASONS = {
     "unknown_version": ("allowed:schema_version", "schema_version = '99' is not one of 1"),
     "unknown_client": ("references:client_id", "client_id = c_desconocido is not a known client account"),
     "unknown_country": ("allowed:country", "country = 'XX' is not one of AR, BR, CL, CO, MX, PE, US"),
-    "unknown_category": ("allowed:category",
-                         "category = 'promocion' is not one of authentication, marketing, utility"),
+    "unknown_category": ("allowed:category", "category = 'promocion' is not one of authentication, marketing, utility"),
     "missing_field": ("not_null:category", "category is null (required when type = 'send')"),
     "future_time": ("not_future:event_time", None),
 }

@@ -53,13 +53,21 @@ def ingested(tmp_path_factory) -> Billed:
     """September and the first days of October simulated, streamed through the landing folder."""
     folder = tmp_path_factory.mktemp("billing")
     clients, rates = _small_allowances(folder / "reference")
-    settings = Settings(demo=True, lake=str(folder / "lake"),
-                        messaging={"stream": {"landing": str(folder / "landing"), "trigger_seconds": 0.1}})
+    settings = Settings(
+        demo=True,
+        lake=str(folder / "lake"),
+        messaging={"stream": {"landing": str(folder / "landing"), "trigger_seconds": 0.1}},
+    )
     lake = Lake(settings.lake)
     store_clients(lake, clients)
     store_rate_card(lake, rates)
-    maker = MessageMaker(build_world(12, seed=3, start=date(2026, 8, 1)), seed=5,
-                         start=datetime(2026, 9, 1, tzinfo=timezone.utc), per_second=1_900 / (33 * 86_400), run="bill")
+    maker = MessageMaker(
+        build_world(12, seed=3, start=date(2026, 8, 1)),
+        seed=5,
+        start=datetime(2026, 9, 1, tzinfo=timezone.utc),
+        per_second=1_900 / (33 * 86_400),
+        run="bill",
+    )
     events = maker.events(7_000) + maker.flush()
     LandingWriter(folder / "landing", "sim", 1_000).write([line for _, line in events])
     ingest_until_idle(settings, MESSAGING)
@@ -75,8 +83,9 @@ def billed(ingested: Billed, tmp_path: Path) -> Billed:
 
 
 def _expected(billed: Billed, rates: Path | None = None, clients: Path | None = None) -> tuple[pa.Table, pa.Table]:
-    return invoice_month_py(billed.usage, load_rate_card(rates or billed.rates), load_clients(clients or billed.clients),
-                            SEPTEMBER)
+    return invoice_month_py(
+        billed.usage, load_rate_card(rates or billed.rates), load_clients(clients or billed.clients), SEPTEMBER
+    )
 
 
 def _money(rows: pa.Table) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
@@ -84,8 +93,19 @@ def _money(rows: pa.Table) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
 
 
 def _lines(rows: pa.Table) -> list[tuple]:
-    return sorted((r["client_id"], r["category"], r["country"], r["tier"], r["quantity"], r["free_quantity"],
-                   r["unit_price"], r["amount"]) for r in rows.to_pylist())
+    return sorted(
+        (
+            r["client_id"],
+            r["category"],
+            r["country"],
+            r["tier"],
+            r["quantity"],
+            r["free_quantity"],
+            r["unit_price"],
+            r["amount"],
+        )
+        for r in rows.to_pylist()
+    )
 
 
 def test_each_clients_invoice_equals_the_python_reference_over_the_simulators_ledger(billed: Billed):
@@ -108,13 +128,26 @@ def test_every_line_quantity_is_the_count_of_delivered_templates_in_silver(bille
     lines = billed.lake.read("gold.invoice_draft_lines")
     billed_units = lines.group_by(["client_id", "category", "country"]).aggregate([("quantity", "sum")])
     messages = billed.lake.read("silver.messages")
-    sent_in_september = pc.and_(pc.greater_equal(messages["sent_at"], pa.scalar(datetime(2026, 9, 1, tzinfo=timezone.utc))),
-                                pc.less(messages["sent_at"], pa.scalar(datetime(2026, 10, 1, tzinfo=timezone.utc))))
-    delivered = messages.filter(pc.and_(sent_in_september, pc.is_in(messages["status"], pa.array(["delivered", "read"]))))
+    sent_in_september = pc.and_(
+        pc.greater_equal(messages["sent_at"], pa.scalar(datetime(2026, 9, 1, tzinfo=timezone.utc))),
+        pc.less(messages["sent_at"], pa.scalar(datetime(2026, 10, 1, tzinfo=timezone.utc))),
+    )
+    delivered = messages.filter(
+        pc.and_(sent_in_september, pc.is_in(messages["status"], pa.array(["delivered", "read"])))
+    )
     counted = delivered.group_by(["client_id", "category", "country"]).aggregate([("message_id", "count")])
     assert sorted(billed_units.to_pylist(), key=str) == sorted(
-        [{"client_id": r["client_id"], "category": r["category"], "country": r["country"], "quantity_sum": r["message_id_count"]}
-         for r in counted.to_pylist()], key=str)
+        [
+            {
+                "client_id": r["client_id"],
+                "category": r["category"],
+                "country": r["country"],
+                "quantity_sum": r["message_id_count"],
+            }
+            for r in counted.to_pylist()
+        ],
+        key=str,
+    )
 
 
 def test_a_month_not_complete_is_refused_unless_forced_and_then_marked_provisional(billed: Billed):
@@ -142,8 +175,10 @@ def test_issuing_moves_the_drafts_into_the_ledger_and_a_later_run_leaves_them_al
 
 
 def _adjustment_lines(lines: pa.Table) -> dict[tuple, tuple[int, int, Decimal]]:
-    return {(r["client_id"], r["category"], r["country"], r["tier"]): (r["quantity"], r["free_quantity"], r["amount"])
-            for r in lines.to_pylist()}
+    return {
+        (r["client_id"], r["category"], r["country"], r["tier"]): (r["quantity"], r["free_quantity"], r["amount"])
+        for r in lines.to_pylist()
+    }
 
 
 def _differences(old: pa.Table, new: pa.Table) -> dict[tuple, tuple[int, int, Decimal]]:
@@ -166,14 +201,17 @@ def _changed_prices(billed: Billed, folder: Path) -> Path:
         if 'category = "marketing"' in block:
             blocks[i] = re.sub(r'"0\.(\d+)"', lambda m: f'"{Decimal("0." + m.group(1)) + Decimal("0.0100")}"', block)
         elif 'category = "utility"' in block:
-            blocks[i] = re.sub(r'"0\.(\d+)"', lambda m: f'"{(Decimal("0." + m.group(1)) / 2).quantize(Decimal("0.000001"))}"', block)
+            blocks[i] = re.sub(
+                r'"0\.(\d+)"', lambda m: f'"{(Decimal("0." + m.group(1)) / 2).quantize(Decimal("0.000001"))}"', block
+            )
     path = folder / "rates-v2.toml"
     path.write_text("[[period.price]]".join(blocks))
     return path
 
 
-def test_a_retroactive_price_change_issues_exactly_the_differences_as_notes_referencing_the_invoice(billed: Billed,
-                                                                                                     tmp_path: Path):
+def test_a_retroactive_price_change_issues_exactly_the_differences_as_notes_referencing_the_invoice(
+    billed: Billed, tmp_path: Path
+):
     draft_month(billed.settings, SEPTEMBER, now=NOW)
     issue_month(billed.settings, SEPTEMBER, now=NOW)
     before = billed.lake.read("gold.invoices").sort_by("invoice_id")
@@ -195,8 +233,9 @@ def test_a_retroactive_price_change_issues_exactly_the_differences_as_notes_refe
         assert note["total"] == expected_totals[note["client_id"]]
         assert note["kind"] == ("credit" if note["total"] < 0 else "debit")
         assert note["rate_card_version"] == version
-    note_lines = billed.lake.read("gold.invoice_lines").filter(pc.is_in(
-        billed.lake.read("gold.invoice_lines")["invoice_id"], notes["invoice_id"]))
+    note_lines = billed.lake.read("gold.invoice_lines").filter(
+        pc.is_in(billed.lake.read("gold.invoice_lines")["invoice_id"], notes["invoice_id"])
+    )
     assert _adjustment_lines(note_lines) == _differences(old_lines, new_lines)
     assert ledger.filter(pc.is_null(ledger["references"])).equals(before)  # the invoices themselves never change
     assert recalc(billed.settings, SEPTEMBER, now=NOW)[0].documents == 0  # nothing moved since: nothing issued

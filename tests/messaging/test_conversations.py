@@ -16,8 +16,11 @@ from tests.messaging.conftest import MessagingWorld, lines, made
 def _truth(mworld: MessagingWorld, maker) -> pa.Table:
     """The ledger's messages with the recipient pseudonymised as the lake holds it, through the Python rule."""
     messages = maker.ledger.messages()
-    keyed = messages.set_column(messages.schema.get_field_index("recipient"), "recipient_key",
-                                pseudonymise(messages["recipient"], mworld.settings.key()))
+    keyed = messages.set_column(
+        messages.schema.get_field_index("recipient"),
+        "recipient_key",
+        pseudonymise(messages["recipient"], mworld.settings.key()),
+    )
     return conversations_py(keyed)
 
 
@@ -47,5 +50,7 @@ def test_daily_and_monthly_conversations_add_up_to_the_conversations(mworld: Mes
 
     conversations = mworld.lake.read("gold.conversations")
     daily, monthly = mworld.lake.read("gold.conversations_daily"), mworld.lake.read("gold.conversations_monthly")
-    assert sum(daily["conversations"].to_pylist()) == sum(monthly["conversations"].to_pylist()) == conversations.num_rows
+    assert (
+        sum(daily["conversations"].to_pylist()) == sum(monthly["conversations"].to_pylist()) == conversations.num_rows
+    )
     assert sum(daily["messages"].to_pylist()) == sum(conversations["messages"].to_pylist())

@@ -26,8 +26,9 @@ def _produce(kafka: KafkaSettings, events: list[tuple[str, str]]) -> None:
     sink.close()
 
 
-def test_usage_from_kafka_is_exact_per_minute_and_positions_live_in_the_lake(mworld: MessagingWorld,
-                                                                             kafka_bootstrap: str):
+def test_usage_from_kafka_is_exact_per_minute_and_positions_live_in_the_lake(
+    mworld: MessagingWorld, kafka_bootstrap: str
+):
     kafka = _on_kafka(mworld, kafka_bootstrap)
     maker = mworld.maker(bad_fraction=0.01)
     events = made(maker, 8_000)

@@ -73,8 +73,9 @@ def test_a_restart_resumes_where_the_lake_says_and_counts_every_message_once(mwo
     assert same_usage(mworld.usage(), maker.ledger.usage_minute())
 
 
-def test_gold_left_behind_by_a_crash_after_the_bronze_commit_is_completed_from_bronze(mworld: MessagingWorld,
-                                                                                      monkeypatch):
+def test_gold_left_behind_by_a_crash_after_the_bronze_commit_is_completed_from_bronze(
+    mworld: MessagingWorld, monkeypatch
+):
     maker = mworld.maker()
     events = lines(made(maker, 3_000))
     mworld.write(events[:1_500], writer="a")
@@ -83,6 +84,7 @@ def test_gold_left_behind_by_a_crash_after_the_bronze_commit_is_completed_from_b
 
     def crash(self, touched, positions, batch_max):
         raise KeyboardInterrupt("killed between the bronze and the gold commits")
+
     with monkeypatch.context() as m:
         m.setattr(UsageMinutes, "_commit", crash)
         with pytest.raises(KeyboardInterrupt):
@@ -115,8 +117,7 @@ def test_silver_keeps_one_row_per_message_with_its_final_status(mworld: Messagin
     assert "recipient" not in mworld.lake.read("bronze.message_events").column_names
 
 
-def test_a_status_for_a_message_already_dropped_from_memory_is_matched_from_bronze(mworld: MessagingWorld,
-                                                                                    monkeypatch):
+def test_a_status_for_a_message_already_dropped_from_memory_is_matched_from_bronze(mworld: MessagingWorld, monkeypatch):
     import almacen.domains.messaging.usage as usage
 
     monkeypatch.setattr(usage, "EVICT_EVERY_S", 0.0)  # evict after every batch
@@ -139,15 +140,17 @@ def test_a_status_for_a_message_already_dropped_from_memory_is_matched_from_bron
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_kill_around_the_quarantine_commit_then_smaller_batches_quarantine_each_duplicate_once(
-        mworld: MessagingWorld, tmp_path, when: str):
+    mworld: MessagingWorld, tmp_path, when: str
+):
     maker = mworld.maker()
     events = lines(made(maker, 4_000))
     mworld.write(events, file_events=250)
     configs = []
     for name, size in (("big", 1_000), ("small", 250)):  # the restart reads the killed batch cut smaller
         cfg = mworld.settings.messaging.stream.model_copy(update={"max_batch_events": size, "trigger_seconds": 0.3})
-        settings = mworld.settings.model_copy(update={"messaging": mworld.settings.messaging.model_copy(
-            update={"stream": cfg})})
+        settings = mworld.settings.model_copy(
+            update={"messaging": mworld.settings.messaging.model_copy(update={"stream": cfg})}
+        )
         configs.append(tmp_path / f"{name}.json")
         configs[-1].write_text(settings.model_dump_json())
 

@@ -28,7 +28,8 @@ TABLES = ("bronze.message_events", "quarantine.message_events", "gold.usage_minu
 
 def _settings(world: MessagingWorld, lake: Path, kafka: KafkaSettings, spark_settings) -> Settings:
     stream = world.settings.messaging.stream.model_copy(
-        update={"source": "kafka", "kafka": kafka, "max_batch_events": 700, "trigger_seconds": 0.1})
+        update={"source": "kafka", "kafka": kafka, "max_batch_events": 700, "trigger_seconds": 0.1}
+    )
     messaging = world.settings.messaging.model_copy(update={"stream": stream})
     settings = world.settings.model_copy(update={"lake": str(lake), "messaging": messaging, "spark": spark_settings})
     store_clients(Lake(settings.lake), world.reference[0])
@@ -37,20 +38,27 @@ def _settings(world: MessagingWorld, lake: Path, kafka: KafkaSettings, spark_set
 
 
 def _state(lake: Lake) -> dict:
-    bronze = lake.read("bronze.message_events").select(["event_id", "type", "message_id", "status", "_stream",
-                                                          "_position", "_late"])
+    bronze = lake.read("bronze.message_events").select(
+        ["event_id", "type", "message_id", "status", "_stream", "_position", "_late"]
+    )
     quarantine = lake.read("quarantine.message_events")
     return {
-        "usage": sorted(lake.read("gold.usage_minute").to_pylist(),
-                        key=lambda r: (r["minute"], r["client_id"], r["category"], r["country"])),
+        "usage": sorted(
+            lake.read("gold.usage_minute").to_pylist(),
+            key=lambda r: (r["minute"], r["client_id"], r["category"], r["country"]),
+        ),
         "bronze": sorted(bronze.to_pylist(), key=lambda r: (r["_stream"], r["_position"])),
-        "quarantine": sorted((r["_rule"].replace("unique:", "").replace("not_seen:", ""), r["_raw"])
-                             for r in quarantine.to_pylist()) if quarantine is not None else [],
+        "quarantine": sorted(
+            (r["_rule"].replace("unique:", "").replace("not_seen:", ""), r["_raw"]) for r in quarantine.to_pylist()
+        )
+        if quarantine is not None
+        else [],
     }
 
 
 def test_the_message_stream_on_spark_matches_the_embedded_ingestor_and_the_ledger(
-        mworld: MessagingWorld, kafka_bootstrap: str, spark_settings, spark_engine, tmp_path: Path):
+    mworld: MessagingWorld, kafka_bootstrap: str, spark_settings, spark_engine, tmp_path: Path
+):
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=f"t.spark.msg.{uuid.uuid4().hex[:10]}")
     ensure_topic(kafka, partitions=3)
     a = _settings(mworld, tmp_path / "lake_a", kafka, spark_settings)
@@ -65,7 +73,11 @@ def test_the_message_stream_on_spark_matches_the_embedded_ingestor_and_the_ledge
         sink.close()
         done_a, done_b = ingest_until_idle(a, MESSAGING), spark_until_idle(b, spark_engine, MESSAGING)
         assert (done_b.read, done_b.written, done_b.quarantined, done_b.late) == (
-            done_a.read, done_a.written, done_a.quarantined, done_a.late)
+            done_a.read,
+            done_a.written,
+            done_a.quarantined,
+            done_a.late,
+        )
 
     lake_a, lake_b = Lake(a.lake), Lake(b.lake)
     state_a, state_b = _state(lake_a), _state(lake_b)

@@ -61,4 +61,5 @@ def test_average_ticket_is_revenue_over_approved_tickets_rounded_half_up(lake):
     kpi = [row for row in lake.read("gold.kpi_daily").to_pylist() if row["tickets"]]
     assert len(kpi) > 0
     assert [row["avg_ticket"] for row in kpi] == [
-        (row["revenue"] / row["tickets"]).quantize(Decimal("0.01"), ROUND_HALF_UP) for row in kpi]
+        (row["revenue"] / row["tickets"]).quantize(Decimal("0.01"), ROUND_HALF_UP) for row in kpi
+    ]

@@ -148,18 +148,37 @@ def test_revoke_all_revokes_only_that_users_live_tokens(tokens: Tokens, users: U
         tokens.revoke_all("x' OR '1'='1")
 
 
-LEGACY = pa.schema([
-    ("token_id", pa.string()), ("username", pa.string()), ("name", pa.string()), ("secret_sha256", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")), ("revoked_at", pa.timestamp("us", tz="UTC"))])
+LEGACY = pa.schema(
+    [
+        ("token_id", pa.string()),
+        ("username", pa.string()),
+        ("name", pa.string()),
+        ("secret_sha256", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("revoked_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 """`_system/api_tokens` as written before tokens expired"""
 
 
 def test_a_table_written_before_expiry_existed_reads_as_created_plus_90_days(lake: Lake, users: Users):
     created = users.get_with_created_at("ana")[1] + timedelta(seconds=1)
-    lake.append(TABLE, pa.Table.from_pylist([{
-        "token_id": "tok_0123456789ab", "username": "ana", "name": "old script",
-        "secret_sha256": hashlib.sha256(b"alm_legacy").hexdigest(), "created_at": created, "revoked_at": None,
-    }], schema=LEGACY))
+    lake.append(
+        TABLE,
+        pa.Table.from_pylist(
+            [
+                {
+                    "token_id": "tok_0123456789ab",
+                    "username": "ana",
+                    "name": "old script",
+                    "secret_sha256": hashlib.sha256(b"alm_legacy").hexdigest(),
+                    "created_at": created,
+                    "revoked_at": None,
+                }
+            ],
+            schema=LEGACY,
+        ),
+    )
     clock = Clock()
     tokens = Tokens(lake, users, clock=clock)
     assert tokens.list().to_pylist()[0]["expires_at"] == created + timedelta(days=90)

@@ -120,8 +120,10 @@ def test_the_probe_cutting_the_newest_commit_and_the_journal_is_named_by_the_mis
     for i in range(10):
         server.record("ana", "data.read", str(i))
     server.flush()
-    threads = [threading.Thread(target=lambda: [server.record("beto", "data.read", "sales") for _ in range(111)])
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: [server.record("beto", "data.read", "sales") for _ in range(111)])
+        for _ in range(4)
+    ]
     for th in threads:
         th.start()
     for th in threads:
@@ -142,8 +144,18 @@ def test_an_entry_forged_into_the_journal_is_moved_but_named_by_verify(lake: Lak
     server.record("ana", "login.ok", "dashboard")
     head = json.loads(_journal(lake).read_text().splitlines()[-1])
     forged = {**head, "seq": 2, "actor": "ana", "action": "logout", "prev_hash": head["hash"]}
-    text = json.dumps([2, datetime.fromisoformat(forged["at"]).isoformat(timespec="microseconds"), "ana", "logout",
-                       forged["target"], forged["details"], head["hash"]], separators=(",", ":"))
+    text = json.dumps(
+        [
+            2,
+            datetime.fromisoformat(forged["at"]).isoformat(timespec="microseconds"),
+            "ana",
+            "logout",
+            forged["target"],
+            forged["details"],
+            head["hash"],
+        ],
+        separators=(",", ":"),
+    )
     forged["hash"] = hashlib.sha256(text.encode()).hexdigest()  # re-chained without the key
     with open(_journal(lake), "a") as handle:
         handle.write(json.dumps(forged) + "\n")

@@ -34,7 +34,6 @@ from almacen.simulate import demo_config
 WRONG_KEY = b"an-intruders-guess-at-the-audit-key-" + b"?" * 16
 
 
-
 def _record(log: AuditLog, n: int) -> None:
     for i in range(n):
         log.record("ana", "data.read", f"/api/sales?page={i}", {"branches": ["palermo"], "page": i})
@@ -53,8 +52,9 @@ def test_entries_chain_from_64_zeros_and_each_hash_covers_the_entry(lake: Lake, 
     first, second = sorted(lake.read(TABLE).to_pylist(), key=lambda r: r["seq"])
     assert first["prev_hash"] == GENESIS
     assert first["details"] == '{"ip":"10.0.0.7"}'
-    assert first["hash"] == entry_hash(audit_key, 1, first["at"], "ana", "login.ok", "ana", '{"ip":"10.0.0.7"}',
-                                       GENESIS)
+    assert first["hash"] == entry_hash(
+        audit_key, 1, first["at"], "ana", "login.ok", "ana", '{"ip":"10.0.0.7"}', GENESIS
+    )
     assert second["prev_hash"] == first["hash"]
     assert lake.transaction_version(TABLE, APP_ID) == 2
 
@@ -64,12 +64,17 @@ def test_the_hash_is_hmac_sha256_of_the_canonical_json_array():
     text = '[7,"2026-11-23T14:05:00.120000+00:00","ana","export","sales.csv","{}","' + GENESIS + '"]'
     assert canonical(7, at, "ana", "export", "sales.csv", "{}", GENESIS) == text.encode()
     key = b"k" * 32
-    assert hmac.new(key, text.encode(), hashlib.sha256).hexdigest() == \
-        "d6ebc15f01cf41df5b4ece047f84650942addd419aa41f4181641a8bbcf33022"
-    assert entry_hash(key, 7, at, "ana", "export", "sales.csv", "{}", GENESIS) == \
-        "d6ebc15f01cf41df5b4ece047f84650942addd419aa41f4181641a8bbcf33022"
-    assert hashlib.sha256(text.encode()).hexdigest() != entry_hash(key, 7, at, "ana", "export", "sales.csv", "{}",
-                                                                    GENESIS)
+    assert (
+        hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+        == "d6ebc15f01cf41df5b4ece047f84650942addd419aa41f4181641a8bbcf33022"
+    )
+    assert (
+        entry_hash(key, 7, at, "ana", "export", "sales.csv", "{}", GENESIS)
+        == "d6ebc15f01cf41df5b4ece047f84650942addd419aa41f4181641a8bbcf33022"
+    )
+    assert hashlib.sha256(text.encode()).hexdigest() != entry_hash(
+        key, 7, at, "ana", "export", "sales.csv", "{}", GENESIS
+    )
 
 
 def test_an_intact_log_verifies_with_its_count_last_hash_and_anchor(lake: Lake):
@@ -101,9 +106,11 @@ def test_an_altered_entry_with_its_hash_recomputed_under_the_key_breaks_the_next
     def forge(rows):
         r = rows[2]
         r["target"] = "/api/nothing"
-        r["hash"] = entry_hash(audit_key, r["seq"], r["at"], r["actor"], r["action"], r["target"], r["details"],
-                               r["prev_hash"])
+        r["hash"] = entry_hash(
+            audit_key, r["seq"], r["at"], r["actor"], r["action"], r["target"], r["details"], r["prev_hash"]
+        )
         return rows
+
     _rewrite(lake, forge)
     check = AuditLog(lake).verify()
     assert (check.ok, check.first_bad_seq) == (False, 4)
@@ -136,7 +143,8 @@ def test_a_record_is_committed_before_it_returns(lake: Lake):
     seq = AuditLog(lake).record("ana", "export", "sales.xlsx", {"rows": 12})
     fresh = AuditLog(lake).entries()
     assert fresh.select(["seq", "actor", "action", "target", "details"]).to_pylist() == [
-        {"seq": seq, "actor": "ana", "action": "export", "target": "sales.xlsx", "details": '{"rows":12}'}]
+        {"seq": seq, "actor": "ana", "action": "export", "target": "sales.xlsx", "details": '{"rows":12}'}
+    ]
 
 
 def test_twenty_threads_recording_at_once_make_a_gap_free_valid_chain_in_fewer_commits(lake: Lake):
@@ -149,6 +157,7 @@ def test_twenty_threads_recording_at_once_make_a_gap_free_valid_chain_in_fewer_c
             seq = log.record(f"user{t}", "data.read", f"/api/kpis?i={i}")
             with lock:
                 seqs.append(seq)
+
     threads = [threading.Thread(target=work, args=(t,)) for t in range(20)]
     for th in threads:
         th.start()
@@ -207,8 +216,14 @@ def test_unknown_actions_and_secret_details_are_refused(lake: Lake):
 
 
 def test_details_are_canonical_json_with_sorted_keys(lake: Lake):
-    AuditLog(lake).record("ana", "data.read", "/api/sales", {"to": "2026-11-30", "branches": ["a"], "from": "2026-11-01"})
-    assert json.loads(lake.read(TABLE)["details"][0].as_py()) == {"branches": ["a"], "from": "2026-11-01", "to": "2026-11-30"}
+    AuditLog(lake).record(
+        "ana", "data.read", "/api/sales", {"to": "2026-11-30", "branches": ["a"], "from": "2026-11-01"}
+    )
+    assert json.loads(lake.read(TABLE)["details"][0].as_py()) == {
+        "branches": ["a"],
+        "from": "2026-11-01",
+        "to": "2026-11-30",
+    }
     assert lake.read(TABLE)["details"][0].as_py() == '{"branches":["a"],"from":"2026-11-01","to":"2026-11-30"}'
 
 
@@ -230,6 +245,7 @@ def test_the_log_compacts_itself_and_stays_valid(lake: Lake):
 
 
 # --- the attacks of an intruder who can write the lake's files but holds neither the key nor the anchor's place
+
 
 def _files(lake: Lake) -> tuple[Path, Path, Path]:
     """The table's Delta log folder, the journal and the (default) anchor."""
@@ -266,7 +282,7 @@ def _rechain(lake: Lake, mac: Callable[[bytes], str], *, edit_seq: int = 3) -> N
     """Edit an entry and recompute every hash from it on with `mac`, then rewrite the table."""
     rows = sorted(lake.read(TABLE).to_pylist(), key=lambda r: r["seq"])
     prev = rows[edit_seq - 2]["hash"] if edit_seq > 1 else GENESIS
-    for r in rows[edit_seq - 1:]:
+    for r in rows[edit_seq - 1 :]:
         if r["seq"] == edit_seq:
             r["actor"] = "beto"
         r["prev_hash"] = prev
@@ -301,31 +317,67 @@ def _anchor_deleted_then_recorded_on(lake: Lake) -> None:
 
 ATTACKS: dict[str, tuple[Callable[[Lake], None], int, str]] = {
     "entry 3 edited, re-chained with plain SHA-256": (
-        lambda lake: _rechain(lake, _sha256), 3, "its hash does not match its contents (altered)"),
+        lambda lake: _rechain(lake, _sha256),
+        3,
+        "its hash does not match its contents (altered)",
+    ),
     "entry 3 edited, re-chained with HMAC under a wrong key": (
-        lambda lake: _rechain(lake, _keyed(WRONG_KEY)), 3, "its hash does not match its contents (altered)"),
+        lambda lake: _rechain(lake, _keyed(WRONG_KEY)),
+        3,
+        "its hash does not match its contents (altered)",
+    ),
     "entry 3 edited, re-chained under the key, anchor untouched": (
-        lambda lake: _rechain(lake, _keyed(_key())), 3, "differs from the one the anchor"),
+        lambda lake: _rechain(lake, _keyed(_key())),
+        3,
+        "differs from the one the anchor",
+    ),
     "newest 2 commits and the journal deleted": (
-        lambda lake: _drop_newest_commits(lake, 2, journal=True), 4, "entries 4..5 are missing: the anchor"),
+        lambda lake: _drop_newest_commits(lake, 2, journal=True),
+        4,
+        "entries 4..5 are missing: the anchor",
+    ),
     "newest commit and the journal deleted": (
-        lambda lake: _drop_newest_commits(lake, 1, journal=True), 5, "entry 5 is missing: the anchor"),
+        lambda lake: _drop_newest_commits(lake, 1, journal=True),
+        5,
+        "entry 5 is missing: the anchor",
+    ),
     "newest 2 commits deleted, journal kept": (
-        lambda lake: _drop_newest_commits(lake, 2, journal=False), 4, "entry 4 is missing (the next entry is 5)"),
+        lambda lake: _drop_newest_commits(lake, 2, journal=False),
+        4,
+        "entry 4 is missing (the next entry is 5)",
+    ),
     "every commit and the journal deleted": (
-        lambda lake: _drop_newest_commits(lake, 5, journal=True), 1, "entries 1..5 are missing: the anchor"),
+        lambda lake: _drop_newest_commits(lake, 5, journal=True),
+        1,
+        "entries 1..5 are missing: the anchor",
+    ),
     "anchor deleted": (
-        lambda lake: _files(lake)[2].unlink(), 1, "is missing or empty while the log holds entries 1..5"),
+        lambda lake: _files(lake)[2].unlink(),
+        1,
+        "is missing or empty while the log holds entries 1..5",
+    ),
     "anchor deleted, log truncated, then recorded on": (
-        _anchor_deleted_then_recorded_on, 1, "begins at entry 4: the checkpoints of entries 1..3 are missing"),
+        _anchor_deleted_then_recorded_on,
+        1,
+        "begins at entry 4: the checkpoints of entries 1..3 are missing",
+    ),
     "log truncated, anchor forged with a guessed key": (
-        lambda lake: _forge_anchor(lake, signed_with=WRONG_KEY), 3, "not signed with the audit key: forged"),
+        lambda lake: _forge_anchor(lake, signed_with=WRONG_KEY),
+        3,
+        "not signed with the audit key: forged",
+    ),
     "log truncated, anchor replaced by an unsigned checkpoint": (
-        lambda lake: _forge_anchor(lake, signed_with=None), 3, "not signed with the audit key: forged"),
+        lambda lake: _forge_anchor(lake, signed_with=None),
+        3,
+        "not signed with the audit key: forged",
+    ),
     "a checkpoint cut out of the anchor": (
-        lambda lake: _files(lake)[2].write_text("".join(
-            line for i, line in enumerate(_files(lake)[2].read_text().splitlines(keepends=True)) if i != 2)),
-        3, "lacks the checkpoints of entries 3..3 (removed)"),
+        lambda lake: _files(lake)[2].write_text(
+            "".join(line for i, line in enumerate(_files(lake)[2].read_text().splitlines(keepends=True)) if i != 2)
+        ),
+        3,
+        "lacks the checkpoints of entries 3..3 (removed)",
+    ),
 }
 
 
@@ -370,8 +422,11 @@ def test_almacen_audit_verify_says_ok_with_the_anchored_entry(tmp_path: Path):
 def test_recording_onto_a_log_cut_below_its_anchor_refuses_rather_than_fork_over_the_evidence(lake: Lake):
     _five_commits(lake)
     _drop_newest_commits(lake, 2, journal=True)
-    with pytest.raises(RuntimeError, match=r"ends at entry 3 but the anchor .* records entry 5 .*entries 4\.\.5 "
-                                           "are missing; run `almacen audit verify`"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"ends at entry 3 but the anchor .* records entry 5 .*entries 4\.\.5 "
+        "are missing; run `almacen audit verify`",
+    ):
         AuditLog(lake).record("ana", "login.ok")
 
 
@@ -427,7 +482,8 @@ def test_a_group_commit_is_one_checkpoint_of_its_whole_batch(lake: Lake):
     assert points[0]["first"] == 1 and points[-1]["seq"] == 40
     assert all(b["first"] == a["seq"] + 1 for a, b in itertools.pairwise(points))
     assert len(points) == lake.table(TABLE).version() + 1 - sum(
-        h["operation"] == "OPTIMIZE" for h in lake.table(TABLE).history())
+        h["operation"] == "OPTIMIZE" for h in lake.table(TABLE).history()
+    )
     assert log.verify().ok
 
 
@@ -466,6 +522,7 @@ def test_the_anchor_can_live_elsewhere_also_behind_a_uri(lake: Lake, tmp_path: P
 
 
 # --- the key
+
 
 def test_recording_and_verifying_need_the_key_reading_does_not(lake: Lake, monkeypatch: pytest.MonkeyPatch):
     AuditLog(lake).record("ana", "login.ok")
@@ -509,26 +566,31 @@ def test_the_factory_takes_the_key_and_anchor_from_the_settings(tmp_path: Path, 
     monkeypatch.delenv("ALMACEN_AUDIT_KEY")
     anchor = tmp_path / "outside" / "audit.anchor"
     settings = load_config(demo_config(tmp_path, branches=1)).model_copy(
-        update={"audit_key": SecretStr("settings-audit-key-" + "s" * 32), "audit_anchor": str(anchor)})
+        update={"audit_key": SecretStr("settings-audit-key-" + "s" * 32), "audit_anchor": str(anchor)}
+    )
     audit_log(settings).record("cli:root", "user.add", "ana")
     assert audit_log(settings).verify().ok and len(anchor.read_text().splitlines()) == 1
     [row] = Lake(settings.lake).read(TABLE).to_pylist()
-    assert row["hash"] == entry_hash(b"settings-audit-key-" + b"s" * 32, 1, row["at"], "cli:root", "user.add", "ana",
-                                     "{}", GENESIS)
+    assert row["hash"] == entry_hash(
+        b"settings-audit-key-" + b"s" * 32, 1, row["at"], "cli:root", "user.add", "ana", "{}", GENESIS
+    )
     wrong = settings.model_copy(update={"audit_key": SecretStr("another-audit-key-" + "a" * 32)})
     assert not audit_log(wrong).verify().ok
 
 
 # --- actors
 
-@pytest.mark.parametrize("actor", ["ana", "beto.perez", "zoe_2", "anonymous", "cli:root", "cli:uid1000", "cli:Jose.M",
-                                   "system:publish"])
+
+@pytest.mark.parametrize(
+    "actor", ["ana", "beto.perez", "zoe_2", "anonymous", "cli:root", "cli:uid1000", "cli:Jose.M", "system:publish"]
+)
 def test_actors_are_usernames_or_kind_colon_name(lake: Lake, actor: str):
     AuditLog(lake).record(actor, "login.ok")
 
 
-@pytest.mark.parametrize("actor", ["Ana", "a", "ana:cli", "cli:", "cli:a b", "root:x", "web:ana", "ana\n", " ana",
-                                   "cli:root\n"])
+@pytest.mark.parametrize(
+    "actor", ["Ana", "a", "ana:cli", "cli:", "cli:a b", "root:x", "web:ana", "ana\n", " ana", "cli:root\n"]
+)
 def test_other_actors_are_refused(lake: Lake, actor: str):
     with pytest.raises(ValueError, match="is neither a username"):
         AuditLog(lake).record(actor, "login.ok")

@@ -35,14 +35,23 @@ def test_list_is_sorted_by_username(users: Users):
     assert [(u.username, u.role) for u in users.list()] == [("ana", Role.ADMIN), ("zoe", Role.AUDITOR)]
 
 
-@pytest.mark.parametrize(("name", "password", "role", "branches", "message"), [
-    ("Ana", "una-clave-larga-1", "analyst", (), r"username 'Ana' must match \^\[a-z0-9\]"),
-    ("a", "una-clave-larga-1", "analyst", (), "username 'a' must match"),
-    ("ana", "short", "analyst", (), r"password for user ana refused: it is too short \(5 characters, at least 15\)"),
-    ("ana", "una-clave-larga-1", "boss", (), "unknown role 'boss'; roles: admin, analyst, branch_manager, auditor"),
-    ("ana", "una-clave-larga-1", "branch_manager", (), "user ana: a branch_manager needs at least one branch"),
-    ("ana", "una-clave-larga-1", "analyst", ("palermo",), "user ana: the analyst role sees every branch"),
-])
+@pytest.mark.parametrize(
+    ("name", "password", "role", "branches", "message"),
+    [
+        ("Ana", "una-clave-larga-1", "analyst", (), r"username 'Ana' must match \^\[a-z0-9\]"),
+        ("a", "una-clave-larga-1", "analyst", (), "username 'a' must match"),
+        (
+            "ana",
+            "short",
+            "analyst",
+            (),
+            r"password for user ana refused: it is too short \(5 characters, at least 15\)",
+        ),
+        ("ana", "una-clave-larga-1", "boss", (), "unknown role 'boss'; roles: admin, analyst, branch_manager, auditor"),
+        ("ana", "una-clave-larga-1", "branch_manager", (), "user ana: a branch_manager needs at least one branch"),
+        ("ana", "una-clave-larga-1", "analyst", ("palermo",), "user ana: the analyst role sees every branch"),
+    ],
+)
 def test_unfit_users_are_refused_naming_why(users: Users, name, password, role, branches, message):
     with pytest.raises(ValueError, match=message):
         users.add(name, password, role, branches)
@@ -57,8 +66,11 @@ def test_a_duplicate_username_is_refused(users: Users):
 
 
 def test_changing_an_unknown_user_names_them(users: Users):
-    for change in (lambda: users.remove("ghost"), lambda: users.set_role("ghost", "admin"),
-                   lambda: users.reset_password("ghost", "una-clave-larga-1")):
+    for change in (
+        lambda: users.remove("ghost"),
+        lambda: users.set_role("ghost", "admin"),
+        lambda: users.reset_password("ghost", "una-clave-larga-1"),
+    ):
         with pytest.raises(LookupError, match="no user 'ghost'"):
             change()
 
@@ -87,6 +99,7 @@ def test_an_unknown_user_costs_about_as_long_as_a_wrong_password(lake: Lake):
         start = time.perf_counter()
         users.authenticate(name, "wrong-password")
         return time.perf_counter() - start
+
     known, unknown = min(cost("ana") for _ in range(3)), min(cost("nobody") for _ in range(3))
     assert 0.5 < unknown / known < 2.0
 
@@ -155,7 +168,8 @@ def test_the_table_holds_one_row_per_user_after_changes(users: Users, lake: Lake
     users.set_role("ana", "admin")
     users.reset_password("ana", "una-clave-distinta-3")
     assert lake.read(TABLE).select(["username", "role", "branches"]).to_pylist() == [
-        {"username": "ana", "role": "admin", "branches": ""}]
+        {"username": "ana", "role": "admin", "branches": ""}
+    ]
 
 
 def test_user_is_a_frozen_value(users: Users):
@@ -165,26 +179,29 @@ def test_user_is_a_frozen_value(users: Users):
     assert isinstance(ana, User)
 
 
-@pytest.mark.parametrize(("password", "reason"), [
-    (" " * 10, "it is empty or only whitespace"),
-    (" " * 20, "it is empty or only whitespace"),
-    ("aaaaaaaaaa", r"it repeats one character or chunk \(like aaaa… or abab…\)"),
-    ("aaaaaaaaaaaaaaaaaaaa", "it repeats one character or chunk"),
-    ("abcabcabcabcabcabc", "it repeats one character or chunk"),
-    ("123456789012", r"it is mostly characters in sequence \(like abcd…, 1234…, qwerty…\)"),
-    ("1234567890123456", "it is mostly characters in sequence"),
-    ("abcdefghijkl", "it is mostly characters in sequence"),
-    ("qwertyuiopasdfgh", "it is mostly characters in sequence"),
-    ("friend of emily", "it is a common password"),  # 15 characters, straight from the shipped list
-    ("Friend Of Emily", "it is a common password"),  # compared case-insensitively
-    ("iloveyou2026!!!", "it is a common password, or one with only digits, symbols or spaces added"),
-    ("I-Love-You-1234", "it is a common password, or one with only digits, symbols or spaces added"),
-    ("ana-y-su-clave-2026", "it contains the username"),
-    ("soy ANA y esta es mi clave", "it contains the username"),
-    ("mi-almacen-de-barrio-1", r"it contains the name of the service \('almacen'\)"),
-    ("una clave\tcon tabulador", "it holds a control character"),
-    ("x" * (MAX_LENGTH + 1), rf"it is too long \({MAX_LENGTH + 1} characters, at most {MAX_LENGTH}\)"),
-])
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        (" " * 10, "it is empty or only whitespace"),
+        (" " * 20, "it is empty or only whitespace"),
+        ("aaaaaaaaaa", r"it repeats one character or chunk \(like aaaa… or abab…\)"),
+        ("aaaaaaaaaaaaaaaaaaaa", "it repeats one character or chunk"),
+        ("abcabcabcabcabcabc", "it repeats one character or chunk"),
+        ("123456789012", r"it is mostly characters in sequence \(like abcd…, 1234…, qwerty…\)"),
+        ("1234567890123456", "it is mostly characters in sequence"),
+        ("abcdefghijkl", "it is mostly characters in sequence"),
+        ("qwertyuiopasdfgh", "it is mostly characters in sequence"),
+        ("friend of emily", "it is a common password"),  # 15 characters, straight from the shipped list
+        ("Friend Of Emily", "it is a common password"),  # compared case-insensitively
+        ("iloveyou2026!!!", "it is a common password, or one with only digits, symbols or spaces added"),
+        ("I-Love-You-1234", "it is a common password, or one with only digits, symbols or spaces added"),
+        ("ana-y-su-clave-2026", "it contains the username"),
+        ("soy ANA y esta es mi clave", "it contains the username"),
+        ("mi-almacen-de-barrio-1", r"it contains the name of the service \('almacen'\)"),
+        ("una clave\tcon tabulador", "it holds a control character"),
+        ("x" * (MAX_LENGTH + 1), rf"it is too long \({MAX_LENGTH + 1} characters, at most {MAX_LENGTH}\)"),
+    ],
+)
 def test_weak_passwords_are_refused_naming_the_user_and_why(users: Users, password, reason):
     with pytest.raises(ValueError, match=rf"^password for user ana refused: .*{reason}"):
         users.add("ana", password, "analyst")
@@ -205,19 +222,23 @@ def test_every_reason_is_given_at_once():
     assert str(refused.value) == (
         "password for user ana refused: it is too short (10 characters, at least 15); "
         "it repeats one character or chunk (like aaaa… or abab…); "
-        "it is a common password, or one with only digits, symbols or spaces added")
+        "it is a common password, or one with only digits, symbols or spaces added"
+    )
 
 
-@pytest.mark.parametrize("password", [
-    PASSPHRASE,  # 64 characters, spaces, lower-case letters only: no composition rules
-    # the longest allowed:
-    (PASSPHRASE + ", y después la del vecino de enfrente y la de su hermana, la de la esquina")[:MAX_LENGTH],
-    "banana split forever",  # holds "ana", but not as a word of its own
-    "contraseña con eñe y acentos: sí",
-    "Zx9!kq#mW2pL@v8r",
-    "a" * 7 + " lluvia de verano",  # some repetition inside is fine
-    "el-gato-negro-de-la-casa",
-])
+@pytest.mark.parametrize(
+    "password",
+    [
+        PASSPHRASE,  # 64 characters, spaces, lower-case letters only: no composition rules
+        # the longest allowed:
+        (PASSPHRASE + ", y después la del vecino de enfrente y la de su hermana, la de la esquina")[:MAX_LENGTH],
+        "banana split forever",  # holds "ana", but not as a word of its own
+        "contraseña con eñe y acentos: sí",
+        "Zx9!kq#mW2pL@v8r",
+        "a" * 7 + " lluvia de verano",  # some repetition inside is fine
+        "el-gato-negro-de-la-casa",
+    ],
+)
 def test_long_passphrases_and_random_passwords_are_accepted(users: Users, password):
     assert users.add("ana", password, "analyst") is not None
     assert users.authenticate("ana", password) is not None

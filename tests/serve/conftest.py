@@ -86,8 +86,14 @@ def build_world(folder: Path) -> tuple[Settings, datetime]:
     now = datetime.now(timezone.utc).replace(second=30, microsecond=0)
     maker = EventMaker([b.id for b in settings.branches], seed=11, run="serve")
     writer = LandingWriter(settings.stream.landing, "serve", file_events=2_000)
-    writer.write([line for _, line in maker.lines(3_000, now - timedelta(minutes=50), now - timedelta(minutes=1),
-                                                  bad_fraction=0.01)])
+    writer.write(
+        [
+            line
+            for _, line in maker.lines(
+                3_000, now - timedelta(minutes=50), now - timedelta(minutes=1), bad_fraction=0.01
+            )
+        ]
+    )
     writer.close()
     ingest_until_idle(settings, SALES)
     users = Users(Lake(settings.lake))

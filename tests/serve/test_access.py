@@ -10,17 +10,34 @@ SALES_ROLES = {"ana", "alberto", "beatriz", "bruno"}
 EVERYONE = set(USERS)
 AUDIT_ROLES = {"ana", "aurora"}
 
-PAGES = {"/overview": SALES_ROLES, "/sales": SALES_ROLES, "/realtime": SALES_ROLES, "/quality": EVERYONE,
-         "/audit": AUDIT_ROLES}
-ENDPOINTS = {
-    "/api/kpis": SALES_ROLES, "/api/sales?by=category&grain=week": SALES_ROLES, "/api/realtime": SALES_ROLES,
-    "/api/choices": SALES_ROLES, "/api/quality/runs": EVERYONE, "/api/quality/freshness": EVERYONE,
-    "/api/quality/quarantine": EVERYONE, "/api/quality/quarantine_rows": EVERYONE,
-    "/api/quality/reconciliation": EVERYONE, "/api/audit": AUDIT_ROLES, "/api/me": EVERYONE,
+PAGES = {
+    "/overview": SALES_ROLES,
+    "/sales": SALES_ROLES,
+    "/realtime": SALES_ROLES,
+    "/quality": EVERYONE,
+    "/audit": AUDIT_ROLES,
 }
-EXPORTS = {"/api/export/kpis.csv": SALES_ROLES, "/api/export/sales.xlsx": SALES_ROLES,
-           "/api/export/realtime.csv": SALES_ROLES, "/api/export/runs.xlsx": EVERYONE,
-           "/api/export/reconciliation.csv": EVERYONE, "/api/export/audit.csv": AUDIT_ROLES}
+ENDPOINTS = {
+    "/api/kpis": SALES_ROLES,
+    "/api/sales?by=category&grain=week": SALES_ROLES,
+    "/api/realtime": SALES_ROLES,
+    "/api/choices": SALES_ROLES,
+    "/api/quality/runs": EVERYONE,
+    "/api/quality/freshness": EVERYONE,
+    "/api/quality/quarantine": EVERYONE,
+    "/api/quality/quarantine_rows": EVERYONE,
+    "/api/quality/reconciliation": EVERYONE,
+    "/api/audit": AUDIT_ROLES,
+    "/api/me": EVERYONE,
+}
+EXPORTS = {
+    "/api/export/kpis.csv": SALES_ROLES,
+    "/api/export/sales.xlsx": SALES_ROLES,
+    "/api/export/realtime.csv": SALES_ROLES,
+    "/api/export/runs.xlsx": EVERYONE,
+    "/api/export/reconciliation.csv": EVERYONE,
+    "/api/export/audit.csv": AUDIT_ROLES,
+}
 
 
 @pytest.mark.parametrize("username", sorted(USERS))

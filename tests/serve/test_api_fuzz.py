@@ -32,8 +32,9 @@ def fuzzed_app(served, tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     """The app over a copy of the served lake: the fuzzer's tokens and audit entries stay out of other tests."""
     copy = tmp_path_factory.mktemp("fuzz") / "lake"
     shutil.copytree(served.settings.lake, copy)
-    config = served.settings.model_copy(update={"lake": str(copy),
-                                                "secret_key": SecretStr("fuzz-secret-key-not-for-production")})
+    config = served.settings.model_copy(
+        update={"lake": str(copy), "secret_key": SecretStr("fuzz-secret-key-not-for-production")}
+    )
     return create_app(config, site=REGISTRY.site(), clock=lambda: served.now, guard=LoginGuard(clock=lambda: 0.0))
 
 
@@ -41,12 +42,14 @@ def fuzzed_app(served, tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
 def running(fuzzed_app: FastAPI):
     """The app as if started once: schemathesis opens a client per request, and the app's shutdown would
     close its audit log and marts after the first; here lifespan events are answered without reaching it."""
+
     async def app(scope, receive, send) -> None:
         if scope["type"] != "lifespan":
             return await fuzzed_app(scope, receive, send)
         while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
+
     return app
 
 
@@ -78,8 +81,12 @@ def test_no_request_gets_a_server_error(case, running, bearers: dict[str, dict[s
 def test_the_fuzzer_is_given_the_calendar_s_boundary_dates_as_explicit_examples() -> None:
     """schemathesis sends every documented example before it generates: these reached a 500 once."""
     spec = _spec()
-    dated = {path for path, ops in spec["paths"].items() for op in ops.values()
-             if any(p["name"] == "from" for p in op.get("parameters", []))}
+    dated = {
+        path
+        for path, ops in spec["paths"].items()
+        for op in ops.values()
+        if any(p["name"] == "from" for p in op.get("parameters", []))
+    }
     assert {"/api/kpis", "/api/sales", "/api/realtime", "/api/export/{name}"} <= dated
     for path in dated:
         for param in spec["paths"][path]["get"]["parameters"]:

@@ -20,9 +20,16 @@ def test_a_data_read_records_the_user_the_dataset_and_the_filters_as_applied(ser
     entry = _last(served)[0]
     assert (entry["actor"], entry["action"], entry["target"]) == ("bruno", "data.read", "sales")
     assert json.loads(entry["details"]) == {
-        "filters": {"start": str(LAST), "end": str(LAST), "branches": ["cordoba_centro", "rosario"],
-                    "channels": ["web"], "by": "category", "grain": "week"},
-        "ip": "testclient"}
+        "filters": {
+            "start": str(LAST),
+            "end": str(LAST),
+            "branches": ["cordoba_centro", "rosario"],
+            "channels": ["web"],
+            "by": "category",
+            "grain": "week",
+        },
+        "ip": "testclient",
+    }
 
 
 def test_an_export_is_recorded_as_an_export(served):
@@ -37,15 +44,30 @@ def test_a_refused_request_reads_nothing_and_is_recorded_as_denied(served):
     assert client.get("/api/kpis?branch=rosario").status_code == 403
     entry = _last(served)[0]
     assert (entry["seq"], entry["actor"], entry["action"], entry["target"]) == (
-        before + 1, "beatriz", "access.denied", "/api/kpis")
-    assert json.loads(entry["details"]) == {"status": 403, "method": "GET", "ip": "testclient", "query": "branch=rosario"}
+        before + 1,
+        "beatriz",
+        "access.denied",
+        "/api/kpis",
+    )
+    assert json.loads(entry["details"]) == {
+        "status": 403,
+        "method": "GET",
+        "ip": "testclient",
+        "query": "branch=rosario",
+    }
 
 
-@pytest.mark.parametrize(("who", "path", "status"), [
-    ("beatriz", "/api/audit", 403), ("beatriz", "/api/export/sales.csv?branch=cordoba_centro", 403),
-    ("beatriz", "/api/kpis?from=0001-01-01", 422), ("beatriz", "/api/kpis?branches=rosario", 422),
-    (None, "/api/kpis", 401), ("aurora", "/api/sales", 403),
-])
+@pytest.mark.parametrize(
+    ("who", "path", "status"),
+    [
+        ("beatriz", "/api/audit", 403),
+        ("beatriz", "/api/export/sales.csv?branch=cordoba_centro", 403),
+        ("beatriz", "/api/kpis?from=0001-01-01", 422),
+        ("beatriz", "/api/kpis?branches=rosario", 422),
+        (None, "/api/kpis", 401),
+        ("aurora", "/api/sales", 403),
+    ],
+)
 def test_every_refusal_leaves_an_entry(served, who, path, status):
     client = served.client(who)
     before = _last(served)[0]["seq"]

@@ -11,13 +11,16 @@ from almacen.serve import create_app
 from almacen.simulate import demo_config
 
 
-@pytest.mark.parametrize(("query", "detail"), [
-    ("from=2026-11-31", "Input should be a valid date"),
-    ("to=23/11/2026", "Input should be a valid date"),
-    ("from=2026-11-23&to=2026-11-01", "to (2026-11-01) is before from (2026-11-23)"),
-    ("from=2020-01-01&to=2026-11-23", "the date range spans 2519 days; at most 366 may be asked at once"),
-    ("channel=telefono", "Input should be 'tienda', 'web' or 'app'"),
-])
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("from=2026-11-31", "Input should be a valid date"),
+        ("to=23/11/2026", "Input should be a valid date"),
+        ("from=2026-11-23&to=2026-11-01", "to (2026-11-01) is before from (2026-11-23)"),
+        ("from=2020-01-01&to=2026-11-23", "the date range spans 2519 days; at most 366 may be asked at once"),
+        ("channel=telefono", "Input should be 'tienda', 'web' or 'app'"),
+    ],
+)
 def test_malformed_filters_get_422_with_the_reason(served, query, detail):
     response = served.client("alberto").get(f"/api/kpis?{query}")
     assert response.status_code == 422
@@ -25,8 +28,14 @@ def test_malformed_filters_get_422_with_the_reason(served, query, detail):
 
 
 BOUNDARY_DATES = ["0001-01-01", "0001-01-02", "1899-12-31", "2200-01-01", "9999-12-30", "9999-12-31"]
-DATED = ["/api/kpis", "/api/sales", "/api/realtime", "/api/export/kpis.csv", "/api/export/sales.xlsx",
-         "/api/export/realtime.csv"]
+DATED = [
+    "/api/kpis",
+    "/api/sales",
+    "/api/realtime",
+    "/api/export/kpis.csv",
+    "/api/export/sales.xlsx",
+    "/api/export/realtime.csv",
+]
 
 
 @pytest.mark.parametrize("path", DATED)
@@ -43,11 +52,16 @@ def test_the_first_and_last_dates_served_are_answered(served, query):
     assert served.client("alberto").get(f"/api/kpis?{query}").status_code == 200
 
 
-@pytest.mark.parametrize(("path", "unknown"), [
-    ("/api/kpis?branches=rosario", "branches"), ("/api/sales?brnch=palermo&by=branch", "brnch"),
-    ("/api/quality/runs?branch=palermo", "branch"), ("/api/me?debug=1", "debug"),
-    ("/api/audit?limit=5&verbose=true", "verbose"),
-])
+@pytest.mark.parametrize(
+    ("path", "unknown"),
+    [
+        ("/api/kpis?branches=rosario", "branches"),
+        ("/api/sales?brnch=palermo&by=branch", "brnch"),
+        ("/api/quality/runs?branch=palermo", "branch"),
+        ("/api/me?debug=1", "debug"),
+        ("/api/audit?limit=5&verbose=true", "verbose"),
+    ],
+)
 def test_an_unknown_query_parameter_is_refused_naming_it(served, path, unknown):
     response = served.client("ana").get(path)
     assert response.status_code == 422
@@ -58,11 +72,16 @@ def test_a_typo_of_branch_no_longer_answers_for_the_whole_chain(served):
     assert served.client("alberto").get("/api/kpis?branches=rosario").status_code == 422
 
 
-@pytest.mark.parametrize(("path", "refused"), [
-    ("/api/export/runs.csv?branch=palermo", "branch"), ("/api/export/reconciliation.xlsx?from=2026-11-23", "from"),
-    ("/api/export/kpis.csv?by=category", "by"), ("/api/export/sales.csv?minutes=5", "minutes"),
-    ("/api/export/audit.csv?branch=palermo", "branch"),
-])
+@pytest.mark.parametrize(
+    ("path", "refused"),
+    [
+        ("/api/export/runs.csv?branch=palermo", "branch"),
+        ("/api/export/reconciliation.xlsx?from=2026-11-23", "from"),
+        ("/api/export/kpis.csv?by=category", "by"),
+        ("/api/export/sales.csv?minutes=5", "minutes"),
+        ("/api/export/audit.csv?branch=palermo", "branch"),
+    ],
+)
 def test_an_export_refuses_a_parameter_its_dataset_does_not_take(served, path, refused):
     response = served.client("ana").get(path)
     assert response.status_code == 422

@@ -99,7 +99,8 @@ def visit(site: Site, chromium: Browser) -> Iterator[Visit]:
     csv_link = page.locator('.exports a[data-format="csv"]')
     expect(csv_link).to_have_attribute("href", re.compile(r"by=category&grain=week"))
     table = page.locator("#sales-table tbody tr").evaluate_all(
-        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
     href = csv_link.get_attribute("href")
     with page.expect_download() as download:
         csv_link.click()
@@ -107,9 +108,15 @@ def visit(site: Site, chromium: Browser) -> Iterator[Visit]:
 
     page.click("#logout")
     page.wait_for_url("**/login")
-    yield Visit(audit_before=before[0] if before else 0, revenue_card=revenue, sales_table=table, export_href=href,
-                export_name=exported.suggested_filename, export_text=Path(exported.path()).read_text(encoding="utf-8"),
-                after_logout=page.url.removeprefix(site.url))
+    yield Visit(
+        audit_before=before[0] if before else 0,
+        revenue_card=revenue,
+        sales_table=table,
+        export_href=href,
+        export_name=exported.suggested_filename,
+        export_text=Path(exported.path()).read_text(encoding="utf-8"),
+        after_logout=page.url.removeprefix(site.url),
+    )
     context.close()
 
 
@@ -123,21 +130,33 @@ def es_ar(amount: Decimal) -> str:
 
 def _weekly_by_category(site: Site) -> list[list[str]]:
     """(week, category, approved revenue) of the manager's branch over every day, from gold.fact_sales_lines."""
-    return [[str(week), category, str(revenue)] for week, category, revenue in site.gold(
-        "SELECT date_trunc('week', date)::DATE, category, sum(amount) FROM fact_sales_lines "
-        "WHERE branch_id = $branch AND status = 'aprobada' GROUP BY ALL ORDER BY 1, 2", branch=BRANCH)]
+    return [
+        [str(week), category, str(revenue)]
+        for week, category, revenue in site.gold(
+            "SELECT date_trunc('week', date)::DATE, category, sum(amount) FROM fact_sales_lines "
+            "WHERE branch_id = $branch AND status = 'aprobada' GROUP BY ALL ORDER BY 1, 2",
+            branch=BRANCH,
+        )
+    ]
 
 
 def test_es_ar_groups_thousands_with_dots_and_drops_trailing_zero_cents() -> None:
     """The formatter the KPI check relies on matches es-AR's Intl.NumberFormat on a few values."""
-    assert [es_ar(Decimal(v)) for v in ("1234567.89", "1234.50", "999.00", "12.05")] == \
-        ["1.234.567,89", "1.234,5", "999", "12,05"]
+    assert [es_ar(Decimal(v)) for v in ("1234567.89", "1234.50", "999.00", "12.05")] == [
+        "1.234.567,89",
+        "1.234,5",
+        "999",
+        "12,05",
+    ]
 
 
 def test_the_revenue_card_shows_the_branch_approved_revenue_of_the_latest_day(site: Site, visit: Visit) -> None:
     """Resumen's revenue card equals palermo's approved revenue of the latest day, formatted in es-AR."""
-    [(revenue,)] = site.gold("SELECT sum(lines_amount) FROM fact_sales WHERE branch_id = $branch "
-                             "AND status = 'aprobada' AND date = (SELECT max(date) FROM fact_sales)", branch=BRANCH)
+    [(revenue,)] = site.gold(
+        "SELECT sum(lines_amount) FROM fact_sales WHERE branch_id = $branch "
+        "AND status = 'aprobada' AND date = (SELECT max(date) FROM fact_sales)",
+        branch=BRANCH,
+    )
     assert visit.revenue_card == es_ar(revenue)
 
 
@@ -172,17 +191,21 @@ def _since(site: Site, visit: Visit) -> list[dict]:
 def test_the_audit_log_holds_exactly_the_visit(site: Site, visit: Visit) -> None:
     """Since the visit began the log holds its login, the reads the pages made, the export and the logout."""
     done = [(e["actor"], e["action"], e["target"]) for e in _since(site, visit)]
-    assert done == [(MANAGER, "login.ok", "dashboard"),
-                    (MANAGER, "data.read", "kpis"),      # Resumen; /api/choices is not audited
-                    (MANAGER, "data.read", "sales"),     # Ventas as it opens: by branch, per day
-                    (MANAGER, "data.read", "sales"),     # Aplicar: by category, per week
-                    (MANAGER, "export", "sales"),
-                    (MANAGER, "logout", "dashboard")]
+    assert done == [
+        (MANAGER, "login.ok", "dashboard"),
+        (MANAGER, "data.read", "kpis"),  # Resumen; /api/choices is not audited
+        (MANAGER, "data.read", "sales"),  # Ventas as it opens: by branch, per day
+        (MANAGER, "data.read", "sales"),  # Aplicar: by category, per week
+        (MANAGER, "export", "sales"),
+        (MANAGER, "logout", "dashboard"),
+    ]
 
 
 def test_the_audit_log_records_the_filters_of_the_export(site: Site, visit: Visit) -> None:
     """The export's entry names the date range, the manager's branch, the dimension and the grain, and the IP."""
     [export] = [e for e in _since(site, visit) if e["action"] == "export"]
     start, end = re.search(r"from=([\d-]+)&to=([\d-]+)", visit.export_href).groups()
-    assert json.loads(export["details"]) == {"filters": {"start": start, "end": end, "branches": [BRANCH],
-                                                         "by": "category", "grain": "week"}, "ip": "127.0.0.1"}
+    assert json.loads(export["details"]) == {
+        "filters": {"start": start, "end": end, "branches": [BRANCH], "by": "category", "grain": "week"},
+        "ip": "127.0.0.1",
+    }

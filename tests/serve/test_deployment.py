@@ -90,7 +90,8 @@ def test_every_table_the_dashboard_serves_has_a_scope_it_cuts_by(monkeypatch, de
     monkeypatch.setattr(marts, "access_of", lambda t: None if t == "gold.dim_product" else real(t))
     with pytest.raises(RuntimeError, match=r"serve: gold.dim_product \(undeclared\) may not be served"):
         create_app(demo_settings, site=REGISTRY.site())
-    monkeypatch.setattr(marts, "access_of",
-                        lambda t: Declaration(t, Access.CLIENT, "client_id") if t == "gold.sales_daily" else real(t))
+    monkeypatch.setattr(
+        marts, "access_of", lambda t: Declaration(t, Access.CLIENT, "client_id") if t == "gold.sales_daily" else real(t)
+    )
     with pytest.raises(RuntimeError, match=r"gold.sales_daily \(client\) may not be served"):
         create_app(demo_settings, site=REGISTRY.site())

@@ -19,7 +19,10 @@ def test_a_key_error_in_the_kpi_code_is_a_500_not_a_404(served, monkeypatch):
     assert response.status_code == 500
     assert response.json() == {"detail": f"internal error (audit entry {entry['seq']}); the server log has the details"}
     assert (entry["action"], entry["target"], json.loads(entry["details"])["error"]) == (
-        "request.failed", "/api/kpis", "KeyError: 'current'")
+        "request.failed",
+        "/api/kpis",
+        "KeyError: 'current'",
+    )
 
 
 def test_a_table_missing_from_the_lake_is_a_404_naming_it(served, monkeypatch):
@@ -30,5 +33,6 @@ def test_a_table_missing_from_the_lake_is_a_404_naming_it(served, monkeypatch):
     monkeypatch.setattr(Marts, "query", missing)
     response = served.client("alberto").get("/api/kpis?from=2026-10-05&to=2026-10-06")
     assert response.status_code == 404
-    assert response.json() == {"detail": f"gold.kpis_nowhere is missing from the lake at "
-                                         f"{served.lake.path('gold.kpis_nowhere')}"}
+    assert response.json() == {
+        "detail": f"gold.kpis_nowhere is missing from the lake at {served.lake.path('gold.kpis_nowhere')}"
+    }

@@ -13,8 +13,10 @@ from tests.serve.conftest import LAST
 
 def _approved(served, first, last, branches=None) -> pa.Table:
     facts = served.lake.read("gold.fact_sales")
-    mask = pc.and_(pc.and_(pc.greater_equal(facts["date"], first), pc.less_equal(facts["date"], last)),
-                   pc.equal(facts["status"], "aprobada"))
+    mask = pc.and_(
+        pc.and_(pc.greater_equal(facts["date"], first), pc.less_equal(facts["date"], last)),
+        pc.equal(facts["status"], "aprobada"),
+    )
     if branches:
         mask = pc.and_(mask, pc.is_in(facts["branch_id"], value_set=pa.array(branches)))
     return facts.filter(mask)
@@ -60,7 +62,11 @@ def test_approval_rate_is_approved_over_all_sales_of_the_day(served):
 
 
 def test_sales_by_branch_per_week_add_up_to_the_facts(served):
-    rows = served.client("alberto").get(f"/api/sales?by=branch&grain=week&from={LAST - timedelta(days=6)}&to={LAST}").json()["rows"]
+    rows = (
+        served.client("alberto")
+        .get(f"/api/sales?by=branch&grain=week&from={LAST - timedelta(days=6)}&to={LAST}")
+        .json()["rows"]
+    )
     facts = _approved(served, LAST - timedelta(days=6), LAST)
     for branch in ("palermo", "rosario", "cordoba_centro"):
         mine = facts.filter(pc.equal(facts["branch_id"], branch))

@@ -41,8 +41,9 @@ def test_a_burst_of_sixty_concurrent_wrong_passwords_checks_exactly_five(served)
 
         def attempt(client: httpx.Client, token: str) -> None:
             barrier.wait()
-            response = client.post("/login", data={"username": "rafaga", "password": "not-the-password",
-                                                   "csrf_token": token})
+            response = client.post(
+                "/login", data={"username": "rafaga", "password": "not-the-password", "csrf_token": token}
+            )
             statuses.append(response.status_code)
 
         threads = [threading.Thread(target=attempt, args=pair) for pair in zip(clients, tokens)]
@@ -51,12 +52,13 @@ def test_a_burst_of_sixty_concurrent_wrong_passwords_checks_exactly_five(served)
         for t in threads:
             t.join()
         assert sorted(statuses) == [401] * 5 + [429] * (BURST - 5)
-        correct = clients[0].post("/login", data={"username": "rafaga", "password": PASSWORD,
-                                                  "csrf_token": tokens[0]})
+        correct = clients[0].post("/login", data={"username": "rafaga", "password": PASSWORD, "csrf_token": tokens[0]})
         assert correct.status_code == 429  # locked: not even the right password is checked
         for c in clients:
             c.close()
-    failed = [json.loads(e["details"]) for e in _entries_after(served, before, "rafaga") if e["action"] == "login.failed"]
+    failed = [
+        json.loads(e["details"]) for e in _entries_after(served, before, "rafaga") if e["action"] == "login.failed"
+    ]
     assert sum("reason" not in d for d in failed) == 5
     assert sum(d.get("reason") == "locked" for d in failed) == BURST - 5 + 1
 
@@ -67,11 +69,17 @@ def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(served):
     before = _head(served)
     for i in range(3):
         token = csrf_of(client)
-        client.post("/login", headers={"X-Forwarded-For": f"203.0.113.{i}"},
-                    data={"username": "alberto", "password": "wrong-password!", "csrf_token": token})
+        client.post(
+            "/login",
+            headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            data={"username": "alberto", "password": "wrong-password!", "csrf_token": token},
+        )
     token = csrf_of(client)
-    client.post("/login", headers={"X-Forwarded-For": "not-an-ip"},
-                data={"username": "alberto", "password": "wrong-password!", "csrf_token": token})
+    client.post(
+        "/login",
+        headers={"X-Forwarded-For": "not-an-ip"},
+        data={"username": "alberto", "password": "wrong-password!", "csrf_token": token},
+    )
     ips = [json.loads(e["details"])["ip"] for e in _entries_after(served, before) if e["action"] == "login.failed"]
     assert ips == ["127.0.0.1"] * 4
 
@@ -80,23 +88,33 @@ def test_rotating_the_header_does_not_escape_the_per_address_limit(served):
     app = create_app(served.settings, site=REGISTRY.site(), clock=lambda: served.now)
     client = TestClient(app, follow_redirects=False, client=("127.0.0.9", 40000))
     for i in range(20):
-        response = client.post("/login", headers={"X-Forwarded-For": f"198.51.100.{i}"},
-                               data={"username": f"nadie{i}", "password": "wrong-password!",
-                                     "csrf_token": csrf_of(client)})
+        response = client.post(
+            "/login",
+            headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            data={"username": f"nadie{i}", "password": "wrong-password!", "csrf_token": csrf_of(client)},
+        )
         assert response.status_code == 401
-    locked = client.post("/login", headers={"X-Forwarded-For": "198.51.100.250"},
-                         data={"username": "alberto", "password": PASSWORD, "csrf_token": csrf_of(client)})
+    locked = client.post(
+        "/login",
+        headers={"X-Forwarded-For": "198.51.100.250"},
+        data={"username": "alberto", "password": PASSWORD, "csrf_token": csrf_of(client)},
+    )
     assert locked.status_code == 429
 
 
 def test_a_trusted_proxy_s_forwarded_address_is_used_and_garbage_is_not(served):
     serve = served.settings.serve.model_copy(update={"trusted_proxies": ["10.0.0.0/24"]})
-    app = create_app(served.settings.model_copy(update={"serve": serve}), site=REGISTRY.site(), clock=lambda: served.now)
+    app = create_app(
+        served.settings.model_copy(update={"serve": serve}), site=REGISTRY.site(), clock=lambda: served.now
+    )
     client = TestClient(app, follow_redirects=False, client=("10.0.0.2", 40000))
     before = _head(served)
     for header in ("198.51.100.7, 10.0.0.3", "not-an-ip", "203.0.113.5"):
-        client.post("/login", headers={"X-Forwarded-For": header},
-                    data={"username": "alberto", "password": "wrong-password!", "csrf_token": csrf_of(client)})
+        client.post(
+            "/login",
+            headers={"X-Forwarded-For": header},
+            data={"username": "alberto", "password": "wrong-password!", "csrf_token": csrf_of(client)},
+        )
     ips = [json.loads(e["details"])["ip"] for e in _entries_after(served, before) if e["action"] == "login.failed"]
     assert ips == ["198.51.100.7", "10.0.0.2", "203.0.113.5"]
 

@@ -49,8 +49,16 @@ pytestmark = pytest.mark.postgres
 
 DAY = date(2026, 11, 23)
 BRANCHES = ("palermo", "cordoba_centro", "rosario")
-SCOPED = ("dim_branch", "fact_sales", "fact_sales_lines", "kpi_daily", "sales_daily", "sales_hourly",
-          "sales_status_daily", "sales_tickets_daily")
+SCOPED = (
+    "dim_branch",
+    "fact_sales",
+    "fact_sales_lines",
+    "kpi_daily",
+    "sales_daily",
+    "sales_hourly",
+    "sales_status_daily",
+    "sales_tickets_daily",
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +120,18 @@ def _lake_totals(lake: Lake) -> dict[str, tuple[int, Decimal]]:
 
 
 def _seen(conn: psycopg.Connection, where: str = "") -> dict[str, tuple[int, Decimal]]:
-    rows = conn.execute(f"SELECT branch_id, count(*), sum(amount) FROM almacen.fact_sales_lines {where} GROUP BY 1").fetchall()
+    rows = conn.execute(
+        f"SELECT branch_id, count(*), sum(amount) FROM almacen.fact_sales_lines {where} GROUP BY 1"
+    ).fetchall()
     return {b: (n, s) for b, n, s in rows}
 
 
 def _groups(db: psycopg.Connection, role: str) -> set[str]:
-    rows = db.execute("SELECT g.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid "
-                      "JOIN pg_roles m ON m.oid = am.member WHERE m.rolname = %s", [role]).fetchall()
+    rows = db.execute(
+        "SELECT g.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid "
+        "JOIN pg_roles m ON m.oid = am.member WHERE m.rolname = %s",
+        [role],
+    ).fetchall()
     return {g for (g,) in rows}
 
 
@@ -129,30 +142,59 @@ def test_every_gold_table_is_published_with_its_row_count(lake, db, fresh_postgr
     for name in names:
         expected = lake.dataset(f"gold.{name}").count_rows()
         assert done.tables[name] == expected
-        assert db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("almacen", name))).fetchone()[0] == expected
+        assert (
+            db.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("almacen", name))).fetchone()[0]
+            == expected
+        )
 
 
 def test_columns_keep_their_types_and_tables_their_grain(lake, db, fresh_postgres_db):
     publish(lake, fresh_postgres_db)
-    types = dict(db.execute("SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
-                            "JOIN pg_attribute a ON a.attrelid = 'almacen.fact_sales_lines'::regclass AND a.attname = c.column_name "
-                            "WHERE table_schema = 'almacen' AND table_name = 'fact_sales_lines'").fetchall())
-    assert types == {"branch_id": "text", "sale_id": "text", "line_no": "integer", "sold_at": "timestamp with time zone",
-                     "hour": "timestamp with time zone", "date": "date", "channel": "text", "payment_type": "text",
-                     "status": "text", "product_id": "bigint", "category": "text", "quantity": "numeric(12,3)",
-                     "unit_price": "numeric(18,2)", "amount": "numeric(18,2)"}
-    key = db.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'almacen.fact_sales_lines'::regclass "
-                     "AND contype = 'p'").fetchone()[0]
+    types = dict(
+        db.execute(
+            "SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
+            "JOIN pg_attribute a ON a.attrelid = 'almacen.fact_sales_lines'::regclass AND a.attname = c.column_name "
+            "WHERE table_schema = 'almacen' AND table_name = 'fact_sales_lines'"
+        ).fetchall()
+    )
+    assert types == {
+        "branch_id": "text",
+        "sale_id": "text",
+        "line_no": "integer",
+        "sold_at": "timestamp with time zone",
+        "hour": "timestamp with time zone",
+        "date": "date",
+        "channel": "text",
+        "payment_type": "text",
+        "status": "text",
+        "product_id": "bigint",
+        "category": "text",
+        "quantity": "numeric(12,3)",
+        "unit_price": "numeric(18,2)",
+        "amount": "numeric(18,2)",
+    }
+    key = db.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'almacen.fact_sales_lines'::regclass "
+        "AND contype = 'p'"
+    ).fetchone()[0]
     assert key == "PRIMARY KEY (branch_id, sale_id, line_no)"
-    kpi = dict(db.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'almacen' "
-                          "AND table_name = 'kpi_daily' AND column_name IN ('approval_rate', 'tickets')").fetchall())
+    kpi = dict(
+        db.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'almacen' "
+            "AND table_name = 'kpi_daily' AND column_name IN ('approval_rate', 'tickets')"
+        ).fetchall()
+    )
     assert kpi == {"approval_rate": "double precision", "tickets": "bigint"}
 
 
 def test_values_arrive_exactly(lake, db, fresh_postgres_db):
     publish(lake, fresh_postgres_db)
-    first = lake.read("gold.fact_sales_lines").sort_by([("branch_id", "ascending"), ("sale_id", "ascending"),
-                                                       ("line_no", "ascending")]).slice(0, 1).to_pylist()[0]
+    first = (
+        lake.read("gold.fact_sales_lines")
+        .sort_by([("branch_id", "ascending"), ("sale_id", "ascending"), ("line_no", "ascending")])
+        .slice(0, 1)
+        .to_pylist()[0]
+    )
     row = db.execute("SELECT * FROM almacen.fact_sales_lines ORDER BY branch_id, sale_id, line_no LIMIT 1").fetchone()
     assert row == tuple(first.values())
 
@@ -165,8 +207,11 @@ def test_a_branch_manager_sees_exactly_its_branches(lake, login, fresh_postgres_
     totals = _lake_totals(lake)
     assert _seen(conn) == {"palermo": totals["palermo"], "rosario": totals["rosario"]}
     for table in SCOPED:
-        others = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE branch_id NOT IN ('palermo', 'rosario')")
-                              .format(sql.Identifier("almacen", table))).fetchone()[0]
+        others = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE branch_id NOT IN ('palermo', 'rosario')").format(
+                sql.Identifier("almacen", table)
+            )
+        ).fetchone()[0]
         assert others == 0, table
 
 
@@ -185,13 +230,18 @@ def test_an_auditor_gets_no_role(lake, db, fresh_postgres_db):
     Users(lake).add(auditor, "a long passphrase 1", Role.AUDITOR, ())
     done = publish(lake, fresh_postgres_db)
     assert auditor not in done.user_roles
-    assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [role_name("user", auditor)]).fetchone()[0] == 0
+    assert (
+        db.execute("SELECT count(*) FROM pg_roles WHERE rolname = %s", [role_name("user", auditor)]).fetchone()[0] == 0
+    )
 
 
 def test_the_reader_role_alone_reads_the_public_dimensions_and_nothing_else(lake, login, fresh_postgres_db):
     publish(lake, fresh_postgres_db)
     conn = login("almacen_reader")
-    assert conn.execute("SELECT count(*) FROM almacen.dim_product").fetchone()[0] == lake.dataset("gold.dim_product").count_rows()
+    assert (
+        conn.execute("SELECT count(*) FROM almacen.dim_product").fetchone()[0]
+        == lake.dataset("gold.dim_product").count_rows()
+    )
     assert conn.execute("SELECT count(*) FROM almacen._freshness").fetchone()[0] == 1
     for table in ("dim_branch", "fact_sales_lines", "_publication", "_branch_roles", "_users"):
         with pytest.raises(errors.InsufficientPrivilege, match=f"permission denied for table {table}"):
@@ -248,7 +298,11 @@ def test_publishing_twice_gives_the_same_schema(lake, db, fresh_postgres_db):
     first = publish(lake, fresh_postgres_db)
     groups = _groups(db, first.user_roles[user])
     second = publish(lake, fresh_postgres_db)
-    assert (second.tables, second.user_roles, second.branch_roles) == (first.tables, first.user_roles, first.branch_roles)
+    assert (second.tables, second.user_roles, second.branch_roles) == (
+        first.tables,
+        first.user_roles,
+        first.branch_roles,
+    )
     assert _groups(db, first.user_roles[user]) == groups == {role_name("branch", "rosario")}
     schemas = db.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'almacen%' ORDER BY 1").fetchall()
     assert schemas == [("almacen",)]
@@ -262,7 +316,9 @@ def test_a_failure_midway_keeps_the_published_schema_as_it_was(lake, db, fresh_p
     # a gold table PostgreSQL refuses (text holding a NUL byte), copied after every real one
     lake.overwrite("gold.zz_broken", pa.table({"branch_id": ["palermo"], "note": ["bad\x00byte"]}))
     scopes = {**declared(), "gold.zz_broken": Declaration("gold.zz_broken", Access.BRANCH, "branch_id")}
-    with pytest.raises(PublishError, match=r"copying gold\.zz_broken into almacen_staging\.zz_broken: .*nothing was published"):
+    with pytest.raises(
+        PublishError, match=r"copying gold\.zz_broken into almacen_staging\.zz_broken: .*nothing was published"
+    ):
         publish(lake, fresh_postgres_db, access=scopes)
     assert _seen(db) == before
     names = {n for (n,) in db.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'almacen%'").fetchall()}
@@ -274,7 +330,9 @@ def test_a_failure_midway_keeps_the_published_schema_as_it_was(lake, db, fresh_p
 def test_an_unreachable_server_is_named_without_its_password(lake):
     with pytest.raises(PublishError) as failure:
         publish(lake, "postgresql://almacen:s3cret@127.0.0.1:1/almacen")
-    assert str(failure.value).startswith("publish: cannot connect to PostgreSQL at postgresql://almacen@127.0.0.1:1/almacen: ")
+    assert str(failure.value).startswith(
+        "publish: cannot connect to PostgreSQL at postgresql://almacen@127.0.0.1:1/almacen: "
+    )
     assert "s3cret" not in str(failure.value)
 
 
@@ -330,7 +388,9 @@ def test_the_cli_publishes_with_the_password_from_the_environment_and_audits_it(
 def test_the_cli_says_in_one_line_what_could_not_be_reached(lake, tmp_path):
     config = tmp_path / "almacen.toml"
     config.write_text(f'lake = "{lake.root}"\ndemo = true\n')
-    result = CliRunner().invoke(app, ["publish", "--postgres", "postgresql://bi:hunter2@127.0.0.1:1/x", "-c", str(config)])
+    result = CliRunner().invoke(
+        app, ["publish", "--postgres", "postgresql://bi:hunter2@127.0.0.1:1/x", "-c", str(config)]
+    )
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1
     assert result.output.startswith("error: publish: cannot connect to PostgreSQL at postgresql://bi@127.0.0.1:1/x: ")
@@ -340,14 +400,34 @@ def test_the_cli_says_in_one_line_what_could_not_be_reached(lake, tmp_path):
 # ---------------------------------------------------------------------------------------------------
 # Access scopes: every published table readable exactly as declared, by every generated role.
 
-BRANCH_TABLES = {"dim_branch", "fact_sales", "fact_sales_lines", "kpi_daily", "sales_daily", "sales_hourly",
-                 "sales_status_daily", "sales_tickets_daily", "sales_minute", "sales_minute_late"}
-CLIENT_TABLES = {"usage_minute", "conversations", "conversations_daily", "conversations_monthly", "invoices",
-                 "invoice_lines"}
+BRANCH_TABLES = {
+    "dim_branch",
+    "fact_sales",
+    "fact_sales_lines",
+    "kpi_daily",
+    "sales_daily",
+    "sales_hourly",
+    "sales_status_daily",
+    "sales_tickets_daily",
+    "sales_minute",
+    "sales_minute_late",
+}
+CLIENT_TABLES = {
+    "usage_minute",
+    "conversations",
+    "conversations_daily",
+    "conversations_monthly",
+    "invoices",
+    "invoice_lines",
+}
 ADMIN_TABLES = {"invoice_drafts", "invoice_draft_lines"}
 PUBLIC_TABLES = {"dim_product", "dim_channel", "dim_date", "dim_payment_type"}
-EXPECTED_SCOPES = {**{t: Access.BRANCH for t in BRANCH_TABLES}, **{t: Access.CLIENT for t in CLIENT_TABLES},
-                   **{t: Access.ADMIN for t in ADMIN_TABLES}, **{t: Access.PUBLIC for t in PUBLIC_TABLES}}
+EXPECTED_SCOPES = {
+    **{t: Access.BRANCH for t in BRANCH_TABLES},
+    **{t: Access.CLIENT for t in CLIENT_TABLES},
+    **{t: Access.ADMIN for t in ADMIN_TABLES},
+    **{t: Access.PUBLIC for t in PUBLIC_TABLES},
+}
 """this test's own statement of who may read each gold table: a changed declaration must change it too"""
 BOOKKEEPING = {"_publication", "_branch_roles", "_client_roles", "_users", "_freshness"}
 SEPTEMBER, OCTOBER = date(2026, 9, 1), date(2026, 10, 1)
@@ -376,27 +456,47 @@ def everything(built: Path, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("everything")
     shutil.copytree(built, folder / "lake")
     base = load_config(built.parent / "almacen.toml")
-    settings = base.model_copy(update={
-        "lake": str(folder / "lake"),
-        "stream": base.stream.model_copy(update={"landing": str(folder / "sales_events"), "trigger_seconds": 0.1}),
-        "messaging": base.messaging.model_copy(update={"stream": base.messaging.stream.model_copy(
-            update={"landing": str(folder / "message_events"), "trigger_seconds": 0.1})})})
+    settings = base.model_copy(
+        update={
+            "lake": str(folder / "lake"),
+            "stream": base.stream.model_copy(update={"landing": str(folder / "sales_events"), "trigger_seconds": 0.1}),
+            "messaging": base.messaging.model_copy(
+                update={
+                    "stream": base.messaging.stream.model_copy(
+                        update={"landing": str(folder / "message_events"), "trigger_seconds": 0.1}
+                    )
+                }
+            ),
+        }
+    )
     now = datetime.now(timezone.utc).replace(second=30, microsecond=0)
     sales = EventMaker(list(BRANCHES), seed=13, run="scopes")
-    _stream(settings, settings.stream.landing, [line for _, line in sales.lines(600, now - timedelta(minutes=50), now)],
-            kind=SALES)
-    _stream(settings, settings.stream.landing, [line for _, line in sales.lines(20, now - timedelta(hours=3),
-                                                                                  now - timedelta(hours=2))],
-            kind=SALES)
+    _stream(
+        settings,
+        settings.stream.landing,
+        [line for _, line in sales.lines(600, now - timedelta(minutes=50), now)],
+        kind=SALES,
+    )
+    _stream(
+        settings,
+        settings.stream.landing,
+        [line for _, line in sales.lines(20, now - timedelta(hours=3), now - timedelta(hours=2))],
+        kind=SALES,
+    )
     lake = Lake(settings.lake)
     platform = build_world(6, seed=3, start=date(2026, 8, 1))
     clients, rates = write_reference(platform, folder / "reference")
     store_clients(lake, clients)
     store_rate_card(lake, rates)
-    maker = MessageMaker(platform, seed=5, start=datetime(2026, 9, 1, tzinfo=timezone.utc),
-                         per_second=800 / (33 * 86_400), run="scopes")
-    _stream(settings, settings.messaging.stream.landing, [line for _, line in maker.events(3_000) + maker.flush()],
-            kind=MESSAGING)
+    maker = MessageMaker(
+        platform, seed=5, start=datetime(2026, 9, 1, tzinfo=timezone.utc), per_second=800 / (33 * 86_400), run="scopes"
+    )
+    _stream(
+        settings,
+        settings.messaging.stream.landing,
+        [line for _, line in maker.events(3_000) + maker.flush()],
+        kind=MESSAGING,
+    )
     build_messaging(settings)
     draft_month(settings, SEPTEMBER)
     issue_month(settings, SEPTEMBER)
@@ -442,9 +542,15 @@ def _read(conn: psycopg.Connection, table: str) -> dict[str | None, int] | None:
     """What `conn` reads of almacen.`table` in the same shape; None on permission denied."""
     scope = EXPECTED_SCOPES.get(table)
     column = {Access.BRANCH: "branch_id", Access.CLIENT: "client_id"}.get(scope)
-    query = (sql.SQL("SELECT {c}::text, count(*) FROM {t} GROUP BY 1") if column else sql.SQL("SELECT NULL, count(*) FROM {t}"))
+    query = (
+        sql.SQL("SELECT {c}::text, count(*) FROM {t} GROUP BY 1")
+        if column
+        else sql.SQL("SELECT NULL, count(*) FROM {t}")
+    )
     try:
-        rows = conn.execute(query.format(c=sql.Identifier(column or "x"), t=sql.Identifier("almacen", table))).fetchall()
+        rows = conn.execute(
+            query.format(c=sql.Identifier(column or "x"), t=sql.Identifier("almacen", table))
+        ).fetchall()
     except errors.InsufficientPrivilege:
         return None
     return {k: n for k, n in rows if n}
@@ -453,7 +559,13 @@ def _read(conn: psycopg.Connection, table: str) -> dict[str | None, int] | None:
 def test_every_generated_role_reads_exactly_its_scope_of_every_published_table(full_lake, db, login, fresh_postgres_db):
     lake = full_lake
     users = Users(lake)
-    names = {"admin": _name("adm"), "analyst": _name("ana"), "two": _name("mgr"), "one": _name("mgr"), "new": _name("mgr")}
+    names = {
+        "admin": _name("adm"),
+        "analyst": _name("ana"),
+        "two": _name("mgr"),
+        "one": _name("mgr"),
+        "new": _name("mgr"),
+    }
     users.add(names["admin"], "a long passphrase 1", Role.ADMIN, ())
     users.add(names["analyst"], "a long passphrase 2", Role.ANALYST, ())
     users.add(names["two"], "a long passphrase 3", Role.BRANCH_MANAGER, ("palermo", "rosario"))
@@ -470,7 +582,9 @@ def test_every_generated_role_reads_exactly_its_scope_of_every_published_table(f
     clients = _keys(lake, CLIENT_TABLES, "client_id")
     assert set(done.branch_roles) == branches == {*BRANCHES, "mendoza"}
     assert set(done.client_roles) == clients and len(clients) >= 2
-    published = {n for (n,) in db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'almacen'")}
+    published = {
+        n for (n,) in db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'almacen'")
+    }
     assert published == set(gold) | BOOKKEEPING
 
     reach = {
@@ -500,7 +614,9 @@ def test_every_generated_role_reads_exactly_its_scope_of_every_published_table(f
         rows = {t: None for t in BOOKKEEPING}
         for table in BOOKKEEPING:
             try:
-                rows[table] = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("almacen", table))).fetchall()
+                rows[table] = conn.execute(
+                    sql.SQL("SELECT * FROM {}").format(sql.Identifier("almacen", table))
+                ).fetchall()
             except errors.InsufficientPrivilege:
                 pass
         want_book = {
@@ -511,17 +627,25 @@ def test_every_generated_role_reads_exactly_its_scope_of_every_published_table(f
             "_freshness": 1,
         }
         got_book = {
-            "_publication": None if rows["_publication"] is None else {t: (a, n) for t, a, n, _ in rows["_publication"]},
+            "_publication": None
+            if rows["_publication"] is None
+            else {t: (a, n) for t, a, n, _ in rows["_publication"]},
             "_branch_roles": None if rows["_branch_roles"] is None else dict(rows["_branch_roles"]),
             "_client_roles": None if rows["_client_roles"] is None else dict(rows["_client_roles"]),
             "_users": rows["_users"],
             "_freshness": None if rows["_freshness"] is None else len(rows["_freshness"]),
         }
-        leaks += [f"{role} reads {t}: {got_book[t]} (may: {want_book[t]})" for t in BOOKKEEPING if got_book[t] != want_book[t]]
+        leaks += [
+            f"{role} reads {t}: {got_book[t]} (may: {want_book[t]})" for t in BOOKKEEPING if got_book[t] != want_book[t]
+        ]
     assert leaks == [], "\n".join(leaks)
     # and the scopes cut something: a client role sees its own rows only, a branch role its branch's
     some_client = sorted(clients)[0]
-    assert 0 < _expected(lake, "invoices", reach[role_name("client", some_client)])[some_client] < lake.dataset("gold.invoices").count_rows()
+    assert (
+        0
+        < _expected(lake, "invoices", reach[role_name("client", some_client)])[some_client]
+        < lake.dataset("gold.invoices").count_rows()
+    )
 
 
 def test_client_tables_are_cut_once_per_query_too(full_lake, login, fresh_postgres_db):
@@ -540,7 +664,9 @@ def test_a_gold_table_without_an_access_scope_is_refused_and_nothing_is_publishe
     with pytest.raises(PublishError) as failure:
         publish(lake, fresh_postgres_db)
     message = str(failure.value)
-    assert message.startswith("publish: gold.aa_new_mart has no access scope: declare who may read it beside its definition")
+    assert message.startswith(
+        "publish: gold.aa_new_mart has no access scope: declare who may read it beside its definition"
+    )
     assert "-- access: branch|client|admin|public" in message and "almacen.lake.access" in message
     assert message.endswith("nothing was published")
     assert _seen(db) == before
@@ -562,8 +688,11 @@ def test_the_cli_refuses_an_undeclared_table_in_one_line(lake, fresh_postgres_db
 def test_a_scoped_table_without_its_scoping_column_is_refused(lake, db, fresh_postgres_db):
     lake.overwrite("gold.aa_by_branch", pa.table({"branch": ["palermo"]}))
     scopes = {**declared(), "gold.aa_by_branch": Declaration("gold.aa_by_branch", Access.BRANCH, "branch_id")}
-    with pytest.raises(PublishError, match=r"gold\.aa_by_branch is declared branch-scoped by branch_id but has no "
-                                           r"branch_id column; nothing was published"):
+    with pytest.raises(
+        PublishError,
+        match=r"gold\.aa_by_branch is declared branch-scoped by branch_id but has no "
+        r"branch_id column; nothing was published",
+    ):
         publish(lake, fresh_postgres_db, access=scopes)
     assert db.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'almacen%'").fetchone()[0] == 0
 
@@ -572,8 +701,16 @@ def test_every_gold_table_the_code_base_can_write_declares_its_scope():
     src = Path(almacen.__file__).parent
     registry = access()
     # the SQL models of every domain: each carries its header, and it is what was declared
-    models = sorted((f for folder in REGISTRY.model_folders() if (folder / "gold").is_dir()
-                     for f in (folder / "gold").iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    models = sorted(
+        (
+            f
+            for folder in REGISTRY.model_folders()
+            if (folder / "gold").is_dir()
+            for f in (folder / "gold").iterdir()
+            if f.name.endswith(".sql")
+        ),
+        key=lambda f: f.name,
+    )
     assert len(models) >= 5, "the gold models moved: follow them"
     for sql_file in models:
         table = f"gold.{sql_file.name.removesuffix('.sql')}"
@@ -584,18 +721,22 @@ def test_every_gold_table_the_code_base_can_write_declares_its_scope():
         named.update(re.findall(r"""["']gold\.([a-z][a-z0-9_]*)["']""", module.read_text(encoding="utf-8")))
     named.discard("x")  # publish.py's `lake.path("gold.x")`: the gold folder, not a table
     assert named, "the scan found no table names"
-    undeclared = sorted(n for n in named | {f.name.removesuffix(".sql") for f in models}
-                        if f"gold.{n}" not in registry)
+    undeclared = sorted(n for n in named | {f.name.removesuffix(".sql") for f in models} if f"gold.{n}" not in registry)
     assert undeclared == []
     # and each declaration is the one this test states independently
     gold = {t.removeprefix("gold."): d for t, d in registry.items() if t.startswith("gold.")}
     assert {t: d.access for t, d in gold.items()} == EXPECTED_SCOPES
-    assert all(d.column == {Access.BRANCH: "branch_id", Access.CLIENT: "client_id"}.get(d.access) for d in gold.values())
+    assert all(
+        d.column == {Access.BRANCH: "branch_id", Access.CLIENT: "client_id"}.get(d.access) for d in gold.values()
+    )
 
 
 def test_a_gold_model_without_an_access_header_is_refused_by_the_runner(monkeypatch):
-    with pytest.raises(ModelError, match=r"models/gold/zz_new\.sql has no access header: add a first line "
-                                         r"`-- access: <scope>` \(one of branch, client, admin, public\)"):
+    with pytest.raises(
+        ModelError,
+        match=r"models/gold/zz_new\.sql has no access header: add a first line "
+        r"`-- access: <scope>` \(one of branch, client, admin, public\)",
+    ):
         model_access("gold.zz_new", "-- A new mart.\nSELECT 1 AS x")
     with pytest.raises(ModelError, match=r"`-- access: everyone` names no scope"):
         model_access("gold.zz_new", "-- access: everyone\nSELECT 1 AS x")
@@ -605,8 +746,9 @@ def test_a_gold_model_without_an_access_header_is_refused_by_the_runner(monkeypa
     from almacen.models import runner
 
     files = runner._files((MODELS,))
-    monkeypatch.setattr(runner, "_files", lambda folders: [*files, ("gold", "gold.zz_new",
-                                                                     "-- A new mart.\nSELECT 1 AS x")])
+    monkeypatch.setattr(
+        runner, "_files", lambda folders: [*files, ("gold", "gold.zz_new", "-- A new mart.\nSELECT 1 AS x")]
+    )
     with pytest.raises(ModelError, match=r"models/gold/zz_new\.sql has no access header"):
         discover((MODELS,))
 
@@ -615,8 +757,11 @@ def test_a_redeclaration_with_another_scope_is_refused():
     from almacen.lake import AccessError, declare
 
     assert declare("gold.fact_sales", "branch") == declared()["gold.fact_sales"]  # the same again: harmless
-    with pytest.raises(AccessError, match=r"gold\.fact_sales is declared branch \(by branch_id\) already; declaring it "
-                                          r"public too is a contradiction"):
+    with pytest.raises(
+        AccessError,
+        match=r"gold\.fact_sales is declared branch \(by branch_id\) already; declaring it "
+        r"public too is a contradiction",
+    ):
         declare("gold.fact_sales", Access.PUBLIC)
     with pytest.raises(AccessError, match="not one of branch, client, admin, public"):
         declare("gold.zz_other", "everyone")
@@ -628,7 +773,10 @@ def test_a_removed_user_loses_access_in_every_schema_it_was_published_to(lake, l
     Users(lake).add(user, "a long passphrase 1", Role.ANALYST, ())
     role = publish(lake, fresh_postgres_db, schema="bi").user_roles[user]
     conn = login(role)
-    assert conn.execute("SELECT count(*) FROM bi.fact_sales_lines").fetchone()[0] == lake.dataset("gold.fact_sales_lines").count_rows()
+    assert (
+        conn.execute("SELECT count(*) FROM bi.fact_sales_lines").fetchone()[0]
+        == lake.dataset("gold.fact_sales_lines").count_rows()
+    )
     Users(lake).remove(user)
 
     publish(lake, fresh_postgres_db, schema="almacen")  # another schema, published for the first time
@@ -645,7 +793,9 @@ def test_a_scoped_table_without_rows_yet_is_published_readable_by_its_all_group_
     admin, analyst = _name("adm"), _name("ana")
     Users(lake).add(admin, "a long passphrase 1", Role.ADMIN, ())
     Users(lake).add(analyst, "a long passphrase 2", Role.ANALYST, ())
-    lake.overwrite("gold.aa_client_mart", pa.table({"client_id": pa.array([], pa.string()), "n": pa.array([], pa.int64())}))
+    lake.overwrite(
+        "gold.aa_client_mart", pa.table({"client_id": pa.array([], pa.string()), "n": pa.array([], pa.int64())})
+    )
     scopes = {**declared(), "gold.aa_client_mart": Declaration("gold.aa_client_mart", Access.CLIENT, "client_id")}
     done = publish(lake, fresh_postgres_db, access=scopes)
     assert done.client_roles == {} and done.access["aa_client_mart"] == "client"

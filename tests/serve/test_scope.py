@@ -14,8 +14,10 @@ from tests.serve.conftest import LAST
 def _revenue(served, branches: set[str], day=LAST) -> Decimal:
     """Approved revenue of `branches` on `day`, straight from gold.fact_sales."""
     facts = served.lake.read("gold.fact_sales")
-    mask = pc.and_(pc.and_(pc.equal(facts["date"], day), pc.equal(facts["status"], "aprobada")),
-                   pc.is_in(facts["branch_id"], value_set=__import__("pyarrow").array(sorted(branches))))
+    mask = pc.and_(
+        pc.and_(pc.equal(facts["date"], day), pc.equal(facts["status"], "aprobada")),
+        pc.is_in(facts["branch_id"], value_set=__import__("pyarrow").array(sorted(branches))),
+    )
     return pc.sum(facts.filter(mask)["lines_amount"]).as_py()
 
 
@@ -110,8 +112,11 @@ def test_a_managers_default_range_ends_on_its_own_branches_latest_day(served, tm
     shutil.copytree(served.settings.lake, tmp_path / "lake")
     lake = Lake(str(tmp_path / "lake"))
     lake.table("gold.sales_tickets_daily").delete(all_of(equals("branch_id", "palermo"), equals("date", LAST)))
-    app = create_app(served.settings.model_copy(update={"lake": str(tmp_path / "lake")}), site=REGISTRY.site(),
-                     clock=lambda: served.now)
+    app = create_app(
+        served.settings.model_copy(update={"lake": str(tmp_path / "lake")}),
+        site=REGISTRY.site(),
+        clock=lambda: served.now,
+    )
     manager, analyst = TestClient(app, follow_redirects=False), TestClient(app, follow_redirects=False)
     assert login(manager, "beatriz", PASSWORD).status_code == 303
     assert login(analyst, "alberto", PASSWORD).status_code == 303

@@ -38,8 +38,11 @@ def test_a_good_login_opens_a_session_cookie_that_is_httponly_and_samesite(serve
 
 
 def test_under_tls_the_session_cookie_is_secure(served):
-    client = TestClient(create_app(served.settings, site=REGISTRY.site(), tls=True, clock=lambda: served.now), base_url="https://testserver",
-                        follow_redirects=False)
+    client = TestClient(
+        create_app(served.settings, site=REGISTRY.site(), tls=True, clock=lambda: served.now),
+        base_url="https://testserver",
+        follow_redirects=False,
+    )
     response = login(client, "alberto", PASSWORD)
     assert "secure" in response.headers["set-cookie"].lower()
     assert response.headers["strict-transport-security"] == "max-age=31536000"
@@ -189,8 +192,15 @@ def test_a_malformed_authorization_header_is_refused_with_the_expected_form(serv
 
 def test_after_login_the_user_is_sent_only_to_a_local_page(served):
     client = served.client()
-    response = client.post("/login", data={"username": "alberto", "password": PASSWORD,
-                                           "csrf_token": csrf_of(client), "next": "https://evil.example/"})
+    response = client.post(
+        "/login",
+        data={
+            "username": "alberto",
+            "password": PASSWORD,
+            "csrf_token": csrf_of(client),
+            "next": "https://evil.example/",
+        },
+    )
     assert response.headers["location"] == "/"
 
 

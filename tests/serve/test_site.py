@@ -62,7 +62,10 @@ def test_with_no_domain_the_server_serves_its_own_pages_and_api(settings):
     assert client.get("/api/quality/runs").json()["rows"] == []
     audited = client.get("/api/audit?limit=3").json()["rows"]  # newest first
     assert [(e["action"], e["target"]) for e in audited] == [
-        ("data.read", "runs"), ("data.read", "freshness"), ("login.ok", "dashboard")]
+        ("data.read", "runs"),
+        ("data.read", "freshness"),
+        ("login.ok", "dashboard"),
+    ]
 
 
 def test_with_no_domain_there_are_no_domain_pages_routes_or_exports(settings):
@@ -71,22 +74,35 @@ def test_with_no_domain_there_are_no_domain_pages_routes_or_exports(settings):
     assert client.get("/overview").status_code == 404
     export = client.get("/api/export/kpis.csv")
     assert export.status_code == 404
-    assert export.json()["detail"] == ("nothing to export as 'kpis.csv': ask for <dataset>.csv or .xlsx, dataset one "
-                                       "of runs, freshness, quarantine, quarantine_rows, reconciliation, audit")
+    assert export.json()["detail"] == (
+        "nothing to export as 'kpis.csv': ask for <dataset>.csv or .xlsx, dataset one "
+        "of runs, freshness, quarantine, quarantine_rows, reconciliation, audit"
+    )
     assert set(client.get("/api/openapi.json").json()["paths"]) == {
-        "/api/me", "/api/quality/{part}", "/api/audit", "/api/users/{username}/unlock", "/api/export/{name}"}
+        "/api/me",
+        "/api/quality/{part}",
+        "/api/audit",
+        "/api/users/{username}/unlock",
+        "/api/export/{name}",
+    }
 
 
 def test_a_domain_s_router_pages_templates_scripts_and_texts_are_mounted_from_the_registry(settings, tmp_path):
     templates, static = tmp_path / "probe_templates", tmp_path / "probe_static"
     templates.mkdir()
     static.mkdir()
-    (templates / "probe.html").write_text('{% extends "base.html" %}{% block main %}<h1 id="probe">{{ t[page] }}'
-                                          '</h1>{% endblock %}', encoding="utf-8")
+    (templates / "probe.html").write_text(
+        '{% extends "base.html" %}{% block main %}<h1 id="probe">{{ t[page] }}</h1>{% endblock %}', encoding="utf-8"
+    )
     (static / "probe.js").write_text('almacen.page("probe", async () => {});', encoding="utf-8")
-    probing = Domain(name="probe", routes=f"{__name__}:PROBE", templates=templates, static=static,
-                     pages=(Page("probe", "probe.html", Permission.AUDIT, "probe", script="probe.js"),),
-                     texts={"es": {"probe": "Sonda"}, "en": {"probe": "Probe"}})
+    probing = Domain(
+        name="probe",
+        routes=f"{__name__}:PROBE",
+        templates=templates,
+        static=static,
+        pages=(Page("probe", "probe.html", Permission.AUDIT, "probe", script="probe.js"),),
+        texts={"es": {"probe": "Sonda"}, "en": {"probe": "Probe"}},
+    )
     registry = Registry((probing,))
     auditor = _client(settings, registry, "aurora")
     assert auditor.get("/api/probe").json() == {"asked_by": "aurora"}
@@ -113,5 +129,8 @@ def test_a_domain_may_not_take_the_server_s_words(settings, tmp_path):
 
 def test_two_pages_on_one_path_are_refused(settings, tmp_path):
     twice = Domain(name="twice", templates=tmp_path, pages=(Page("quality", "q.html", Permission.QUALITY, "quality"),))
-    with pytest.raises(ValueError, match=r"page paths must be unique and none of \['', 'api', 'login', 'logout', 'static'\]: \['quality', 'quality', 'audit'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"page paths must be unique and none of \['', 'api', 'login', 'logout', 'static'\]: \['quality', 'quality', 'audit'\]",
+    ):
         create_app(settings, site=Registry((twice,)).site())

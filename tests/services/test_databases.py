@@ -28,10 +28,13 @@ def test_a_fresh_mariadb_database_round_trips_rows(fresh_mariadb_db):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize(("password", "refusal"), [
-    (None, "fe_sendauth: no password supplied"),
-    ("not-the-password", 'password authentication failed for user "almacen"'),
-])
+@pytest.mark.parametrize(
+    ("password", "refusal"),
+    [
+        (None, "fe_sendauth: no password supplied"),
+        ("not-the-password", 'password authentication failed for user "almacen"'),
+    ],
+)
 def test_postgres_refuses_a_tcp_login_without_the_right_password(postgres_url, monkeypatch, password, refusal):
     """scripts/services runs PostgreSQL with scram-sha-256 for TCP: a password test against trust proves nothing."""
     import psycopg
@@ -40,11 +43,13 @@ def test_postgres_refuses_a_tcp_login_without_the_right_password(postgres_url, m
     monkeypatch.setenv("PGPASSFILE", "/dev/null")
     url = make_url(postgres_url)
     with pytest.raises(psycopg.OperationalError) as refused:
-        psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database, password=password,
-                        connect_timeout=10).close()
+        psycopg.connect(
+            host=url.host, port=url.port, user=url.username, dbname=url.database, password=password, connect_timeout=10
+        ).close()
     assert refusal in str(refused.value)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname=url.database,
-                         password=url.password, connect_timeout=10) as con:
+    with psycopg.connect(
+        host=url.host, port=url.port, user=url.username, dbname=url.database, password=url.password, connect_timeout=10
+    ) as con:
         assert con.execute("SELECT current_user").fetchone() == ("almacen",)
 
 
@@ -65,12 +70,27 @@ def test_mariadb_refuses_a_tcp_login_without_the_right_password(mariadb_url, pas
 
     url = make_url(mariadb_url)
     with pytest.raises(pymysql.err.OperationalError) as refused:
-        pymysql.connect(host=url.host, port=url.port, user=url.username, password=password, database=url.database,
-                        connect_timeout=10).close()
+        pymysql.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=password,
+            database=url.database,
+            connect_timeout=10,
+        ).close()
     assert refused.value.args[0] == 1045  # ER_ACCESS_DENIED_ERROR
     assert refused.value.args[1].startswith(f"Access denied for user '{url.username}'@")
     assert refused.value.args[1].endswith(f"(using password: {sent})")
-    with pymysql.connect(host=url.host, port=url.port, user=url.username, password=url.password,
-                         database=url.database, connect_timeout=10) as con, con.cursor() as cur:
+    with (
+        pymysql.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+            connect_timeout=10,
+        ) as con,
+        con.cursor() as cur,
+    ):
         cur.execute("SELECT current_user()")
         assert cur.fetchone()[0].split("@")[0] == "almacen"

@@ -53,17 +53,23 @@ def test_simulating_again_up_to_the_same_time_changes_nothing(tmp_path):
 def test_pending_sales_settle_hours_later_with_a_later_updated_at(tmp_path):
     settings = _settings(tmp_path)
     simulate_chain(settings, DAY, until=datetime(2026, 11, 24, 8), scale=0.2)
-    rows = _rows(settings.branch("palermo").url, "SELECT fecha, actualizado, estado FROM ventas WHERE actualizado > fecha")
+    rows = _rows(
+        settings.branch("palermo").url, "SELECT fecha, actualizado, estado FROM ventas WHERE actualizado > fecha"
+    )
     assert rows and all(estado in ("aprobada", "rechazada", "anulada") for _, _, estado in rows)
-    assert all((datetime.fromisoformat(str(u)) - datetime.fromisoformat(str(f))).total_seconds() >= 3600 for f, u, _ in rows)
+    assert all(
+        (datetime.fromisoformat(str(u)) - datetime.fromisoformat(str(f))).total_seconds() >= 3600 for f, u, _ in rows
+    )
 
 
 def test_header_totals_are_the_sum_of_their_lines(tmp_path):
     settings = _settings(tmp_path)
     simulate_chain(settings, DAY, scale=0.05)
-    mismatched = _rows(settings.branch("cordoba_centro").url,
-                       "SELECT t.ticket_nro FROM tickets t JOIN ticket_lineas l USING (ticket_nro) "
-                       "GROUP BY t.ticket_nro, t.importe_total HAVING abs(t.importe_total - sum(l.subtotal)) > 0.001")
+    mismatched = _rows(
+        settings.branch("cordoba_centro").url,
+        "SELECT t.ticket_nro FROM tickets t JOIN ticket_lineas l USING (ticket_nro) "
+        "GROUP BY t.ticket_nro, t.importe_total HAVING abs(t.importe_total - sum(l.subtotal)) > 0.001",
+    )
     assert mismatched == []
 
 
@@ -97,7 +103,9 @@ def test_stores_sell_in_opening_hours_and_saturday_outsells_sunday():
 def _zoned(folder, zone: str):
     """The two-branch demo chain with both POS on the clock of `zone`."""
     settings = _settings(folder)
-    return settings.model_copy(update={"branches": [b.model_copy(update={"timezone": zone}) for b in settings.branches]})
+    return settings.model_copy(
+        update={"branches": [b.model_copy(update={"timezone": zone}) for b in settings.branches]}
+    )
 
 
 def test_a_branch_with_a_timezone_writes_its_pos_times_on_that_clock(tmp_path):
@@ -105,8 +113,13 @@ def test_a_branch_with_a_timezone_writes_its_pos_times_on_that_clock(tmp_path):
     for settings in (utc, local):
         simulate_chain(settings, DAY, until=datetime(2026, 11, 23, 8), scale=0.05)
     query = "SELECT id_venta, fecha, actualizado FROM ventas ORDER BY id_venta"
-    as_utc, as_local = ([(i, datetime.fromisoformat(str(f)), datetime.fromisoformat(str(u))) for i, f, u in _rows(
-        s.branch("palermo").url, query)] for s in (utc, local))
+    as_utc, as_local = (
+        [
+            (i, datetime.fromisoformat(str(f)), datetime.fromisoformat(str(u)))
+            for i, f, u in _rows(s.branch("palermo").url, query)
+        ]
+        for s in (utc, local)
+    )
     assert len(as_utc) == len(as_local) == 12
     assert as_local == [(i, f - timedelta(hours=3), u - timedelta(hours=3)) for i, f, u in as_utc]
     assert as_local[0][2] == datetime(2026, 11, 22, 21, 23, 52)  # 00:23:52 UTC on the 23rd

@@ -64,9 +64,18 @@ def _recount(lines, world) -> tuple[list[dict], list[dict]]:
         sent_at = datetime.fromisoformat(e["event_time"])
         kind = "template" if e["type"] == "send" else e["type"]
         status = {"inbound": "received", "reply": "sent"}.get(e["type"]) or names[best.get(e["message_id"], 0)]
-        messages.append({"message_id": e["message_id"], "client_id": e["client_id"], "recipient": e["recipient"],
-                         "country": e["country"], "category": e.get("category"), "kind": kind, "sent_at": sent_at,
-                         "status": status})
+        messages.append(
+            {
+                "message_id": e["message_id"],
+                "client_id": e["client_id"],
+                "recipient": e["recipient"],
+                "country": e["country"],
+                "category": e.get("category"),
+                "kind": kind,
+                "sent_at": sent_at,
+                "status": status,
+            }
+        )
         if kind == "template":
             key = (sent_at.replace(second=0, microsecond=0), e["client_id"], e["category"], e["country"])
             usage[key + ("sent",)] += 1
@@ -74,9 +83,18 @@ def _recount(lines, world) -> tuple[list[dict], list[dict]]:
             usage[key + ("read",)] += status == "read"
             usage[key + ("failed",)] += status == "failed"
     keys = sorted({k[:4] for k in usage})
-    rows = [{"minute": m, "day": m.date(), "client_id": c, "category": ca, "country": co,
-             **{f: usage[(m, c, ca, co, f)] for f in ("sent", "delivered", "read", "failed")},
-             "billable": usage[(m, c, ca, co, "delivered")]} for m, c, ca, co in keys]
+    rows = [
+        {
+            "minute": m,
+            "day": m.date(),
+            "client_id": c,
+            "category": ca,
+            "country": co,
+            **{f: usage[(m, c, ca, co, f)] for f in ("sent", "delivered", "read", "failed")},
+            "billable": usage[(m, c, ca, co, "delivered")],
+        }
+        for m, c, ca, co in keys
+    ]
     return sorted(messages, key=lambda m: (m["sent_at"], m["message_id"])), rows
 
 
@@ -118,10 +136,25 @@ def test_usage_minute_has_the_contract_columns_sorted(world):
     m = _maker(world)
     m.events(4000)
     usage = m.ledger.usage_minute()
-    assert usage.column_names == ["minute", "day", "client_id", "category", "country", "sent", "delivered", "read",
-                                  "failed", "billable"]
-    assert [str(t) for t in usage.schema.types] == ["timestamp[us, tz=UTC]", "date32[day]", "string", "string",
-                                                    "string"] + ["int64"] * 5
+    assert usage.column_names == [
+        "minute",
+        "day",
+        "client_id",
+        "category",
+        "country",
+        "sent",
+        "delivered",
+        "read",
+        "failed",
+        "billable",
+    ]
+    assert [str(t) for t in usage.schema.types] == [
+        "timestamp[us, tz=UTC]",
+        "date32[day]",
+        "string",
+        "string",
+        "string",
+    ] + ["int64"] * 5
     rows = usage.to_pylist()
     assert rows
     keys = [(r["minute"], r["client_id"], r["category"], r["country"]) for r in rows]
@@ -150,8 +183,9 @@ def test_arrival_is_not_time_order(world):
     first: dict[tuple[str, str], int] = {}
     for i, e in enumerate(events):
         first.setdefault((e["message_id"], e.get("status", e["type"])), i)
-    before_send = [mid for (mid, what), i in first.items() if what in ("delivered", "read", "failed")
-                   and first[(mid, "send")] > i]
+    before_send = [
+        mid for (mid, what), i in first.items() if what in ("delivered", "read", "failed") and first[(mid, "send")] > i
+    ]
     read_first = [mid for (mid, what), i in first.items() if what == "read" and first[(mid, "delivered")] > i]
     assert before_send and read_first
 
@@ -202,8 +236,9 @@ def test_recipients_are_phones_of_their_country_and_come_back(world):
     m.events(8000)
     rows = m.ledger.messages().to_pylist()
     assert rows
-    assert all(re.fullmatch(r"\+\d{11,13}", r["recipient"]) and r["recipient"].startswith(CODES[r["country"]])
-               for r in rows)
+    assert all(
+        re.fullmatch(r"\+\d{11,13}", r["recipient"]) and r["recipient"].startswith(CODES[r["country"]]) for r in rows
+    )
     per_phone = Counter((r["client_id"], r["recipient"]) for r in rows)
     assert max(per_phone.values()) >= 5
     assert {r["country"] for r in rows} == set(COUNTRIES)

@@ -94,18 +94,26 @@ def added(*tables: list[tuple]) -> list[tuple]:
     sums: dict[tuple, list] = {}
     for rows in tables:
         for r in rows:
-            key, value = r[:len(GRAIN)], r[len(GRAIN):]
+            key, value = r[: len(GRAIN)], r[len(GRAIN) :]
             sums[key] = [a + b for a, b in zip(sums[key], value)] if key in sums else list(value)
     return sorted(key + tuple(value) for key, value in sums.items())
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> StreamWorld:
-    branches = [Branch(id=b, name=b.title(), city="x", province="x", url=f"sqlite:///{tmp_path}/{b}.sqlite",
-                       pos_schema="ventas") for b in BRANCHES]
+    branches = [
+        Branch(
+            id=b, name=b.title(), city="x", province="x", url=f"sqlite:///{tmp_path}/{b}.sqlite", pos_schema="ventas"
+        )
+        for b in BRANCHES
+    ]
     landing = tmp_path / "landing"
-    settings = Settings(demo=True, lake=str(tmp_path / "lake"), branches=branches,
-                        stream={"landing": str(landing), "trigger_seconds": 0.2})
+    settings = Settings(
+        demo=True,
+        lake=str(tmp_path / "lake"),
+        branches=branches,
+        stream={"landing": str(landing), "trigger_seconds": 0.2},
+    )
     start = floor_minute(datetime.now(timezone.utc)) - timedelta(minutes=30)
     return StreamWorld(settings, Lake(settings.lake), landing, start)
 
@@ -135,8 +143,16 @@ def kworld(world: StreamWorld, kafka_bootstrap: str) -> StreamWorld:
     return world
 
 
-SPOILERS = ("malformed_json", "unknown_version", "missing_field", "wrong_type", "negative_amount", "duplicate_id",
-            "unknown_branch", "future_time")
+SPOILERS = (
+    "malformed_json",
+    "unknown_version",
+    "missing_field",
+    "wrong_type",
+    "negative_amount",
+    "duplicate_id",
+    "unknown_branch",
+    "future_time",
+)
 
 
 def spoiled(maker: EventMaker, events: list[Event], every: int) -> tuple[list[tuple[str, str]], list[Event]]:

@@ -48,7 +48,9 @@ def test_a_payload_that_is_not_utf8_is_quarantined(world: StreamWorld):
     good = world.maker().events(5, world.start, world.start + timedelta(minutes=1))
     world.landing.mkdir(parents=True, exist_ok=True)
     (world.landing / "raw-000000000001.jsonl").write_bytes(
-        b"\n".join([good[0].json().encode(), b'{"event_id": "\xff\xfe"}', *(e.json().encode() for e in good[1:])]) + b"\n")
+        b"\n".join([good[0].json().encode(), b'{"event_id": "\xff\xfe"}', *(e.json().encode() for e in good[1:])])
+        + b"\n"
+    )
 
     done = world.ingest()
 

@@ -36,14 +36,17 @@ def _bronze_versions(world: StreamWorld) -> int:
 
 def test_killing_the_ingestor_at_any_moment_loses_nothing_and_duplicates_nothing(world: StreamWorld, tmp_path: Path):
     events = world.maker().events(30_000, world.start, world.start + timedelta(minutes=25))
-    bad = [world.maker(seed=99).bad_line("negative_amount", e)
-           for e in world.maker(seed=99).events(300, world.start, world.start + timedelta(minutes=25))]
+    bad = [
+        world.maker(seed=99).bad_line("negative_amount", e)
+        for e in world.maker(seed=99).events(300, world.start, world.start + timedelta(minutes=25))
+    ]
     lines = [e.json() for e in events]
     for i, line in enumerate(bad):  # spread the bad ones through the files
         lines.insert(i * 100, line)
     world.write(lines, file_events=500)
-    settings = world.settings.model_copy(update={"stream": world.settings.stream.model_copy(
-        update={"max_batch_events": 1_000, "trigger_seconds": 0.05})})
+    settings = world.settings.model_copy(
+        update={"stream": world.settings.stream.model_copy(update={"max_batch_events": 1_000, "trigger_seconds": 0.05})}
+    )
     config = tmp_path / "settings.json"
     config.write_text(settings.model_dump_json())
 
@@ -84,6 +87,7 @@ def test_gold_left_behind_by_a_crash_after_the_bronze_commit_is_completed_from_b
     def crash(_rollup, rows, *_args, **_kwargs):
         if rows.num_rows:
             raise KeyboardInterrupt("killed between the bronze and the gold commits")
+
     with monkeypatch.context() as m:
         m.setattr(MinuteRollup, "apply_minutes", crash)
         m.setattr(MinuteRollup, "apply_late", crash)

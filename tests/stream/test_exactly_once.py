@@ -26,7 +26,7 @@ from almacen.domains.sales import SALES
 from almacen.ingest.stream import StreamIngestor
 from almacen.lake import Lake
 from almacen.simulate.events import Event
-from tests.stream.conftest import (BRANCHES, StreamWorld, added, minute_rows, produce_to_partitions)
+from tests.stream.conftest import BRANCHES, StreamWorld, added, minute_rows, produce_to_partitions
 
 CHILD = """
 import os
@@ -70,8 +70,13 @@ BAD_KINDS = ("negative_amount", "missing_field", "unknown_branch", "malformed_js
 
 
 def _config(world: StreamWorld, folder: Path, name: str, max_batch_events: int) -> Path:
-    settings: Settings = world.settings.model_copy(update={"stream": world.settings.stream.model_copy(
-        update={"max_batch_events": max_batch_events, "trigger_seconds": 0.3})})
+    settings: Settings = world.settings.model_copy(
+        update={
+            "stream": world.settings.stream.model_copy(
+                update={"max_batch_events": max_batch_events, "trigger_seconds": 0.3}
+            )
+        }
+    )
     path = folder / f"{name}.json"
     path.write_text(settings.model_dump_json())
     return path
@@ -90,8 +95,9 @@ def _lines(world: StreamWorld) -> tuple[list[Event], list[tuple[Event, str]], li
     events = world.maker().events(6_000, world.start, world.start + timedelta(minutes=25))
     spoiler = world.maker(seed=99)
     sources = spoiler.events(200, world.start, world.start + timedelta(minutes=25))
-    stragglers = world.maker(seed=5).events(16, world.start - timedelta(minutes=40),
-                                            world.start - timedelta(minutes=39))
+    stragglers = world.maker(seed=5).events(
+        16, world.start - timedelta(minutes=40), world.start - timedelta(minutes=39)
+    )
     rest: list[tuple[Event, str]] = []
     bad: list[str] = []
     used: list[Event] = []
@@ -130,8 +136,9 @@ def _check(world: StreamWorld, valid: list[Event], stragglers: list[Event], bad:
 def _kill_and_restart(world: StreamWorld, tmp_path: Path, table: str, when: str) -> None:
     big, small = _config(world, tmp_path, "big", 1_000), _config(world, tmp_path, "small", 250)
     killed = run_child(big, "sales", table, "3", when)
-    assert killed.returncode == -signal.SIGKILL, f"the kill {when} commit 3 of {table} was not reached: " \
-                                                 f"{killed.returncode} {killed.stderr[-2000:]}"
+    assert killed.returncode == -signal.SIGKILL, (
+        f"the kill {when} commit 3 of {table} was not reached: {killed.returncode} {killed.stderr[-2000:]}"
+    )
     final = run_child(small)
     assert final.returncode == 0, final.stderr[-3000:]
 
@@ -139,7 +146,8 @@ def _kill_and_restart(world: StreamWorld, tmp_path: Path, table: str, when: str)
 @pytest.mark.slow
 @pytest.mark.parametrize(("table", "when"), BOUNDARIES, ids=[f"{w}-{t}" for t, w in BOUNDARIES])
 def test_a_kill_at_any_commit_boundary_of_a_landing_batch_loses_nothing_and_writes_nothing_twice(
-        world: StreamWorld, tmp_path: Path, table: str, when: str):
+    world: StreamWorld, tmp_path: Path, table: str, when: str
+):
     warm, rest, stragglers, bad = _lines(world)
     world.write([e.json() for e in warm])
     world.ingest()
@@ -154,7 +162,8 @@ def test_a_kill_at_any_commit_boundary_of_a_landing_batch_loses_nothing_and_writ
 @pytest.mark.slow
 @pytest.mark.parametrize(("table", "when"), BOUNDARIES, ids=[f"{w}-{t}" for t, w in BOUNDARIES])
 def test_a_kill_at_any_commit_boundary_of_a_kafka_batch_loses_nothing_and_writes_nothing_twice(
-        kworld: StreamWorld, tmp_path: Path, table: str, when: str):
+    kworld: StreamWorld, tmp_path: Path, table: str, when: str
+):
     kafka = kworld.settings.stream.kafka
     warm, rest, stragglers, bad = _lines(kworld)
     produce_to_partitions(kafka, [(BRANCHES.index(e.branch_id), e.json()) for e in warm])
@@ -168,7 +177,8 @@ def test_a_kill_at_any_commit_boundary_of_a_kafka_batch_loses_nothing_and_writes
 
 
 def test_a_message_quarantined_before_a_crash_stays_only_in_quarantine_when_it_passes_on_the_second_read(
-        world: StreamWorld, monkeypatch: pytest.MonkeyPatch):
+    world: StreamWorld, monkeypatch: pytest.MonkeyPatch
+):
     """Killed between the quarantine and the bronze commits, the batch is judged again on restart; an event
     that was in the future then passes now (the tolerance grew here; the clock moves on in life). It was
     quarantined already: it must not land in bronze too."""

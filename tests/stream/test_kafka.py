@@ -47,7 +47,9 @@ def test_every_event_from_kafka_lands_once_with_its_partition_offsets_in_the_lak
     for p in range(3):
         rows = bronze.filter(pc.equal(bronze["_stream"], f"kafka:{topic}:{p}"))
         last_offset = rows.num_rows - 1 if rows.num_rows else None  # keyed by branch: a partition may get none
-        assert kworld.lake.transaction_version("bronze.sales_events", f"almacen-stream:kafka:{topic}:{p}") == last_offset
+        assert (
+            kworld.lake.transaction_version("bronze.sales_events", f"almacen-stream:kafka:{topic}:{p}") == last_offset
+        )
     assert bronze["_batch_id"][0].as_py().startswith(f"kafka:{topic}:")
 
 
@@ -67,8 +69,16 @@ def test_bad_events_from_kafka_are_quarantined_and_counted(kworld: StreamWorld):
 
 
 def test_the_lag_behind_the_broker_is_in_the_run_records(kworld: StreamWorld):
-    produce(kworld, [(e.branch_id, e.json()) for e in kworld.maker().events(5_000, kworld.start, kworld.start + timedelta(minutes=1))])
-    settings = kworld.settings.model_copy(update={"stream": kworld.settings.stream.model_copy(update={"max_batch_events": 1_000})})
+    produce(
+        kworld,
+        [
+            (e.branch_id, e.json())
+            for e in kworld.maker().events(5_000, kworld.start, kworld.start + timedelta(minutes=1))
+        ],
+    )
+    settings = kworld.settings.model_copy(
+        update={"stream": kworld.settings.stream.model_copy(update={"max_batch_events": 1_000})}
+    )
     ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
     try:
@@ -92,8 +102,9 @@ def test_a_broker_that_does_not_answer_at_start_is_named_and_retried(caplog):
 def test_killing_the_ingestor_mid_stream_loses_nothing_and_duplicates_nothing(kworld: StreamWorld, tmp_path: Path):
     events = kworld.maker().events(40_000, kworld.start, kworld.start + timedelta(minutes=8))
     produce(kworld, [(e.branch_id, e.json()) for e in events])
-    settings = kworld.settings.model_copy(update={"stream": kworld.settings.stream.model_copy(
-        update={"max_batch_events": 2_000, "trigger_seconds": 0.1})})
+    settings = kworld.settings.model_copy(
+        update={"stream": kworld.settings.stream.model_copy(update={"max_batch_events": 2_000, "trigger_seconds": 0.1})}
+    )
     config = tmp_path / "settings.json"
     config.write_text(settings.model_dump_json())
     log = Path(settings.lake) / "bronze" / "sales_events" / "_delta_log"

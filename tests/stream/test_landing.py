@@ -42,8 +42,10 @@ def test_a_restart_reads_nothing_twice(world: StreamWorld):
 
 
 def test_positions_are_committed_with_the_rows_as_delta_transactions(world: StreamWorld):
-    world.write([e.json() for e in world.maker().events(2_500, world.start, world.start + timedelta(minutes=1))],
-                file_events=1_000)
+    world.write(
+        [e.json() for e in world.maker().events(2_500, world.start, world.start + timedelta(minutes=1))],
+        file_events=1_000,
+    )
     world.ingest()
 
     for table in ("bronze.sales_events", "gold.sales_minute"):
@@ -94,9 +96,13 @@ def test_the_same_event_in_two_batches_is_counted_once(world: StreamWorld):
     assert (done.written, done.quarantined) == (0, 3)
     assert world.on_time() == minute_rows(events)
     reasons = sorted(world.lake.read("quarantine.sales_events")["_reason"].to_pylist())
-    assert reasons == sorted([f"duplicate key (event_id) = ({events[3].event_id})",
-                              f"event_id = {events[3].event_id} was already loaded (a duplicate)",
-                              f"event_id = {events[40].event_id} was already loaded (a duplicate)"])
+    assert reasons == sorted(
+        [
+            f"duplicate key (event_id) = ({events[3].event_id})",
+            f"event_id = {events[3].event_id} was already loaded (a duplicate)",
+            f"event_id = {events[40].event_id} was already loaded (a duplicate)",
+        ]
+    )
 
 
 def test_a_late_duplicate_is_found_in_bronze(world: StreamWorld):

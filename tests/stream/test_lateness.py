@@ -27,15 +27,24 @@ from tests.stream.conftest import GRAIN, StreamWorld, added, minute_rows, produc
 SKEW = timedelta(minutes=15)
 """how far apart in event time the partitions are: more than the allowed lateness (10 minutes)"""
 PER_PARTITION = 1_500
-OLD_GRAIN = pa.schema([("minute", pa.timestamp("us", tz="UTC")), ("branch_id", pa.string()), ("events", pa.int64()),
-                       ("amount", pa.decimal128(18, 2))])
+OLD_GRAIN = pa.schema(
+    [
+        ("minute", pa.timestamp("us", tz="UTC")),
+        ("branch_id", pa.string()),
+        ("events", pa.int64()),
+        ("amount", pa.decimal128(18, 2)),
+    ]
+)
 
 
 def _partitions(world: StreamWorld, n: int = 3) -> list[list[Event]]:
     """`n` partitions' events, each in order over 12 minutes, partition p starting p x SKEW earlier."""
-    return [world.maker(seed=10 + p).events(PER_PARTITION, world.start + (1 - p) * SKEW,
-                                            world.start + (1 - p) * SKEW + timedelta(minutes=12))
-            for p in range(n)]
+    return [
+        world.maker(seed=10 + p).events(
+            PER_PARTITION, world.start + (1 - p) * SKEW, world.start + (1 - p) * SKEW + timedelta(minutes=12)
+        )
+        for p in range(n)
+    ]
 
 
 def _interleaved(parts: list[list[tuple[int, Event]]]) -> list[tuple[int, str]]:
@@ -151,13 +160,19 @@ def test_a_late_table_of_the_old_grain_is_moved_to_the_full_grain_on_start(world
 
 
 def test_a_late_table_of_the_old_grain_that_bronze_does_not_explain_is_refused_with_the_way_to_rebuild_it(
-        world: StreamWorld):
+    world: StreamWorld,
+):
     _with_late_events(world)
     old = _old_grain(world)
-    world.lake.overwrite("gold.sales_minute_late", old.set_column(2, "events", pa.array([9] * old.num_rows, pa.int64())))
+    world.lake.overwrite(
+        "gold.sales_minute_late", old.set_column(2, "events", pa.array([9] * old.num_rows, pa.int64()))
+    )
 
-    with pytest.raises(rollup.LateTableError, match=r"gold.sales_minute_late \(.*\) has the old grain .* move the folder "
-                                             r"aside and run `almacen stream --until-idle`"):
+    with pytest.raises(
+        rollup.LateTableError,
+        match=r"gold.sales_minute_late \(.*\) has the old grain .* move the folder "
+        r"aside and run `almacen stream --until-idle`",
+    ):
         world.ingest()
 
 

@@ -19,8 +19,13 @@ def test_compaction_merges_the_small_files_of_many_micro_batches(world: StreamWo
     world.ingest(max_batch_events=100)  # 30 batches: 30 files in bronze, rewrites in gold
     assert _files(world, "bronze.sales_events") >= 30
 
-    maintenance = Maintenance(world.lake, every_s=0.05, retention_hours=0,
-                              append_only=("bronze.sales_events", "quarantine.sales_events"), rewritten=())
+    maintenance = Maintenance(
+        world.lake,
+        every_s=0.05,
+        retention_hours=0,
+        append_only=("bronze.sales_events", "quarantine.sales_events"),
+        rewritten=(),
+    )
     maintenance.start()
     time.sleep(0.5)
     maintenance.stop()

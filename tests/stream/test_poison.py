@@ -45,8 +45,13 @@ def got(what: str) -> tuple[str, str]:
 
 
 REASONS = {  # the simulator's poison kinds (null_key: a valid event without a key, it lands)
-    "tombstone": TOMBSTONE, "empty": EMPTY, "binary": NOT_UTF8, "invalid_utf8": NOT_UTF8,
-    "json_array": got("an array"), "json_scalar": got("a string"), "oversized": TOO_LARGE,
+    "tombstone": TOMBSTONE,
+    "empty": EMPTY,
+    "binary": NOT_UTF8,
+    "invalid_utf8": NOT_UTF8,
+    "json_array": got("an array"),
+    "json_scalar": got("a string"),
+    "oversized": TOO_LARGE,
 }
 
 
@@ -94,7 +99,8 @@ def test_every_poison_payload_in_one_batch_is_quarantined_with_its_own_reason(en
     assert result.passed["event_id"].to_pylist() == ["ok-0", "ok-1", "ok-2"]
     assert [(r["_rule"], r["_reason"]) for r in result.quarantined.to_pylist()] == [r for _, r in bad]
     assert result.quarantined["_raw"].to_pylist() == [
-        None if p is None else p.decode("utf-8", errors="backslashreplace") for p, _ in bad]
+        None if p is None else p.decode("utf-8", errors="backslashreplace") for p, _ in bad
+    ]
 
 
 def test_a_payload_of_exactly_the_limit_is_read_and_one_byte_more_is_not(engine: DuckDBEngine):
@@ -107,15 +113,21 @@ def test_a_payload_of_exactly_the_limit_is_read_and_one_byte_more_is_not(engine:
 
     assert result.passed["event_id"].to_pylist() == ["e-1"]
     assert [(r["_rule"], r["_reason"]) for r in result.quarantined.to_pylist()] == [
-        ("parsed", "the payload is larger than 500 bytes")]
+        ("parsed", "the payload is larger than 500 bytes")
+    ]
 
 
 # -- any bytes at all ------------------------------------------------------------------------------
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
     | st.sampled_from(sorted({v for _, values in NOT_OF_TYPE.values() for v in values})).map(json.loads),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-    max_leaves=6)
+    max_leaves=6,
+)
 TEXTS = [v for _, values in NOT_OF_TYPE.values() for v in values]
 
 
@@ -131,9 +143,13 @@ def _events(event: dict) -> st.SearchStrategy[bytes]:
 
 def _payloads(event: dict) -> st.SearchStrategy[bytes | None]:
     return st.one_of(
-        st.none(), st.just(b""), st.binary(max_size=48), st.text(max_size=24).map(lambda t: t.encode()),
-        JSON_VALUES.map(lambda v: json.dumps(v).encode()), _events(event),
-        _events(event).map(lambda b: b[: len(b) // 2] + b"\xff" + b[len(b) // 2:]),
+        st.none(),
+        st.just(b""),
+        st.binary(max_size=48),
+        st.text(max_size=24).map(lambda t: t.encode()),
+        JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+        _events(event),
+        _events(event).map(lambda b: b[: len(b) // 2] + b"\xff" + b[len(b) // 2 :]),
     )
 
 
@@ -158,8 +174,18 @@ def _holds_for(engine: DuckDBEngine, kind: StreamKind, payloads: list[bytes | No
 
 
 TYPES = {  # each field's JSON type, as Python reads it (None: absent, allowed where the rules allow it)
-    "sales": {"schema_version": int, "event_id": str, "event_time": str, "branch_id": str, "channel": str,
-              "product_id": int, "quantity": (int, float), "amount": str, "payment_type": str, "status": str},
+    "sales": {
+        "schema_version": int,
+        "event_id": str,
+        "event_time": str,
+        "branch_id": str,
+        "channel": str,
+        "product_id": int,
+        "quantity": (int, float),
+        "amount": str,
+        "payment_type": str,
+        "status": str,
+    },
     "messaging": {"schema_version": int, **{f: str for f in MESSAGE if f != "schema_version"}, "status": str},
 }
 
@@ -168,15 +194,17 @@ def _of_type(value: object, types: type | tuple[type, ...]) -> bool:
     return value is None or (isinstance(value, types) and not isinstance(value, bool))
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(payloads=st.lists(_payloads(SALE), max_size=30))
 def test_any_batch_of_any_bytes_parses_and_judges_without_losing_a_sale_event(engine: DuckDBEngine, payloads):
     _holds_for(engine, SALES, payloads)
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(payloads=st.lists(_payloads(MESSAGE), max_size=30))
 def test_any_batch_of_any_bytes_parses_and_judges_without_losing_a_message_event(engine: DuckDBEngine, payloads):
     _holds_for(engine, MESSAGING, payloads)
@@ -188,9 +216,11 @@ def test_empty_lines_and_lines_that_are_not_utf8_in_a_landing_file_are_quarantin
     latin1 = (good[5].json()[:-1] + ', "nota": "mañana"}').encode("latin-1")
     world.landing.mkdir(parents=True, exist_ok=True)
     (world.landing / "pos-000000000001.jsonl").write_bytes(
-        b"\n".join([good[0].json().encode(), b"", good[1].json().encode(), b"", b"", latin1]) + b"\n")
+        b"\n".join([good[0].json().encode(), b"", good[1].json().encode(), b"", b"", latin1]) + b"\n"
+    )
     (world.landing / "pos-000000000002.jsonl").write_bytes(  # a Windows tool: BOM and CRLF
-        b"\xef\xbb\xbf" + b"\r\n".join([good[2].json().encode(), b"", good[3].json().encode()]) + b"\r\n")
+        b"\xef\xbb\xbf" + b"\r\n".join([good[2].json().encode(), b"", good[3].json().encode()]) + b"\r\n"
+    )
     (world.landing / "pos-000000000003.jsonl").write_bytes(good[4].json().encode())  # no final newline
 
     done = world.ingest()
@@ -199,8 +229,8 @@ def test_empty_lines_and_lines_that_are_not_utf8_in_a_landing_file_are_quarantin
     assert world.gold_totals() == totals(good[:5])
     rows = world.lake.read("quarantine.sales_events").sort_by([("_batch_id", "ascending")]).to_pylist()
     assert [(r["_batch_id"], r["_rule"], r["_reason"]) for r in rows] == [
-        ("file:pos-000000000001.jsonl", *EMPTY)] * 3 + [("file:pos-000000000001.jsonl", *NOT_UTF8),
-                                                        ("file:pos-000000000002.jsonl", *EMPTY)]
+        ("file:pos-000000000001.jsonl", *EMPTY)
+    ] * 3 + [("file:pos-000000000001.jsonl", *NOT_UTF8), ("file:pos-000000000002.jsonl", *EMPTY)]
     assert rows[3]["_raw"] == latin1.decode("utf-8", errors="backslashreplace")
 
 
@@ -266,13 +296,14 @@ def _ends(world: StreamWorld) -> dict[int, int]:
     return {p: high - 1 for p, (_, high) in marks.items() if high > 0}
 
 
-def test_poison_messages_from_kafka_are_quarantined_and_the_stream_goes_past_them_across_restarts(
-        kworld: StreamWorld):
+def test_poison_messages_from_kafka_are_quarantined_and_the_stream_goes_past_them_across_restarts(kworld: StreamWorld):
     maker = kworld.maker()
     good = maker.events(600, kworld.start, kworld.start + timedelta(minutes=4))
     victims = maker.events(len(POISON_KINDS), kworld.start, kworld.start + timedelta(minutes=4))
-    bad = {kind: ((None if kind == "null_key" else e.branch_id), maker.bad_line(kind, e))
-           for kind, e in zip(POISON_KINDS, victims)}
+    bad = {
+        kind: ((None if kind == "null_key" else e.branch_id), maker.bad_line(kind, e))
+        for kind, e in zip(POISON_KINDS, victims)
+    }
     assert len(bad["oversized"][1]) == MAX_PAYLOAD_BYTES + 1
     messages = [(e.branch_id, e.json()) for e in good]
     for i, kind in enumerate(POISON_KINDS):  # among the valid events, and last of all
@@ -285,16 +316,24 @@ def test_poison_messages_from_kafka_are_quarantined_and_the_stream_goes_past_the
     valid = good + [victims[POISON_KINDS.index("null_key")]]
     n_bad = len(POISON_KINDS) - 1 + 2 * len(CHAIN)
     assert (first.read, first.written, first.quarantined) == (len(messages), len(valid), n_bad)
-    _check_lake(kworld, valid, [v for k, (_, v) in bad.items() if k != "null_key"]
-                + [None] * len(CHAIN) + [b"\xff\xfe"] * len(CHAIN))
+    _check_lake(
+        kworld,
+        valid,
+        [v for k, (_, v) in bad.items() if k != "null_key"] + [None] * len(CHAIN) + [b"\xff\xfe"] * len(CHAIN),
+    )
     topic = kworld.settings.stream.kafka.topic
     ends = _ends(kworld)
     for p, last in ends.items():  # the positions are past the last message, poison or not
         assert kworld.lake.transaction_version("bronze.sales_events", f"almacen-stream:kafka:{topic}:{p}") == last
 
     # restart: the next ingestor resumes past the poison, and reads what came since
-    more = maker.lines(400, kworld.start + timedelta(minutes=4), kworld.start + timedelta(minutes=7),
-                       bad_fraction=0.05, kinds=POISON_KINDS)
+    more = maker.lines(
+        400,
+        kworld.start + timedelta(minutes=4),
+        kworld.start + timedelta(minutes=7),
+        bad_fraction=0.05,
+        kinds=POISON_KINDS,
+    )
     _produce(kworld, more)
     second = kworld.ingest()
     third = kworld.ingest()
@@ -316,9 +355,17 @@ def _check_lake(world: StreamWorld, valid: list[Event], poisoned: list[bytes | s
     assert sorted(bronze["event_id"].to_pylist()) == sorted(e.event_id for e in valid)
     assert world.gold_totals() == totals(valid)
     quarantine = world.lake.read("quarantine.sales_events")
-    raw = [None if v is None else v.decode("utf-8", errors="backslashreplace") if isinstance(v, bytes) else v
-           for v in poisoned]
-    expected = Counter(zip(raw, [REASONS[k][1] for k in POISON_KINDS if k != "null_key"]
-                           + [TOMBSTONE[1]] * len(CHAIN) + [NOT_UTF8[1]] * len(CHAIN)))
+    raw = [
+        None if v is None else v.decode("utf-8", errors="backslashreplace") if isinstance(v, bytes) else v
+        for v in poisoned
+    ]
+    expected = Counter(
+        zip(
+            raw,
+            [REASONS[k][1] for k in POISON_KINDS if k != "null_key"]
+            + [TOMBSTONE[1]] * len(CHAIN)
+            + [NOT_UTF8[1]] * len(CHAIN),
+        )
+    )
     assert Counter(zip(quarantine["_raw"].to_pylist(), quarantine["_reason"].to_pylist())) == expected
     assert set(quarantine["_rule"].to_pylist()) == {"parsed"}

@@ -59,8 +59,14 @@ def _sorted(table: pa.Table, keys: list[str]) -> list[dict]:
 
 def _quarantined(lake: Lake) -> list[tuple]:
     rows = lake.read("quarantine.sales_events")
-    return sorted((DUPLICATE_RULES.get(r["_rule"], r["_rule"]), r["_reason"] if r["_rule"] not in DUPLICATE_RULES
-                   else None, r["_raw"]) for r in rows.to_pylist())
+    return sorted(
+        (
+            DUPLICATE_RULES.get(r["_rule"], r["_rule"]),
+            r["_reason"] if r["_rule"] not in DUPLICATE_RULES else None,
+            r["_raw"],
+        )
+        for r in rows.to_pylist()
+    )
 
 
 def _state(lake: Lake) -> dict:
@@ -69,13 +75,16 @@ def _state(lake: Lake) -> dict:
         "minute": _sorted(lake.read("gold.sales_minute"), ["minute", "branch_id", "channel", "payment_type", "status"]),
         "late": _sorted(lake.read("gold.sales_minute_late"), list(GRAIN)),
         "quarantine": _quarantined(lake),
-        "bronze": sorted((r["event_id"], r["_late"], r["_stream"], r["_position"], r["amount"]) for r in
-                         bronze.select(["event_id", "_late", "_stream", "_position", "amount"]).to_pylist()),
+        "bronze": sorted(
+            (r["event_id"], r["_late"], r["_stream"], r["_position"], r["amount"])
+            for r in bronze.select(["event_id", "_late", "_stream", "_position", "amount"]).to_pylist()
+        ),
     }
 
 
 def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and_only_once(
-        world: StreamWorld, kafka_bootstrap: str, spark_settings, spark_engine, tmp_path: Path):
+    world: StreamWorld, kafka_bootstrap: str, spark_settings, spark_engine, tmp_path: Path
+):
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=f"t.spark.{uuid.uuid4().hex[:10]}")
     ensure_topic(kafka, partitions=3)
     a = _settings(world, tmp_path / "lake_a", kafka, spark_settings)
@@ -83,25 +92,37 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
     maker, start = world.maker(), world.start
 
     # round 1: 8 minutes of events (none late, whatever the batches), every kind of bad event, duplicates
-    first, valid = spoiled(maker, maker.events(3_000, start + timedelta(minutes=20), start + timedelta(minutes=28)),
-                           every=33)
+    first, valid = spoiled(
+        maker, maker.events(3_000, start + timedelta(minutes=20), start + timedelta(minutes=28)), every=33
+    )
     _produce(kafka, first, raw=[("palermo", b'{"event_id": "\xff\xfe"}')])
     done_a, done_b = _embedded(world, a), spark_until_idle(b, spark_engine, SALES)
     assert (done_b.read, done_b.written, done_b.quarantined, done_b.late) == (
-        done_a.read, done_a.written, done_a.quarantined, done_a.late)
+        done_a.read,
+        done_a.written,
+        done_a.quarantined,
+        done_a.late,
+    )
     assert done_a.read == len(first) + 1 and done_a.quarantined > 0
 
     # round 2: replays of loaded events, events within the lateness, events beyond it, new events
     replayed = [line for _, line in first[:40] if '"event_id"' in line][:5]
     slightly_late = maker.events(10, start + timedelta(minutes=22), start + timedelta(minutes=23))
     too_late = maker.events(7, start, start + timedelta(seconds=30))
-    new, valid_new = spoiled(maker, maker.events(500, start + timedelta(minutes=28), start + timedelta(minutes=30)),
-                             every=33)
-    _produce(kafka, [("palermo", line) for line in replayed] + [(e.branch_id, e.json()) for e in slightly_late + too_late]
-             + new)
+    new, valid_new = spoiled(
+        maker, maker.events(500, start + timedelta(minutes=28), start + timedelta(minutes=30)), every=33
+    )
+    _produce(
+        kafka,
+        [("palermo", line) for line in replayed] + [(e.branch_id, e.json()) for e in slightly_late + too_late] + new,
+    )
     again_a, again_b = _embedded(world, a), spark_until_idle(b, spark_engine, SALES)
     assert (again_b.read, again_b.written, again_b.quarantined, again_b.late) == (
-        again_a.read, again_a.written, again_a.quarantined, again_a.late)
+        again_a.read,
+        again_a.written,
+        again_a.quarantined,
+        again_a.late,
+    )
     assert again_a.late == 7
 
     lake_a, lake_b = Lake(a.lake), Lake(b.lake)
@@ -115,13 +136,16 @@ def test_spark_structured_streaming_matches_the_embedded_ingestor_row_by_row_and
         assert gold_rows(lake, "gold.sales_minute_late") == minute_rows(too_late)
         assert gold_rows(lake, "gold.sales_minute") == minute_rows(valid + slightly_late + valid_new)
         assert added(gold_rows(lake, "gold.sales_minute"), gold_rows(lake, "gold.sales_minute_late")) == minute_rows(
-            valid + slightly_late + too_late + valid_new)
+            valid + slightly_late + too_late + valid_new
+        )
     rules = lake_b.read("quarantine.sales_events")["_rule"].to_pylist()
     assert rules.count("not_seen:event_id") >= len(replayed)  # replays of loaded events, across batches
 
     # a replayed epoch (Spark's commit of the last one lost, as after a crash) and an idle run add nothing
-    versions = {t: lake_b.table(t).version() for t in
-                ("bronze.sales_events", "quarantine.sales_events", "gold.sales_minute", "gold.sales_minute_late")}
+    versions = {
+        t: lake_b.table(t).version()
+        for t in ("bronze.sales_events", "quarantine.sales_events", "gold.sales_minute", "gold.sales_minute_late")
+    }
     commits = Path(checkpoint_dir(b, SALES.job)) / "commits"
     last = max((p for p in commits.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
     last.unlink()

@@ -31,12 +31,30 @@ from tests.stream.conftest import StreamWorld, totals
 NOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
 BRANCHES = ("palermo", "rosario")
 CLIENTS = ("c00001",)
-SALE = {"schema_version": 1, "event_id": "e-1", "event_time": "2026-11-24T14:03:21.123456Z", "branch_id": "palermo",
-        "channel": "tienda", "product_id": 1234, "quantity": 2, "amount": "2450.00", "payment_type": "debito",
-        "status": "aprobada"}
-MESSAGE = {"schema_version": 1, "event_id": "m-1", "event_time": "2026-11-24T14:03:21.123456Z", "type": "send",
-           "message_id": "msg-1", "client_id": "c00001", "recipient": "+5491155550123", "country": "AR",
-           "category": "marketing", "template": "promo_semanal"}
+SALE = {
+    "schema_version": 1,
+    "event_id": "e-1",
+    "event_time": "2026-11-24T14:03:21.123456Z",
+    "branch_id": "palermo",
+    "channel": "tienda",
+    "product_id": 1234,
+    "quantity": 2,
+    "amount": "2450.00",
+    "payment_type": "debito",
+    "status": "aprobada",
+}
+MESSAGE = {
+    "schema_version": 1,
+    "event_id": "m-1",
+    "event_time": "2026-11-24T14:03:21.123456Z",
+    "type": "send",
+    "message_id": "msg-1",
+    "client_id": "c00001",
+    "recipient": "+5491155550123",
+    "country": "AR",
+    "category": "marketing",
+    "template": "promo_semanal",
+}
 BIG = "1234567890123456789012345678901234567890"  # 40 digits
 TWO_63 = str(2**63)
 
@@ -56,12 +74,19 @@ INPUTS = {
 """the rules' inputs: the branches and clients known, no id loaded before"""
 
 
-def judge(engine: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None],
-          max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> Split:
+def judge(
+    engine: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None], max_payload_bytes: int = MAX_PAYLOAD_BYTES
+) -> Split:
     """Parse and judge payloads as the ingestor does (on `engine`: known branches and clients, nothing seen)."""
     n = len(payloads)
-    raw = pa.table({"_payload": pa.array(payloads, pa.binary()), "_stream": pa.array(["file:t"] * n, pa.string()),
-                    "_position": pa.array(range(n), pa.int64()), "_batch_id": pa.array(["file:t-1"] * n, pa.string())})
+    raw = pa.table(
+        {
+            "_payload": pa.array(payloads, pa.binary()),
+            "_stream": pa.array(["file:t"] * n, pa.string()),
+            "_position": pa.array(range(n), pa.int64()),
+            "_batch_id": pa.array(["file:t-1"] * n, pa.string()),
+        }
+    )
     parsed = parse_events(engine, raw, kind.parse, max_payload_bytes)
     if kind is MESSAGING:
         parsed = recipient_keys(parsed, b"k" * 32)
@@ -109,22 +134,94 @@ INTEGER, STRING = "a JSON integer", "a JSON string"
 QUANTITY, AMOUNT = "a JSON number with at most 3 decimals", "a decimal string with at most 2 decimals"
 TIMESTAMP = "an ISO 8601 timestamp with Z or an offset"
 NOT_OF_TYPE = {  # field: (its type as the reason names it, JSON texts that are not of it)
-    "product_id": (INTEGER, ["321.5", "1e3", "1E2", "1.0", "-0.0", '"0x44f"', '"1234"', '" 12"', '"12 "', "true",
-                             TWO_63, BIG, '{"id": 1}', "[1]"]),
-    "quantity": (QUANTITY, ["1.0005", "1e-7", "1e21", '"2"', '"0x44f"', '" 12"', '"12 "', "true", TWO_63, BIG,
-                            "1000000000", "NaN", "Infinity", '{"n": 2}', "[2]"]),
-    "amount": (AMOUNT, ["2450.00", "2450", '"2450.005"', '"1e3"', '"0x44f"', '" 12"', '"12 "', '"+5"', '".5"',
-                        '"5."', '"007"', '"1,5"', "true", '"' + TWO_63 + '"', '"' + BIG + '"', '{"amount": "1"}',
-                        '["1"]']),
-    "event_time": (TIMESTAMP, ['"2026-11-24"', '"2026-11-24 14:03:21Z"', '"2026-11-24T14:03:21"',
-                               '"2026-11-24t14:03:21z"', '"2026-11-24T24:00:00Z"', '"2026-12-31T23:59:60Z"',
-                               '"2026-02-30T10:00:00Z"', '"2026-11-24T14:03:21.1234567Z"',
-                               '"2026-11-24T14:03:21+24:00"', '"2026-11-24T14:03:21+0300"', '" 2026-11-24T14:03:21Z"',
-                               '"2026-11-24T14:03:21Z "', '"0000-01-01T00:00:00Z"', "1764000000", "true",
-                               '{"t": 1}', '["2026-11-24T14:03:21Z"]']),
+    "product_id": (
+        INTEGER,
+        [
+            "321.5",
+            "1e3",
+            "1E2",
+            "1.0",
+            "-0.0",
+            '"0x44f"',
+            '"1234"',
+            '" 12"',
+            '"12 "',
+            "true",
+            TWO_63,
+            BIG,
+            '{"id": 1}',
+            "[1]",
+        ],
+    ),
+    "quantity": (
+        QUANTITY,
+        [
+            "1.0005",
+            "1e-7",
+            "1e21",
+            '"2"',
+            '"0x44f"',
+            '" 12"',
+            '"12 "',
+            "true",
+            TWO_63,
+            BIG,
+            "1000000000",
+            "NaN",
+            "Infinity",
+            '{"n": 2}',
+            "[2]",
+        ],
+    ),
+    "amount": (
+        AMOUNT,
+        [
+            "2450.00",
+            "2450",
+            '"2450.005"',
+            '"1e3"',
+            '"0x44f"',
+            '" 12"',
+            '"12 "',
+            '"+5"',
+            '".5"',
+            '"5."',
+            '"007"',
+            '"1,5"',
+            "true",
+            '"' + TWO_63 + '"',
+            '"' + BIG + '"',
+            '{"amount": "1"}',
+            '["1"]',
+        ],
+    ),
+    "event_time": (
+        TIMESTAMP,
+        [
+            '"2026-11-24"',
+            '"2026-11-24 14:03:21Z"',
+            '"2026-11-24T14:03:21"',
+            '"2026-11-24t14:03:21z"',
+            '"2026-11-24T24:00:00Z"',
+            '"2026-12-31T23:59:60Z"',
+            '"2026-02-30T10:00:00Z"',
+            '"2026-11-24T14:03:21.1234567Z"',
+            '"2026-11-24T14:03:21+24:00"',
+            '"2026-11-24T14:03:21+0300"',
+            '" 2026-11-24T14:03:21Z"',
+            '"2026-11-24T14:03:21Z "',
+            '"0000-01-01T00:00:00Z"',
+            "1764000000",
+            "true",
+            '{"t": 1}',
+            '["2026-11-24T14:03:21Z"]',
+        ],
+    ),
     "schema_version": (INTEGER, ['"1"', "1.0", "1e0", "true", '{"v": 1}', "[1]"]),
-    **{f: (STRING, ["1234", "1.5", "true", "false", '{"id": "x"}', '["x"]'])
-       for f in ("event_id", "branch_id", "channel", "payment_type", "status")},
+    **{
+        f: (STRING, ["1234", "1.5", "true", "false", '{"id": "x"}', '["x"]'])
+        for f in ("event_id", "branch_id", "channel", "payment_type", "status")
+    },
 }
 REJECTED = [(f, v) for f, (_, values) in NOT_OF_TYPE.items() for v in values]
 
@@ -153,12 +250,21 @@ def test_a_null_or_missing_sale_event_field_is_not_null_not_a_type_error(engine:
     result = judge(engine, SALES, [with_value(SALE, field, "null"), with_value(SALE, field, None)])
 
     assert [(r["_rule"], r["_reason"]) for r in result.quarantined.to_pylist()] == [
-        (f"not_null:{field}", f"{field} is null")] * 2
+        (f"not_null:{field}", f"{field} is null")
+    ] * 2
 
 
 def test_a_value_of_the_type_still_meets_the_range_rules(engine: DuckDBEngine):
-    result = judge(engine, SALES, [with_value(SALE, "quantity", "-0"), with_value(SALE, "quantity", "-1.5"),
-                           with_value(SALE, "amount", '"-12.50"'), with_value(SALE, "schema_version", "99")])
+    result = judge(
+        engine,
+        SALES,
+        [
+            with_value(SALE, "quantity", "-0"),
+            with_value(SALE, "quantity", "-1.5"),
+            with_value(SALE, "amount", '"-12.50"'),
+            with_value(SALE, "schema_version", "99"),
+        ],
+    )
 
     assert [(r["_rule"], r["_reason"]) for r in result.quarantined.to_pylist()] == [
         ("range:quantity", "quantity = 0.000 is not > 0"),
@@ -170,18 +276,42 @@ def test_a_value_of_the_type_still_meets_the_range_rules(engine: DuckDBEngine):
 
 MESSAGE_NOT_OF_TYPE = {
     "schema_version": (INTEGER, ['"1"', "1.0", "true", '{"v": 1}', "[1]"]),
-    "event_time": (TIMESTAMP, ['"2026-11-24"', '"2026-11-24 14:03:21Z"', '"2026-11-24T14:03:21"',
-                               '"2026-11-24T24:00:00Z"', '"2026-11-24T14:03:21.1234567Z"', '" 2026-11-24T14:03:21Z"',
-                               "1764000000", "true", '{"t": 1}']),
-    **{f: (STRING, ["1234", "1.5", "true", '{"id": "x"}', '["x"]'])
-       for f in ("event_id", "type", "message_id", "client_id", "recipient", "country", "category", "template",
-                 "status")},
+    "event_time": (
+        TIMESTAMP,
+        [
+            '"2026-11-24"',
+            '"2026-11-24 14:03:21Z"',
+            '"2026-11-24T14:03:21"',
+            '"2026-11-24T24:00:00Z"',
+            '"2026-11-24T14:03:21.1234567Z"',
+            '" 2026-11-24T14:03:21Z"',
+            "1764000000",
+            "true",
+            '{"t": 1}',
+        ],
+    ),
+    **{
+        f: (STRING, ["1234", "1.5", "true", '{"id": "x"}', '["x"]'])
+        for f in (
+            "event_id",
+            "type",
+            "message_id",
+            "client_id",
+            "recipient",
+            "country",
+            "category",
+            "template",
+            "status",
+        )
+    },
 }
 MESSAGE_REJECTED = [(f, v) for f, (_, values) in MESSAGE_NOT_OF_TYPE.items() for v in values]
 
 
 @pytest.mark.parametrize(("field", "text"), MESSAGE_REJECTED, ids=[f"{f}={t}" for f, t in MESSAGE_REJECTED])
-def test_a_message_event_value_of_another_type_is_quarantined_as_type_field(engine: DuckDBEngine, field: str, text: str):
+def test_a_message_event_value_of_another_type_is_quarantined_as_type_field(
+    engine: DuckDBEngine, field: str, text: str
+):
     result = judge(engine, MESSAGING, [with_value(MESSAGE, field, text)])
 
     assert result.passed.num_rows == 0
@@ -191,16 +321,39 @@ def test_a_message_event_value_of_another_type_is_quarantined_as_type_field(engi
 
 def test_a_message_event_of_the_documented_types_is_read_exactly(engine: DuckDBEngine):
     status = {k: v for k, v in MESSAGE.items() if k not in ("recipient", "country", "category", "template")}
-    result = judge(engine, MESSAGING, [json.dumps(MESSAGE).encode(),
-                               json.dumps({**status, "event_id": "m-2", "type": "status", "status": "read",
-                                           "event_time": "2026-11-24T11:03:22-03:00"}).encode()])
+    result = judge(
+        engine,
+        MESSAGING,
+        [
+            json.dumps(MESSAGE).encode(),
+            json.dumps(
+                {
+                    **status,
+                    "event_id": "m-2",
+                    "type": "status",
+                    "status": "read",
+                    "event_time": "2026-11-24T11:03:22-03:00",
+                }
+            ).encode(),
+        ],
+    )
 
     assert result.quarantined.num_rows == 0
     assert result.passed.select(["schema_version", "event_id", "event_time", "type", "status"]).to_pylist() == [
-        {"schema_version": "1", "event_id": "m-1", "event_time": datetime(2026, 11, 24, 14, 3, 21, 123456, UTC),
-         "type": "send", "status": None},
-        {"schema_version": "1", "event_id": "m-2", "event_time": datetime(2026, 11, 24, 14, 3, 22, tzinfo=UTC),
-         "type": "status", "status": "read"},
+        {
+            "schema_version": "1",
+            "event_id": "m-1",
+            "event_time": datetime(2026, 11, 24, 14, 3, 21, 123456, UTC),
+            "type": "send",
+            "status": None,
+        },
+        {
+            "schema_version": "1",
+            "event_id": "m-2",
+            "event_time": datetime(2026, 11, 24, 14, 3, 22, tzinfo=UTC),
+            "type": "status",
+            "status": "read",
+        },
     ]
 
 
@@ -208,8 +361,10 @@ def test_sixty_events_of_a_product_id_that_is_not_an_integer_never_reach_bronze_
     maker = world.maker()
     good = maker.events(200, world.start, world.start + timedelta(minutes=2))
     wrong = maker.events(60, world.start, world.start + timedelta(minutes=2))
-    bad = [e.json().replace(f'"product_id": {e.product_id}', f'"product_id": {v}')
-           for e, v in zip(wrong, ["321.5", '"0x44f"', "1e3"] * 20)]
+    bad = [
+        e.json().replace(f'"product_id": {e.product_id}', f'"product_id": {v}')
+        for e, v in zip(wrong, ["321.5", '"0x44f"', "1e3"] * 20)
+    ]
     world.write([e.json() for e in good] + bad)
 
     done = world.ingest()
@@ -218,8 +373,10 @@ def test_sixty_events_of_a_product_id_that_is_not_an_integer_never_reach_bronze_
     assert world.gold_totals() == totals(good)
     quarantine = world.lake.read("quarantine.sales_events")
     assert set(zip(quarantine["_rule"].to_pylist(), quarantine["_reason"].to_pylist())) == {
-        ("type:product_id", "product_id is not a JSON integer")}
+        ("type:product_id", "product_id is not a JSON integer")
+    }
     bronze = world.lake.read("bronze.sales_events")
     assert not set(bronze["event_id"].to_pylist()) & {e.event_id for e in wrong}
     assert pc.sum(pc.is_in(bronze["product_id"], pa.array([322, 1103, 1000], pa.int64()))).as_py() == sum(
-        e.product_id in (322, 1103, 1000) for e in good)
+        e.product_id in (322, 1103, 1000) for e in good
+    )

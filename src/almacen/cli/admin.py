@@ -27,7 +27,9 @@ from almacen.terminal import ConfigOpt, cli_actor, console, friendly
 users_app = typer.Typer(help="Users of the dashboard and API, their roles and API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log: show it, verify its hash chain.", no_args_is_help=True)
 
-BranchesOpt = Annotated[list[str] | None, typer.Option("--branch", "-b", help="a branch a branch_manager sees (repeatable)")]
+BranchesOpt = Annotated[
+    list[str] | None, typer.Option("--branch", "-b", help="a branch a branch_manager sees (repeatable)")
+]
 StdinOpt = Annotated[bool, typer.Option("--password-stdin", help="read the password from the first line of stdin")]
 ROLES = ", ".join(r.value for r in Role)
 
@@ -35,9 +37,11 @@ ROLES = ", ".join(r.value for r in Role)
 def run_totals(records: list[RunRecord]) -> dict[str, object]:
     """What an extraction did, summed over its run records, for its audit entry."""
     return {
-        "slices": len(records), "failed": sum(r.status != "ok" for r in records),
+        "slices": len(records),
+        "failed": sum(r.status != "ok" for r in records),
         "branches": sorted({r.branch_id for r in records if r.branch_id}),
-        "rows_read": sum(r.rows_read for r in records), "rows_written": sum(r.rows_written for r in records),
+        "rows_read": sum(r.rows_read for r in records),
+        "rows_written": sum(r.rows_written for r in records),
         "rows_quarantined": sum(r.rows_quarantined for r in records),
     }
 
@@ -53,7 +57,9 @@ def _known_branches(settings: Settings, branches: Iterable[str]) -> list[str]:
     known = [b.id for b in settings.branches]
     unknown = [b for b in branches if b not in known]
     if unknown:
-        raise UsageError(f"branch {', '.join(unknown)} is not in the configuration (known: {', '.join(known) or 'none'})")
+        raise UsageError(
+            f"branch {', '.join(unknown)} is not in the configuration (known: {', '.join(known) or 'none'})"
+        )
     return list(branches)
 
 
@@ -69,8 +75,13 @@ def _when(value: datetime | None) -> str:
 
 @users_app.command("add")
 @friendly
-def users_add(name: str, role: Annotated[str, typer.Option(help=ROLES)], branch: BranchesOpt = None,
-              password_stdin: StdinOpt = False, config: ConfigOpt = None) -> None:
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help=ROLES)],
+    branch: BranchesOpt = None,
+    password_stdin: StdinOpt = False,
+    config: ConfigOpt = None,
+) -> None:
     """Create a user (the password is asked twice, hidden, unless --password-stdin)."""
     settings, users, audit = _open(config)
     check_new_user(name, role, _known_branches(settings, branch or []))
@@ -94,23 +105,31 @@ def users_remove(name: str, config: ConfigOpt = None) -> None:
 
 @users_app.command("set-role")
 @friendly
-def users_set_role(name: str, role: Annotated[str, typer.Argument(help=ROLES)], branch: BranchesOpt = None,
-                   config: ConfigOpt = None) -> None:
+def users_set_role(
+    name: str, role: Annotated[str, typer.Argument(help=ROLES)], branch: BranchesOpt = None, config: ConfigOpt = None
+) -> None:
     """Change a user's role (and a branch manager's branches); their open sessions end."""
     settings, users, audit = _open(config)
     user = users.set_role(name, role, _known_branches(settings, branch) if branch else None)
     ended = Sessions(Lake(settings.lake)).end_user(name, "role changed")
-    audit.record(cli_actor(), "user.set_role", name, {"role": user.role.value, "branches": list(user.branches),
-                                                       "sessions_ended": ended})
+    audit.record(
+        cli_actor(),
+        "user.set_role",
+        name,
+        {"role": user.role.value, "branches": list(user.branches), "sessions_ended": ended},
+    )
     console.print(f"{name} is now {user.role}{': ' + ', '.join(user.branches) if user.branches else ''}")
 
 
 @users_app.command("reset-password")
 @friendly
 def users_reset_password(
-    name: str, password_stdin: StdinOpt = False,
-    keep_tokens: Annotated[bool, typer.Option("--keep-tokens", help="leave the user's API tokens working "
-                                              "(by default a reset revokes them all)")] = False,
+    name: str,
+    password_stdin: StdinOpt = False,
+    keep_tokens: Annotated[
+        bool,
+        typer.Option("--keep-tokens", help="leave the user's API tokens working (by default a reset revokes them all)"),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Set a new password; the user's open sessions end and their API tokens are revoked (unless --keep-tokens)."""
@@ -167,10 +186,14 @@ def users_list(config: ConfigOpt = None) -> None:
 
 @users_app.command("token")
 @friendly
-def users_token(name: str, label: Annotated[str, typer.Option("--name", help="what the token is for, e.g. tableau")],
-                days: Annotated[int | None, typer.Option("--days", help="days until it expires "
-                                                         "(default: [serve] token_days, 90)")] = None,
-                config: ConfigOpt = None) -> None:
+def users_token(
+    name: str,
+    label: Annotated[str, typer.Option("--name", help="what the token is for, e.g. tableau")],
+    days: Annotated[
+        int | None, typer.Option("--days", help="days until it expires (default: [serve] token_days, 90)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
     """Create an API token for a user and print its secret (shown this once only); it expires after --days."""
     settings, users, audit = _open(config)
     days = settings.serve.token_days if days is None else days
@@ -178,15 +201,18 @@ def users_token(name: str, label: Annotated[str, typer.Option("--name", help="wh
     token_id, secret = tokens.create(name, label, days=days)
     expires = tokens.list(name).filter(pc.equal(pc.field("token_id"), token_id))["expires_at"][0].as_py()
     audit.record(cli_actor(), "token.create", name, {"token_id": token_id, "name": label, "days": days})
-    console.print(f"token {token_id} for {name} ({label}), expires {_when(expires)}; "
-                  "send it as `Authorization: Bearer <secret>`.\nThe secret is shown only now:")
+    console.print(
+        f"token {token_id} for {name} ({label}), expires {_when(expires)}; "
+        "send it as `Authorization: Bearer <secret>`.\nThe secret is shown only now:"
+    )
     console.print(secret, highlight=False, soft_wrap=True)
 
 
 @users_app.command("tokens")
 @friendly
-def users_tokens(name: Annotated[str | None, typer.Argument(help="only this user's tokens")] = None,
-                 config: ConfigOpt = None) -> None:
+def users_tokens(
+    name: Annotated[str | None, typer.Argument(help="only this user's tokens")] = None, config: ConfigOpt = None
+) -> None:
     """API tokens (never their secrets), with who holds them, when they expire and whether they are revoked."""
     settings, users, _ = _open(config)
     tokens = Tokens(Lake(settings.lake), users)
@@ -220,16 +246,19 @@ def audit_verify(config: ConfigOpt = None) -> None:
     if not check.ok:
         raise AlmacenError(f"audit log fails at entry {check.first_bad_seq}: {check.problem}")
     anchored = f"; anchored at entry {check.anchored_seq} ({_when(check.anchored_at)})" if check.anchored_seq else ""
-    console.print(f"audit log OK: {check.entries} entries; last hash {check.last_hash}{anchored}", highlight=False,
-                  soft_wrap=True)
+    console.print(
+        f"audit log OK: {check.entries} entries; last hash {check.last_hash}{anchored}", highlight=False, soft_wrap=True
+    )
 
 
 @audit_app.command("show")
 @friendly
-def audit_show(last: Annotated[int, typer.Option(help="how many entries, newest first")] = 50,
-               actor: Annotated[str | None, typer.Option(help="only this actor, e.g. ana or cli:root")] = None,
-               action: Annotated[str | None, typer.Option(help="only this action, e.g. login.failed")] = None,
-               config: ConfigOpt = None) -> None:
+def audit_show(
+    last: Annotated[int, typer.Option(help="how many entries, newest first")] = 50,
+    actor: Annotated[str | None, typer.Option(help="only this actor, e.g. ana or cli:root")] = None,
+    action: Annotated[str | None, typer.Option(help="only this action, e.g. login.failed")] = None,
+    config: ConfigOpt = None,
+) -> None:
     """The latest audit entries: when, who, what, on what, with which details."""
     settings = load_config(config)
     rows = audit_log(settings).entries(limit=last, actor=actor, action=action)

@@ -75,15 +75,23 @@ def run_demo(console: Console, folder: Path, branches: int, day: date, scale: fl
     _messaging(console, settings, folder / "messaging")
     _demo_users(settings)
     console.print(f"\nconfig: {folder / 'almacen.toml'}   lake: {Path(settings.lake).resolve()}")
-    console.print(f"dashboard: [bold]almacen serve -c {folder / 'almacen.toml'}[/] then http://127.0.0.1:8000/ — "
-                  f"users {', '.join(DEMO_USERS)} and {settings.branches[0].id} (a branch manager), "
-                  f"password {DEMO_PASSWORD}")
-    console.print("next: [bold]almacen extract --catch-up -c demo/almacen.toml[/], "
-                  "[bold]almacen reconcile --day " + day.isoformat() + " -c demo/almacen.toml[/]")
-    console.print("billing: [bold]almacen billing show --month 2026-10 --client c00001 -c demo/almacen.toml[/]; "
-                  "docs/messaging.md for a retroactive price change and its credit/debit notes")
-    console.print("live: [bold]almacen simulate stream --rate 50/s --duration 600 -c demo/almacen.toml[/] with "
-                  "[bold]almacen stream -c demo/almacen.toml[/] and [bold]almacen top -c demo/almacen.toml[/]")
+    console.print(
+        f"dashboard: [bold]almacen serve -c {folder / 'almacen.toml'}[/] then http://127.0.0.1:8000/ — "
+        f"users {', '.join(DEMO_USERS)} and {settings.branches[0].id} (a branch manager), "
+        f"password {DEMO_PASSWORD}"
+    )
+    console.print(
+        "next: [bold]almacen extract --catch-up -c demo/almacen.toml[/], "
+        "[bold]almacen reconcile --day " + day.isoformat() + " -c demo/almacen.toml[/]"
+    )
+    console.print(
+        "billing: [bold]almacen billing show --month 2026-10 --client c00001 -c demo/almacen.toml[/]; "
+        "docs/messaging.md for a retroactive price change and its credit/debit notes"
+    )
+    console.print(
+        "live: [bold]almacen simulate stream --rate 50/s --duration 600 -c demo/almacen.toml[/] with "
+        "[bold]almacen stream -c demo/almacen.toml[/] and [bold]almacen top -c demo/almacen.toml[/]"
+    )
 
 
 @contextmanager
@@ -92,8 +100,11 @@ def live_stream(settings: Settings, rate: float = 200.0):
     stop = threading.Event()
     maker = EventMaker([b.id for b in settings.branches], seed=7, run="demo")
     writer = LandingWriter(settings.stream.landing, "demo", file_events=10_000)
-    emitter = threading.Thread(target=emit, args=(maker, lambda lines: writer.write([x for _, x in lines]), rate, 3600.0),
-                               kwargs={"bad_fraction": 0.002, "stop": stop.is_set})
+    emitter = threading.Thread(
+        target=emit,
+        args=(maker, lambda lines: writer.write([x for _, x in lines]), rate, 3600.0),
+        kwargs={"bad_fraction": 0.002, "stop": stop.is_set},
+    )
     ingestor = StreamIngestor(settings, kind=SALES)
     ingestor.start()
     totals: list[Totals] = []
@@ -124,10 +135,16 @@ def _messaging(console: Console, settings: Settings, folder: Path, clients: int 
     accounts, rates = write_reference(world, folder)
     store_clients(lake, accounts)
     store_rate_card(lake, rates)
-    maker = MessageMaker(world, seed=7, start=datetime(2026, 10, 1, tzinfo=timezone.utc),
-                         per_second=events / 3.5 / (33 * 86_400), run="demo")
+    maker = MessageMaker(
+        world,
+        seed=7,
+        start=datetime(2026, 10, 1, tzinfo=timezone.utc),
+        per_second=events / 3.5 / (33 * 86_400),
+        run="demo",
+    )
     LandingWriter(settings.messaging.stream.landing, "demo", file_events=20_000).write(
-        [line for _, line in maker.events(events) + maker.flush()])
+        [line for _, line in maker.events(events) + maker.flush()]
+    )
     ingestor = StreamIngestor(settings, kind=MESSAGING)
     ingestor.start()
     try:
@@ -139,12 +156,16 @@ def _messaging(console: Console, settings: Settings, folder: Path, clients: int 
     draft_month(settings, october)
     issued = issue_month(settings, october)
     usage = _built(lake, "gold.usage_minute")
-    console.print(f"\n[bold]messaging[/]: {done.read:,} events of {clients} client accounts streamed, "
-                  f"{done.quarantined:,} quarantined; {pc.sum(usage['sent']).as_py():,} templates sent, "
-                  f"{pc.sum(usage['billable']).as_py():,} billable; {counts['gold.conversations']:,} conversations")
+    console.print(
+        f"\n[bold]messaging[/]: {done.read:,} events of {clients} client accounts streamed, "
+        f"{done.quarantined:,} quarantined; {pc.sum(usage['sent']).as_py():,} templates sent, "
+        f"{pc.sum(usage['billable']).as_py():,} billable; {counts['gold.conversations']:,} conversations"
+    )
     invoices = _built(lake, "gold.invoices").sort_by([("total", "descending")]).slice(0, 5)
-    t = Table(title=f"October 2026: {issued.documents} invoices issued, USD {issued.total:,.2f} in all — the largest",
-              title_justify="left")
+    t = Table(
+        title=f"October 2026: {issued.documents} invoices issued, USD {issued.total:,.2f} in all — the largest",
+        title_justify="left",
+    )
     for col in ("invoice", "subtotal", "discount", "total (USD)"):
         t.add_column(col, justify="left" if col == "invoice" else "right")
     for r in invoices.to_pylist():
@@ -162,15 +183,20 @@ def _built(lake: Lake, table: str, columns: list[str] | None = None) -> pa.Table
 def _demo_users(settings: Settings) -> None:
     """One user per role, with a published demo password (demo mode only: change them for real use)."""
     users = Users(Lake(settings.lake))
-    for name, (role, branches) in {**DEMO_USERS, settings.branches[0].id: ("branch_manager", (settings.branches[0].id,))}.items():
+    for name, (role, branches) in {
+        **DEMO_USERS,
+        settings.branches[0].id: ("branch_manager", (settings.branches[0].id,)),
+    }.items():
         users.add(name, DEMO_PASSWORD, role, branches)
 
 
 def _realtime(console: Console, settings: Settings, streamed: list[Totals]) -> None:
     """What the stream ingested while the day was extracted, and the last minutes from gold.sales_minute."""
     done = streamed[0] if streamed else Totals()
-    console.print(f"\n[bold]real time[/]: {done.read:,} events streamed, {done.written:,} in bronze.sales_events, "
-                  f"{done.quarantined:,} quarantined, {done.late:,} late")
+    console.print(
+        f"\n[bold]real time[/]: {done.read:,} events streamed, {done.written:,} in bronze.sales_events, "
+        f"{done.quarantined:,} quarantined, {done.late:,} late"
+    )
     rows = sales_minutes(Lake(settings.lake), 5, ["channel"], status="aprobada")
     t = Table(title="approved sales per minute, last 5 minutes (gold.sales_minute)", title_justify="left")
     for col in ("minute (UTC)", "channel", "sales", "amount (ARS)"):
@@ -185,12 +211,14 @@ def _summary(console: Console, lake_root: str, result: Reconciliation) -> None:
     lake = Lake(lake_root)
     facts = _built(lake, "gold.fact_sales", ["branch_id", "status", "lines_amount"])
     approved = facts.filter(pc.equal(facts["status"], "aprobada"))
-    by_branch = {r["branch_id"]: r for r in approved.group_by("branch_id").aggregate(
-        [("lines_amount", "sum"), ("branch_id", "count")]).to_pylist()}
+    by_branch = {
+        r["branch_id"]: r
+        for r in approved.group_by("branch_id").aggregate([("lines_amount", "sum"), ("branch_id", "count")]).to_pylist()
+    }
     quarantined: dict[str, int] = {}
     for table in ("quarantine.sales", "quarantine.sales_lines"):
         q = lake.read(table, ["branch_id"])
-        for r in (q.group_by("branch_id").aggregate([("branch_id", "count")]).to_pylist() if q else []):
+        for r in q.group_by("branch_id").aggregate([("branch_id", "count")]).to_pylist() if q else []:
             quarantined[r["branch_id"]] = quarantined.get(r["branch_id"], 0) + r["branch_id_count"]
     names = {r["branch_id"]: r["name"] for r in _built(lake, "gold.dim_branch").to_pylist()}
     t = Table(title="the day, by branch (approved sales)", title_justify="left")
@@ -200,7 +228,14 @@ def _summary(console: Console, lake_root: str, result: Reconciliation) -> None:
         r = by_branch.get(branch, {"lines_amount_sum": 0, "branch_id_count": 0})
         revenue, tickets = r["lines_amount_sum"] or 0, r["branch_id_count"]
         reconciled = branch not in result.errors and all(
-            r["ok"] for r in result.rows.to_pylist() if r["branch_id"] == branch)
-        t.add_row(name, f"{revenue:,.0f}", f"{tickets:,}", f"{revenue / tickets:,.0f}" if tickets else "-",
-                  f"{quarantined.get(branch, 0):,}", "[green]OK[/]" if reconciled else "[red]FAIL[/]")
+            r["ok"] for r in result.rows.to_pylist() if r["branch_id"] == branch
+        )
+        t.add_row(
+            name,
+            f"{revenue:,.0f}",
+            f"{tickets:,}",
+            f"{revenue / tickets:,.0f}" if tickets else "-",
+            f"{quarantined.get(branch, 0):,}",
+            "[green]OK[/]" if reconciled else "[red]FAIL[/]",
+        )
     console.print(t)

@@ -20,10 +20,24 @@ from almacen.domains import REGISTRY
 from almacen.config import load_config
 from almacen.errors import UsageError
 from almacen.terminal import report
-from almacen.terminal import BranchOpt, ConfigOpt, audit_run, cli_actor, console, err, friendly, parse_day, parse_hour, progress
+from almacen.terminal import (
+    BranchOpt,
+    ConfigOpt,
+    audit_run,
+    cli_actor,
+    console,
+    err,
+    friendly,
+    parse_day,
+    parse_hour,
+    progress,
+)
 
-app = typer.Typer(help="almacen: a commerce data platform. Branch sales into a governed lakehouse.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="almacen: a commerce data platform. Branch sales into a governed lakehouse.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 @app.command()
@@ -31,8 +45,12 @@ app = typer.Typer(help="almacen: a commerce data platform. Branch sales into a g
 def extract(
     hour: Annotated[str | None, typer.Option(help="one hour, e.g. 2026-11-23T14 (UTC)")] = None,
     since: Annotated[str | None, typer.Option(help="first hour of a range")] = None,
-    until: Annotated[str | None, typer.Option(help="end of a range (exclusive; default: the last complete hour)")] = None,
-    catch_up: Annotated[bool, typer.Option("--catch-up", help="only the (branch, hour) slices not yet extracted")] = False,
+    until: Annotated[
+        str | None, typer.Option(help="end of a range (exclusive; default: the last complete hour)")
+    ] = None,
+    catch_up: Annotated[
+        bool, typer.Option("--catch-up", help="only the (branch, hour) slices not yet extracted")
+    ] = False,
     branch: BranchOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -54,8 +72,11 @@ def extract(
         slices = [(b, h) for b in (branch or [b.id for b in settings.branches if b.enabled])]
         slices = _with_lookback(slices, lookback_slices(settings, h, branch))
     elif since:
-        slices = [(b, h) for h in hours_between(parse_hour(since), end)
-                  for b in (branch or [b.id for b in settings.branches if b.enabled])]
+        slices = [
+            (b, h)
+            for h in hours_between(parse_hour(since), end)
+            for b in (branch or [b.id for b in settings.branches if b.enabled])
+        ]
     else:
         raise UsageError("say which hours: --hour, --since/--until or --catch-up")
     if not slices:
@@ -63,8 +84,9 @@ def extract(
         return
     with progress() as bar:
         task = bar.add_task("extracting", total=len(slices))
-        records = extract_slices(settings, slices, on_progress=lambda n: bar.advance(task, n),
-                                 commit=REGISTRY.extraction())
+        records = extract_slices(
+            settings, slices, on_progress=lambda n: bar.advance(task, n), commit=REGISTRY.extraction()
+        )
     report.runs(console, records)
     report.unsettled(console, records, settings.settle_hours)
     audit_run(settings, "extract", **run_totals(records))
@@ -123,7 +145,9 @@ def demo(
 @app.command()
 @friendly
 def publish(
-    postgres: Annotated[str, typer.Option(help="postgresql://user@host:port/db; password from $ALMACEN_PUBLISH_PASSWORD or $PGPASSWORD")],
+    postgres: Annotated[
+        str, typer.Option(help="postgresql://user@host:port/db; password from $ALMACEN_PUBLISH_PASSWORD or $PGPASSWORD")
+    ],
     schema: Annotated[str, typer.Option(help="the published schema, replaced whole")] = "almacen",
     config: ConfigOpt = None,
 ) -> None:
@@ -138,8 +162,9 @@ def publish(
     settings = load_config(config)
     refuse_demo_lake(settings, "publish")
     # every table's access scope, declared beside its definition in the core and the domains
-    done = run(Lake(settings.lake), postgres, schema=schema, actor=cli_actor(), access=access(),
-               audit=audit_log(settings))
+    done = run(
+        Lake(settings.lake), postgres, schema=schema, actor=cli_actor(), access=access(), audit=audit_log(settings)
+    )
     for table, rows in done.tables.items():
         console.print(f"{schema}.{table}: {rows:,} rows, {done.access[table]}", highlight=False)
     for user, role in done.user_roles.items():

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on (default [serve] host, 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default [serve] port, 8000)")] = None,
-    dev_tls: Annotated[bool, typer.Option("--dev-tls", help="HTTPS with a fresh self-signed certificate (trials only)")] = False,
+    dev_tls: Annotated[
+        bool, typer.Option("--dev-tls", help="HTTPS with a fresh self-signed certificate (trials only)")
+    ] = False,
     workers: Annotated[int | None, typer.Option(help="server processes (default [serve] workers, 1)")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -42,7 +44,9 @@ def serve(
     if bool(cert) != bool(key):
         raise ConfigError("[serve] certificate and key go together: set both, or neither")
     if not cert and host not in ("127.0.0.1", "localhost", "::1"):
-        raise ConfigError(f"refusing to serve on {host} without TLS: set [serve] certificate and key (docs/security.md)")
+        raise ConfigError(
+            f"refusing to serve on {host} without TLS: set [serve] certificate and key (docs/security.md)"
+        )
     tls, workers = bool(cert), workers or settings.serve.workers
     scheme = "https" if tls else "http"
     application: FastAPI | str
@@ -58,13 +62,26 @@ def serve(
         create_app(settings, site=REGISTRY.site(), tls=tls)  # fail here, once, on a bad config or a missing key
         application = "almacen.cli.serve:app_from_environment"
         factory, processes = True, workers
-    console.print(f"almacen dashboard on {scheme}://{host}:{port}/  (API: {scheme}://{host}:{port}/api/openapi.json)"
-                  f"{f', {workers} processes' if workers > 1 else ''}", highlight=False)
-    uvicorn.run(application, host=host, port=port, ssl_certfile=cert or None, ssl_keyfile=key or None,
-                log_level="warning", access_log=False,
-                # the app decides whose X-Forwarded-For to believe ([serve] trusted_proxies); uvicorn's default
-                # believes any local client, which lets it pick its own address
-                proxy_headers=False, server_header=False, factory=factory, workers=processes)
+    console.print(
+        f"almacen dashboard on {scheme}://{host}:{port}/  (API: {scheme}://{host}:{port}/api/openapi.json)"
+        f"{f', {workers} processes' if workers > 1 else ''}",
+        highlight=False,
+    )
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        ssl_certfile=cert or None,
+        ssl_keyfile=key or None,
+        log_level="warning",
+        access_log=False,
+        # the app decides whose X-Forwarded-For to believe ([serve] trusted_proxies); uvicorn's default
+        # believes any local client, which lets it pick its own address
+        proxy_headers=False,
+        server_header=False,
+        factory=factory,
+        workers=processes,
+    )
 
 
 def app_from_environment() -> FastAPI:

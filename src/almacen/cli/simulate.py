@@ -20,9 +20,12 @@ if TYPE_CHECKING:
     from almacen.sources.kafka import KafkaSink
     from almacen.sources.landing import LandingWriter
 
-simulate_app = typer.Typer(help="Simulated data: a day of branch sales (--day), a stream of sale events (stream), "
-                                 "or messaging traffic (messaging).",
-                            no_args_is_help=True, invoke_without_command=True)
+simulate_app = typer.Typer(
+    help="Simulated data: a day of branch sales (--day), a stream of sale events (stream), "
+    "or messaging traffic (messaging).",
+    no_args_is_help=True,
+    invoke_without_command=True,
+)
 
 
 @simulate_app.callback()
@@ -44,8 +47,9 @@ def simulate(
     from almacen.simulate import simulate_chain
 
     settings = load_config(config)
-    summary = simulate_chain(settings, parse_day(day), until=parse_hour(until) if until else None,
-                             seed=seed, scale=scale, bad_rows=bad_rows)
+    summary = simulate_chain(
+        settings, parse_day(day), until=parse_hour(until) if until else None, seed=seed, scale=scale, bad_rows=bad_rows
+    )
     console.print(summary)
 
 
@@ -55,12 +59,19 @@ def simulate_stream(
     rate: Annotated[str, typer.Option(help="events per time: 2/s, 100000/s, 30/min, 1/5s")] = "2/s",
     duration: Annotated[float, typer.Option(help="seconds to emit for")] = 60.0,
     seed: int = 7,
-    kafka: Annotated[str | None, typer.Option(help="bootstrap servers, e.g. 127.0.0.1:9092 (default: landing folder)")] = None,
+    kafka: Annotated[
+        str | None, typer.Option(help="bootstrap servers, e.g. 127.0.0.1:9092 (default: landing folder)")
+    ] = None,
     topic: Annotated[str | None, typer.Option(help="Kafka topic (default stream.kafka.topic)")] = None,
     landing: Annotated[Path | None, typer.Option(help="landing folder (default stream.landing)")] = None,
     bad: Annotated[float, typer.Option(help="share of defective events")] = 0.0,
-    kinds: Annotated[str, typer.Option(help="which defects: bad (invalid events), poison (tombstones, binary, "
-                                            "empty, oversized...), all, or names separated by commas")] = "bad",
+    kinds: Annotated[
+        str,
+        typer.Option(
+            help="which defects: bad (invalid events), poison (tombstones, binary, "
+            "empty, oversized...), all, or names separated by commas"
+        ),
+    ] = "bad",
     config: ConfigOpt = None,
 ) -> None:
     """Emit sale events from the simulated chain, keyed by branch."""
@@ -76,7 +87,9 @@ def simulate_messaging(
     rate: Annotated[str, typer.Option(help="new messages per time: 2000/s, 30/min")] = "2000/s",
     duration: Annotated[float, typer.Option(help="seconds to emit for")] = 60.0,
     seed: int = 7,
-    kafka: Annotated[str | None, typer.Option(help="bootstrap servers, e.g. 127.0.0.1:9092 (default: landing folder)")] = None,
+    kafka: Annotated[
+        str | None, typer.Option(help="bootstrap servers, e.g. 127.0.0.1:9092 (default: landing folder)")
+    ] = None,
     topic: Annotated[str | None, typer.Option(help="Kafka topic (default messaging.stream.kafka.topic)")] = None,
     landing: Annotated[Path | None, typer.Option(help="landing folder (default messaging.stream.landing)")] = None,
     reference: Annotated[Path | None, typer.Option(help="also write clients.toml and rates.toml here")] = None,
@@ -114,5 +127,3 @@ def simulate_messaging(
     sent = emit_messaging(maker, write, parse_rate(rate), duration, stop=stop.is_set)
     sink.close()  # statuses still due later are not sent: on the wall clock they would lie in the future
     console.print(f"sent {sent:,} events")
-
-

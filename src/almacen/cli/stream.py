@@ -21,8 +21,18 @@ if TYPE_CHECKING:
     from almacen.sources.landing import LandingWriter
 
 
-def simulate_stream(console: Console, config: Path | None, rate: str, duration: float, seed: int,
-                    kafka: str | None, topic: str | None, landing: Path | None, bad: float, kinds: str = "bad") -> None:
+def simulate_stream(
+    console: Console,
+    config: Path | None,
+    rate: str,
+    duration: float,
+    seed: int,
+    kafka: str | None,
+    topic: str | None,
+    landing: Path | None,
+    bad: float,
+    kinds: str = "bad",
+) -> None:
     """Emit sale events of the configured branches at `rate` into the landing folder or Kafka; `bad` of
     them defective messages of `kinds` (`bad`, `poison`, `all` or names: see simulate.events)."""
     from almacen.simulate.events import EventMaker, emit, parse_kinds, parse_rate
@@ -31,14 +41,17 @@ def simulate_stream(console: Console, config: Path | None, rate: str, duration: 
     per_second = parse_rate(rate)
     chosen = parse_kinds(kinds, kafka=bool(kafka))
     branches = [b.id for b in settings.branches if b.enabled]
-    maker = EventMaker(branches, seed=seed, run=f"s{seed}t{int(time.time())}",
-                       max_payload_bytes=settings.stream.max_payload_bytes)
+    maker = EventMaker(
+        branches, seed=seed, run=f"s{seed}t{int(time.time())}", max_payload_bytes=settings.stream.max_payload_bytes
+    )
     sink: KafkaSink | LandingWriter
     write: Callable[[list[Message]], None]
     if kafka:
         from almacen.sources.kafka import KafkaSink, ensure_topic
 
-        target = settings.stream.kafka.model_copy(update={"bootstrap_servers": kafka, **({"topic": topic} if topic else {})})
+        target = settings.stream.kafka.model_copy(
+            update={"bootstrap_servers": kafka, **({"topic": topic} if topic else {})}
+        )
         ensure_topic(target)
         sink = KafkaSink(target)
         write = sink.write
@@ -56,8 +69,10 @@ def simulate_stream(console: Console, config: Path | None, rate: str, duration: 
     sent = emit(maker, write, per_second, duration, bad_fraction=bad, kinds=chosen, stop=stop.is_set)
     sink.close()
     ledger = maker.ledger
-    console.print(f"sent {sent:,} events: {ledger.events:,} valid, {ledger.quarantined:,} to be quarantined"
-                  + "".join(f", {k} {n:,}" for k, n in sorted(ledger.messages.items()) if k != "event"))
+    console.print(
+        f"sent {sent:,} events: {ledger.events:,} valid, {ledger.quarantined:,} to be quarantined"
+        + "".join(f", {k} {n:,}" for k, n in sorted(ledger.messages.items()) if k != "event")
+    )
 
 
 def stream(console: Console, config: Path | None, until_idle: bool, seconds: float | None, kind: str = "sales") -> None:
@@ -77,23 +92,31 @@ def stream(console: Console, config: Path | None, until_idle: bool, seconds: flo
 
     def show(t) -> None:
         if time.monotonic() - last[0] >= 5:
-            console.print(f"{datetime.now():%H:%M:%S} read {t.read:,} · written {t.written:,} · "
-                          f"quarantined {t.quarantined:,} · late {t.late:,} · lag {t.lag if t.lag is not None else '?'}")
+            console.print(
+                f"{datetime.now():%H:%M:%S} read {t.read:,} · written {t.written:,} · "
+                f"quarantined {t.quarantined:,} · late {t.late:,} · lag {t.lag if t.lag is not None else '?'}"
+            )
             last[0] = time.monotonic()
 
     ingestor.start()
     try:
-        totals = ingestor.run(lambda: stop.is_set() or (deadline is not None and time.monotonic() > deadline),
-                              until_idle=until_idle, on_batch=show)
+        totals = ingestor.run(
+            lambda: stop.is_set() or (deadline is not None and time.monotonic() > deadline),
+            until_idle=until_idle,
+            on_batch=show,
+        )
     finally:
         ingestor.close()
-    console.print(f"stopped: {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} written, "
-                  f"{totals.quarantined:,} quarantined, {totals.late:,} late")
+    console.print(
+        f"stopped: {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} written, "
+        f"{totals.quarantined:,} quarantined, {totals.late:,} late"
+    )
     _audit_stream(settings, chosen.job, totals)
 
 
-def _stream_on_spark(console: Console, settings: Settings, kind: StreamKind, until_idle: bool,
-                     seconds: float | None) -> None:
+def _stream_on_spark(
+    console: Console, settings: Settings, kind: StreamKind, until_idle: bool, seconds: float | None
+) -> None:
     """`engine = "spark"`: the same job, of any kind, as a Spark Structured Streaming query (`--until-idle`:
     availableNow)."""
     from almacen.ingest.spark_stream import SparkStreamIngestor
@@ -103,21 +126,32 @@ def _stream_on_spark(console: Console, settings: Settings, kind: StreamKind, unt
     deadline = time.monotonic() + seconds if seconds else None
     ingestor.start()
     try:
-        totals = ingestor.run(lambda: stop.is_set() or (deadline is not None and time.monotonic() > deadline),
-                              available_now=until_idle,
-                              on_batch=lambda t: console.print(
-                                  f"{datetime.now():%H:%M:%S} read {t.read:,} · written {t.written:,} · "
-                                  f"quarantined {t.quarantined:,} · late {t.late:,}"))
+        totals = ingestor.run(
+            lambda: stop.is_set() or (deadline is not None and time.monotonic() > deadline),
+            available_now=until_idle,
+            on_batch=lambda t: console.print(
+                f"{datetime.now():%H:%M:%S} read {t.read:,} · written {t.written:,} · "
+                f"quarantined {t.quarantined:,} · late {t.late:,}"
+            ),
+        )
     finally:
         ingestor.close()
-    console.print(f"stopped (Spark): {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} "
-                  f"written, {totals.quarantined:,} quarantined, {totals.late:,} late")
+    console.print(
+        f"stopped (Spark): {totals.batches:,} batches, {totals.read:,} events read, {totals.written:,} "
+        f"written, {totals.quarantined:,} quarantined, {totals.late:,} late"
+    )
     _audit_stream(settings, f"{kind.job} (spark)", totals)
 
 
 def _audit_stream(settings: Settings, job: str, totals) -> None:
     """The stream run's `pipeline.run` audit entry, once the loop has ended."""
 
-
-    audit_run(settings, job, batches=totals.batches, read=totals.read, written=totals.written,
-              quarantined=totals.quarantined, late=totals.late)
+    audit_run(
+        settings,
+        job,
+        batches=totals.batches,
+        read=totals.read,
+        written=totals.written,
+        quarantined=totals.quarantined,
+        late=totals.late,
+    )

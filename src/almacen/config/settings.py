@@ -59,9 +59,13 @@ def _check_url(url: str, where: str) -> str:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse text
-        raise ValueError(f"{where}: {url!r} is not a database URL (expected e.g. postgresql://user@host:5432/db)") from exc
+        raise ValueError(
+            f"{where}: {url!r} is not a database URL (expected e.g. postgresql://user@host:5432/db)"
+        ) from exc
     if parsed.password:
-        raise ValueError(f"{where}: the URL contains a password; put it in an environment variable and name it in password_env")
+        raise ValueError(
+            f"{where}: the URL contains a password; put it in an environment variable and name it in password_env"
+        )
     return url
 
 
@@ -71,10 +75,16 @@ class SourceTable(_Strict):
     role: Literal["sales", "sales_lines"]
     cursor: str = Field(description="column whose value places a row in an hourly cut (usually updated_at)")
     key: list[str] = Field(min_length=1, description="source key columns")
-    query: str | None = Field(default=None, description="SQL template with :start and :end; default selects the table by cursor")
+    query: str | None = Field(
+        default=None, description="SQL template with :start and :end; default selects the table by cursor"
+    )
     columns: dict[str, str] = Field(description="conformed column -> source column or DuckDB SQL expression over them")
-    values: dict[str, dict[str, str]] = Field(default_factory=dict, description="conformed column -> source code -> value")
-    timezone: str | None = Field(default=None, description="IANA zone the table's timestamps are written in; default: the branch's")
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="conformed column -> source code -> value"
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA zone the table's timestamps are written in; default: the branch's"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -102,10 +112,13 @@ class PosControl(_Strict):
     """A POS's control report, written apart from its mapping: two SQL queries over its raw tables, in its
     own columns and codes, with :start and :end (see docs/reconciliation.md for the columns they return)."""
 
-    sales: str = Field(description="every sale issued in [:start, :end): sale_id, sold_at, updated_at, approved, "
-                                   "status, channel, payment_type")
-    lines: str = Field(description="every line of those sales: sale_id, line_no, sku or product_id, quantity, "
-                                   "unit_price, amount")
+    sales: str = Field(
+        description="every sale issued in [:start, :end): sale_id, sold_at, updated_at, approved, "
+        "status, channel, payment_type"
+    )
+    lines: str = Field(
+        description="every line of those sales: sale_id, line_no, sku or product_id, quantity, unit_price, amount"
+    )
 
     @model_validator(mode="after")
     def _windowed(self) -> PosControl:
@@ -119,8 +132,9 @@ class PosSchema(_Strict):
     """A point-of-sale product's tables, keyed by source table name, and its control report."""
 
     tables: dict[str, SourceTable]
-    control: PosControl | None = Field(default=None, description="the control report reconciliation compares gold with; "
-                                                                 "built-in schemas ship theirs")
+    control: PosControl | None = Field(
+        default=None, description="the control report reconciliation compares gold with; built-in schemas ship theirs"
+    )
 
     @model_validator(mode="after")
     def _has_roles(self) -> PosSchema:
@@ -144,8 +158,11 @@ class Branch(_Strict):
     password_env: str | None = None
     pos_schema: str
     enabled: bool = True
-    timezone: str = Field(default="UTC", description="IANA zone the branch's POS writes its timestamps in (a local-time POS: "
-                                                     "America/Argentina/Buenos_Aires); a source table may override it")
+    timezone: str = Field(
+        default="UTC",
+        description="IANA zone the branch's POS writes its timestamps in (a local-time POS: "
+        "America/Argentina/Buenos_Aires); a source table may override it",
+    )
     lookback_hours: int | None = Field(default=None, ge=0, le=168, description="overrides the top-level lookback_hours")
 
     @field_validator("timezone")
@@ -164,9 +181,7 @@ class Catalog(_Strict):
 
     url: str
     password_env: str | None = None
-    query: str = (
-        "SELECT id_articulo AS product_id, sku, descripcion AS name, rubro AS category, precio_lista AS price FROM articulos"
-    )
+    query: str = "SELECT id_articulo AS product_id, sku, descripcion AS name, rubro AS category, precio_lista AS price FROM articulos"
 
     @field_validator("url")
     @classmethod
@@ -186,19 +201,40 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = "duckdb"
     demo: bool = False
     pseudonym_key: SecretStr | None = None
-    secret_key: SecretStr | None = Field(default=None, description="signs session cookies (ALMACEN_SECRET_KEY, 32+ bytes)")
-    audit_key: SecretStr | None = Field(default=None, description="keys the audit log's MAC chain (ALMACEN_AUDIT_KEY, 32+ bytes)")
-    audit_anchor: str = Field(default="", description="file the audit log's signed checkpoints go to (default <lake>/_system/"
-                                                      "audit.anchor); put it where the lake's writers cannot write")
-    file_umask: str = Field(default="077", pattern=r"^0?[0-7]{3}$", description="umask of every file and folder almacen "
-                            "creates (default owner-only: the lake holds raw personal data, password hashes, the audit log)")
+    secret_key: SecretStr | None = Field(
+        default=None, description="signs session cookies (ALMACEN_SECRET_KEY, 32+ bytes)"
+    )
+    audit_key: SecretStr | None = Field(
+        default=None, description="keys the audit log's MAC chain (ALMACEN_AUDIT_KEY, 32+ bytes)"
+    )
+    audit_anchor: str = Field(
+        default="",
+        description="file the audit log's signed checkpoints go to (default <lake>/_system/"
+        "audit.anchor); put it where the lake's writers cannot write",
+    )
+    file_umask: str = Field(
+        default="077",
+        pattern=r"^0?[0-7]{3}$",
+        description="umask of every file and folder almacen "
+        "creates (default owner-only: the lake holds raw personal data, password hashes, the audit log)",
+    )
     max_workers: int = Field(default=8, ge=1, le=64)
     commit_rows: int = Field(default=250_000, ge=1, description="rows read before the pending slices are committed")
     future_tolerance_minutes: int = Field(default=5, ge=0)
-    lookback_hours: int = Field(default=0, ge=0, le=168, description="every extraction run also re-reads the last N hours "
-                                "(dlt's lag), so corrections that do not move the cursor are picked up")
-    settle_hours: int = Field(default=3, ge=0, le=168, description="an empty hour of a branch that normally sells then is "
-                              "read again until the source is this many hours past it")
+    lookback_hours: int = Field(
+        default=0,
+        ge=0,
+        le=168,
+        description="every extraction run also re-reads the last N hours "
+        "(dlt's lag), so corrections that do not move the cursor are picked up",
+    )
+    settle_hours: int = Field(
+        default=3,
+        ge=0,
+        le=168,
+        description="an empty hour of a branch that normally sells then is "
+        "read again until the source is this many hours past it",
+    )
     catalog: Catalog | None = None
     branches: list[Branch] = Field(default_factory=list)
     pos_schemas: dict[str, PosSchema] = Field(default_factory=dict)

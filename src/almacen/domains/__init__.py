@@ -32,8 +32,12 @@ def build(settings: Settings) -> dict[str, int]:
     return models.build(settings, folders=REGISTRY.model_folders())
 
 
-def extract(settings: Settings, hours: Iterable[datetime], branch_ids: Sequence[str] | None = None,
-            on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
+def extract(
+    settings: Settings,
+    hours: Iterable[datetime],
+    branch_ids: Sequence[str] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[RunRecord]:
     """Extract the given hours of the branches' databases (`almacen.ingest.extract.extract`), written by
     the domain that owns the branch source role."""
     return extract_hours(settings, hours, branch_ids, on_progress, commit=REGISTRY.extraction())

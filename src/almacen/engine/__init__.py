@@ -4,5 +4,13 @@ from almacen.engine.base import CAPABILITIES, Engine, MalformedInput, QueryError
 from almacen.engine.duckdb import DuckDBEngine
 from almacen.engine.select import open_engine
 
-__all__ = ["CAPABILITIES", "DuckDBEngine", "Engine", "MalformedInput", "QueryError", "Unsupported", "open_engine",
-           "require_capability"]
+__all__ = [
+    "CAPABILITIES",
+    "DuckDBEngine",
+    "Engine",
+    "MalformedInput",
+    "QueryError",
+    "Unsupported",
+    "open_engine",
+    "require_capability",
+]

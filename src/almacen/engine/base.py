@@ -21,9 +21,9 @@ from almacen.lake import Lake
 
 CAPABILITIES = {
     "STATE_TABLES": "tables of its own between calls (CREATE TABLE, INSERT, UPDATE … RETURNING, DELETE, "
-                    "unsigned types)",
+    "unsigned types)",
     "STRICT_JSON": "the strict JSON readers of ingest/json_values.sql (temporary SQL macros, malformed "
-                   "JSON raised as MalformedInput)",
+    "JSON raised as MalformedInput)",
 }
 """every capability flag of the contract -> what an engine that has it offers (the refusal names it)"""
 
@@ -72,8 +72,10 @@ def require_capability(engine: Engine, flag: str, for_what: str) -> None:
     if flag not in CAPABILITIES:
         raise KeyError(f"{flag!r} is not an engine capability; known: {', '.join(CAPABILITIES)}")
     if not getattr(engine, flag, False):
-        raise Unsupported(f"{for_what} needs an engine with {CAPABILITIES[flag]} ({flag}); "
-                          f"{getattr(engine, 'DIALECT', type(engine).__name__)} has none")
+        raise Unsupported(
+            f"{for_what} needs an engine with {CAPABILITIES[flag]} ({flag}); "
+            f"{getattr(engine, 'DIALECT', type(engine).__name__)} has none"
+        )
 
 
 def first_line(sql: str, width: int = 120) -> str:
@@ -81,7 +83,7 @@ def first_line(sql: str, width: int = 120) -> str:
     for line in sql.splitlines():
         line = line.strip()
         if line and not line.startswith("--"):
-            return line if len(line) <= width else line[:width - 1] + "…"
+            return line if len(line) <= width else line[: width - 1] + "…"
     return ""
 
 

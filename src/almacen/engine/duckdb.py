@@ -13,8 +13,13 @@ from almacen.engine.base import MalformedInput, QueryError
 from almacen.errors import NotFound
 from almacen.lake import Lake
 
-_REFUSED = (duckdb.ProgrammingError, duckdb.DataError, duckdb.IntegrityError, duckdb.NotSupportedError,
-            UnicodeDecodeError)
+_REFUSED = (
+    duckdb.ProgrammingError,
+    duckdb.DataError,
+    duckdb.IntegrityError,
+    duckdb.NotSupportedError,
+    UnicodeDecodeError,
+)
 """DuckDB's errors that are the statement's or its data's (parser, binder, catalog, invalid input, conversion,
 constraint, not implemented): raised as QueryError. Out of memory, I/O, interrupts and internal errors are not.
 A UnicodeDecodeError is one of those whose message DuckDB's client could not decode: DuckDB quotes the input
@@ -50,8 +55,9 @@ class DuckDBEngine:
     STATE_TABLES = True
     STRICT_JSON = True
 
-    def __init__(self, memory_limit: str | None = None, threads: int | None = None,
-                 temp_directory: str | None = None) -> None:
+    def __init__(
+        self, memory_limit: str | None = None, threads: int | None = None, temp_directory: str | None = None
+    ) -> None:
         self._con = duckdb.connect(config={"temp_directory": temp_directory} if temp_directory else {})
         self._lock = threading.Lock()
         if memory_limit:

@@ -71,8 +71,10 @@ def connector_jars(folder: str) -> list[str]:
     """The jars in `folder`; a clear error when the folder was never filled."""
     jars = sorted(glob.glob(str(Path(folder).resolve() / "*.jar")))
     if not any("delta-spark" in Path(j).name for j in jars):
-        raise ConfigError(f"Spark's connector jars are missing from {Path(folder).resolve()}: run scripts/spark/jars "
-                          "(or set spark.jars = \"\" when the cluster provides Delta, Kafka and JDBC jars)")
+        raise ConfigError(
+            f"Spark's connector jars are missing from {Path(folder).resolve()}: run scripts/spark/jars "
+            '(or set spark.jars = "" when the cluster provides Delta, Kafka and JDBC jars)'
+        )
     return jars
 
 
@@ -97,8 +99,13 @@ def _translated(sql: str) -> Iterator[None]:
 def _refused(exc: Exception, sql: str) -> QueryError | None:
     """Spark's error (or the transpiler's) as the contract's; None for one that is not the statement's
     or its data's (a lost driver, a Py4J failure), which goes on as it is."""
-    from pyspark.errors import (AnalysisException, ArithmeticException, DateTimeException,
-                                IllegalArgumentException, NumberFormatException)
+    from pyspark.errors import (
+        AnalysisException,
+        ArithmeticException,
+        DateTimeException,
+        IllegalArgumentException,
+        NumberFormatException,
+    )
     from sqlglot.errors import ParseError
 
     kind: type[QueryError]
@@ -131,8 +138,12 @@ class SparkEngine:
             data = data.to_table()
         elif isinstance(data, pa.RecordBatchReader):
             data = data.read_all()
-        self._view(name, self.spark.createDataFrame(data) if data.num_rows else
-                   self.spark.createDataFrame([], _spark_schema(self.spark, data.schema)))
+        self._view(
+            name,
+            self.spark.createDataFrame(data)
+            if data.num_rows
+            else self.spark.createDataFrame([], _spark_schema(self.spark, data.schema)),
+        )
 
     def register_frame(self, name: str, df) -> None:
         """Make a Spark DataFrame queryable as `name` without collecting it."""
@@ -173,7 +184,9 @@ class SparkEngine:
         """Write a SELECT's rows over the whole Delta table `table` with delta-spark; returns the row count."""
         path = lake.path(table)
         with _translated(sql):
-            self.dataframe(sql, params).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+            self.dataframe(sql, params).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+                path
+            )
         self._view(table, self.spark.read.format("delta").load(path))
         return _rows_written(self.spark, path)
 
@@ -196,8 +209,9 @@ class SparkEngine:
         return {v: {f.name: f.dataType.simpleString() for f in self.spark.table(v).schema.fields} for v in self._views}
 
 
-def to_spark(sql: str, schemas: dict[str, dict[str, str]] | None = None,
-             params: Mapping[str, object] | None = None) -> str:
+def to_spark(
+    sql: str, schemas: dict[str, dict[str, str]] | None = None, params: Mapping[str, object] | None = None
+) -> str:
     """DuckDB SQL as Spark SQL: views for `layer.name`, EXCLUDE expanded, `$params` bound as literals.
 
     Spark's own parameter markers are lost by Delta's SQL parser (UNBOUND_SQL_PARAMETER), so values
@@ -216,14 +230,14 @@ def to_spark(sql: str, schemas: dict[str, dict[str, str]] | None = None,
     bound = params or {}
     for marker in list(tree.find_all(exp.Placeholder)):
         if marker.name not in bound:
-            raise QueryError(SparkEngine.DIALECT, sql,
-                             f"SQL parameter ${marker.name} has no value; given: {sorted(bound)}")
+            raise QueryError(
+                SparkEngine.DIALECT, sql, f"SQL parameter ${marker.name} has no value; given: {sorted(bound)}"
+            )
         marker.replace(exp.convert(bound[marker.name]))
     tree = tree.transform(_spark_functions).transform(_spark_functions)  # twice: a replaced node's arguments too
     if any(s.args.get("except_") or s.args.get("except") for s in tree.find_all(exp.Star)):
         schema: dict[str, object] = dict(schemas or {})  # sqlglot's parameter is invariant in the column mapping
-        tree = qualify_columns(qualify_tables(tree, dialect="spark"), schema=schema, dialect="spark",
-                               expand_stars=True)
+        tree = qualify_columns(qualify_tables(tree, dialect="spark"), schema=schema, dialect="spark", expand_stars=True)
     return tree.sql(dialect="spark")
 
 
@@ -241,8 +255,9 @@ def _spark_functions(node):
     from sqlglot import exp
 
     def is_object(x):
-        return exp.Not(this=exp.Is(this=exp.Anonymous(this="JSON_OBJECT_KEYS", expressions=[x.copy()]),
-                                   expression=exp.Null()))
+        return exp.Not(
+            this=exp.Is(this=exp.Anonymous(this="JSON_OBJECT_KEYS", expressions=[x.copy()]), expression=exp.Null())
+        )
 
     if isinstance(node, exp.Anonymous) and node.name.lower() in ("json_valid", "epoch_us", "make_timestamptz"):
         name, args = node.name.lower(), node.expressions
@@ -254,21 +269,30 @@ def _spark_functions(node):
             return exp.Anonymous(this="TIMESTAMP_MICROS", expressions=args)
     if isinstance(node, exp.JSONType):
         return exp.Case(ifs=[exp.If(this=is_object(node.this), true=exp.Literal.string("OBJECT"))])
-    if isinstance(node, exp.FromJson) and isinstance(node.expression, exp.Literal) \
-            and node.expression.this.lstrip().startswith("{"):
+    if (
+        isinstance(node, exp.FromJson)
+        and isinstance(node.expression, exp.Literal)
+        and node.expression.this.lstrip().startswith("{")
+    ):
         fields = json.loads(node.expression.this)
         ddl = ", ".join(f"`{k}` {exp.DataType.build(t, dialect='duckdb').sql('spark')}" for k, t in fields.items())
         return exp.FromJson(this=node.this, expression=exp.Literal.string(ddl))
 
     if isinstance(node, exp.DayOfWeekIso):
-        return exp.Paren(this=exp.Add(this=exp.Anonymous(this="WEEKDAY", expressions=[node.this]),
-                                      expression=exp.Literal.number(1)))
+        return exp.Paren(
+            this=exp.Add(this=exp.Anonymous(this="WEEKDAY", expressions=[node.this]), expression=exp.Literal.number(1))
+        )
     if isinstance(node, exp.Anonymous) and node.name.lower() == "yearweek":
         day = node.expressions[0]
-        return exp.Paren(this=exp.Add(
-            this=exp.Mul(this=exp.Extract(this=exp.var("YEAROFWEEK"), expression=day.copy()),
-                         expression=exp.Literal.number(100)),
-            expression=exp.Anonymous(this="WEEKOFYEAR", expressions=[day.copy()])))
+        return exp.Paren(
+            this=exp.Add(
+                this=exp.Mul(
+                    this=exp.Extract(this=exp.var("YEAROFWEEK"), expression=day.copy()),
+                    expression=exp.Literal.number(100),
+                ),
+                expression=exp.Anonymous(this="WEEKOFYEAR", expressions=[day.copy()]),
+            )
+        )
     return node
 
 

@@ -9,8 +9,15 @@ from almacen.engine import Engine, QueryError
 from almacen.lake import Lake
 from almacen.sources import SourceError, query_source
 
-PRODUCTS = pa.schema([("product_id", pa.int64()), ("sku", pa.string()), ("name", pa.string()),
-                      ("category", pa.string()), ("price", pa.decimal128(18, 2))])
+PRODUCTS = pa.schema(
+    [
+        ("product_id", pa.int64()),
+        ("sku", pa.string()),
+        ("name", pa.string()),
+        ("category", pa.string()),
+        ("price", pa.decimal128(18, 2)),
+    ]
+)
 
 
 def load_catalog(settings: Settings, lake: Lake, engine: Engine) -> pa.Table:
@@ -24,7 +31,8 @@ def load_catalog(settings: Settings, lake: Lake, engine: Engine) -> pa.Table:
         engine.register("catalog_source", query_source(url, settings.catalog.query, "catalog"))
         products = engine.query(  # DuckDB rounds floats and wide decimals to cents exactly
             "SELECT product_id::BIGINT AS product_id, sku::VARCHAR AS sku, name::VARCHAR AS name, "
-            "category::VARCHAR AS category, price::DECIMAL(18,2) AS price FROM catalog_source").cast(PRODUCTS)
+            "category::VARCHAR AS category, price::DECIMAL(18,2) AS price FROM catalog_source"
+        ).cast(PRODUCTS)
         previous = lake.read("silver.products")
         if previous is None or not previous.equals(products):
             lake.overwrite("silver.products", products)

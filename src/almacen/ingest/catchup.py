@@ -53,8 +53,11 @@ def extract_history(runs: pa.Table) -> tuple[History, set[tuple[str, datetime]]]
     if ok.num_rows == 0:
         return {}, set()
     ok = ok.sort_by([("started_at", "ascending")]).select(["branch_id", "window_start", "rows_read", "unsettled"])
-    latest = ok.group_by(["branch_id", "window_start"], use_threads=False).aggregate(
-        [("rows_read", "last"), ("unsettled", "last")]).to_pylist()
+    latest = (
+        ok.group_by(["branch_id", "window_start"], use_threads=False)
+        .aggregate([("rows_read", "last"), ("unsettled", "last")])
+        .to_pylist()
+    )
     history = {(r["branch_id"], r["window_start"]): r["rows_read_last"] for r in latest}
     unsettled = {(r["branch_id"], r["window_start"]) for r in latest if r["unsettled_last"]}
     return history, unsettled
@@ -63,8 +66,11 @@ def extract_history(runs: pa.Table) -> tuple[History, set[tuple[str, datetime]]]
 def normally_sells(history: History, branch_id: str, hour: datetime) -> bool:
     """Whether more than half of the same hour's extracted slices of the previous `HISTORY_DAYS` days
     read rows for the branch (False with no history)."""
-    before = [history[key] for day in range(1, HISTORY_DAYS + 1)
-              if (key := (branch_id, hour - timedelta(days=day))) in history]
+    before = [
+        history[key]
+        for day in range(1, HISTORY_DAYS + 1)
+        if (key := (branch_id, hour - timedelta(days=day))) in history
+    ]
     return bool(before) and 2 * sum(n > 0 for n in before) > len(before)
 
 
@@ -75,8 +81,9 @@ def is_unsettled(settings: Settings, hour: datetime, source_latest: datetime | N
     return source_latest is None or source_latest < settle
 
 
-def missed_slices(settings: Settings, since: datetime | None, until: datetime,
-                  branch_ids: list[str] | None = None) -> list[tuple[str, datetime]]:
+def missed_slices(
+    settings: Settings, since: datetime | None, until: datetime, branch_ids: list[str] | None = None
+) -> list[tuple[str, datetime]]:
     """Every (branch, hour) in [since, until) without an `ok` extract run, or whose latest `ok` run is
     unsettled (an empty hour the branch normally sells in, read before the source was past it).
 
@@ -98,8 +105,9 @@ def missed_slices(settings: Settings, since: datetime | None, until: datetime,
     return missed
 
 
-def lookback_slices(settings: Settings, until: datetime,
-                    branch_ids: list[str] | None = None) -> list[tuple[str, datetime]]:
+def lookback_slices(
+    settings: Settings, until: datetime, branch_ids: list[str] | None = None
+) -> list[tuple[str, datetime]]:
     """The (branch, hour) slices of the `lookback_hours` before `until` (a branch's own setting over the
     top-level one), which every hourly run reads again (see the module docstring)."""
     branches = [settings.branch(b) for b in branch_ids] if branch_ids else [b for b in settings.branches if b.enabled]

@@ -15,10 +15,20 @@ from almacen.engine import Engine
 from almacen.ingest.lineage import LINEAGE
 
 TYPES = {
-    "sale_id": "VARCHAR", "sold_at": "TIMESTAMPTZ", "updated_at": "TIMESTAMPTZ", "channel": "VARCHAR",
-    "payment_type": "VARCHAR", "status": "VARCHAR", "customer_id": "VARCHAR", "total": "DECIMAL(18,2)",
-    "line_no": "INTEGER", "product_id": "BIGINT", "sku": "VARCHAR", "quantity": "DECIMAL(12,3)",
-    "unit_price": "DECIMAL(18,2)", "amount": "DECIMAL(18,2)",
+    "sale_id": "VARCHAR",
+    "sold_at": "TIMESTAMPTZ",
+    "updated_at": "TIMESTAMPTZ",
+    "channel": "VARCHAR",
+    "payment_type": "VARCHAR",
+    "status": "VARCHAR",
+    "customer_id": "VARCHAR",
+    "total": "DECIMAL(18,2)",
+    "line_no": "INTEGER",
+    "product_id": "BIGINT",
+    "sku": "VARCHAR",
+    "quantity": "DECIMAL(12,3)",
+    "unit_price": "DECIMAL(18,2)",
+    "amount": "DECIMAL(18,2)",
 }
 
 
@@ -51,15 +61,17 @@ def conform_sql(table: SourceTable, source: str, columns: list[str], text_column
     lineage = ", ".join(f"b.{c}" for c in LINEAGE)
     row = ", ".join(f'"{c}" := b."{c}"' for c in columns)
     bad_text = [f"""CASE WHEN contains(b."{c}", chr(65533)) THEN '{c}' END""" for c in text_columns]
-    inner = (f"SELECT {lineage}, {', '.join(selects)}, "
-             f"list_filter([{', '.join(untyped)}], lambda x: x IS NOT NULL) AS _untyped, "
-             f"list_filter([{', '.join(bad_text)}]::VARCHAR[], lambda x: x IS NOT NULL) AS _bad_text, "
-             f"struct_pack({row}) AS _row_json FROM {source} b")
+    inner = (
+        f"SELECT {lineage}, {', '.join(selects)}, "
+        f"list_filter([{', '.join(untyped)}], lambda x: x IS NOT NULL) AS _untyped, "
+        f"list_filter([{', '.join(bad_text)}]::VARCHAR[], lambda x: x IS NOT NULL) AS _bad_text, "
+        f"struct_pack({row}) AS _row_json FROM {source} b"
+    )
     if table.role == "sales":
         anonymous = "" if "customer_id" in mapped else ", NULL::VARCHAR AS customer_id"
         return f"SELECT c.*{anonymous} FROM ({inner}) c"
     # A line names its product by id, by SKU, or both: resolve the id through the catalog.
-    product = ("c.product_id" if "product_id" in mapped else "p.product_id")
+    product = "c.product_id" if "product_id" in mapped else "p.product_id"
     sku = "c.sku" if "sku" in mapped else "NULL::VARCHAR"
     join = "" if "product_id" in mapped else "LEFT JOIN silver.products p ON p.sku = c.sku"
     drop = [c for c in ("product_id", "sku") if c in mapped]

@@ -68,19 +68,31 @@ the rest through its quality rules, in one commit per table, and sets each slice
 the source's tables mean."""
 
 
-def extract(settings: Settings, hours: Iterable[datetime], branch_ids: Sequence[str] | None = None,
-            on_progress: Callable[[int], None] | None = None, *, commit: Commit) -> list[RunRecord]:
+def extract(
+    settings: Settings,
+    hours: Iterable[datetime],
+    branch_ids: Sequence[str] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    commit: Commit,
+) -> list[RunRecord]:
     """Extract the given hours for the selected (default: all enabled) branches; one run record per slice.
 
     Failures of one branch are recorded in its run records and never stop the others.
     """
-    branches = [settings.branch(b).id for b in branch_ids] if branch_ids else [
-        b.id for b in settings.branches if b.enabled]
+    branches = (
+        [settings.branch(b).id for b in branch_ids] if branch_ids else [b.id for b in settings.branches if b.enabled]
+    )
     return extract_slices(settings, [(b, h) for h in hours for b in branches], on_progress, commit=commit)
 
 
-def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
-                   on_progress: Callable[[int], None] | None = None, *, commit: Commit) -> list[RunRecord]:
+def extract_slices(
+    settings: Settings,
+    slices: Iterable[tuple[str, datetime]],
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    commit: Commit,
+) -> list[RunRecord]:
     """Extract exactly these (branch id, hour) slices, in hour order.
 
     A window of hours at a time, each branch's hours are read as a few contiguous ranges in parallel
@@ -89,7 +101,9 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
     `commit_rows` rows, and slices are committed together once that many are pending: memory stays
     bounded by that setting, however long the range.
     """
-    pseudonym_key(settings)  # fail before reading anything (and mark a demo lake) when customers cannot be pseudonymised
+    pseudonym_key(
+        settings
+    )  # fail before reading anything (and mark a demo lake) when customers cannot be pseudonymised
     wanted: dict[str, set[datetime]] = {}
     for branch_id, hour in slices:
         wanted.setdefault(settings.branch(branch_id).id, set()).add(hour_start(hour))
@@ -103,7 +117,7 @@ def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
         load_catalog(settings, lake, engine)
         i, window_hours = 0, FIRST_WINDOW_HOURS
         while i < len(hours):
-            window = set(hours[i:i + window_hours])
+            window = set(hours[i : i + window_hours])
             i += window_hours
             ranges = _ranges(settings, {b: sorted(hs & window) for b, hs in wanted.items() if hs & window})
             read = [s for part in pool.map(lambda r: _read_range(settings, reader, history, *r), ranges) for s in part]
@@ -131,7 +145,8 @@ def window_reader(settings: Settings) -> Reader:
 
     spark, partitions = spark_session(settings.spark), settings.spark.jdbc_partitions
     return lambda url, name, table, start, end, where, zone: read_window_spark(
-        spark, url, name, table, start, end, where, partitions, zone)
+        spark, url, name, table, start, end, where, partitions, zone
+    )
 
 
 def _ranges(settings: Settings, hours_by_branch: dict[str, list[datetime]]) -> list[tuple[Branch, list[datetime]]]:
@@ -150,7 +165,7 @@ def _ranges(settings: Settings, hours_by_branch: dict[str, list[datetime]]) -> l
                 runs.append([h])
         for run in runs:
             size = -(-len(run) // parts)
-            ranges += [(settings.branch(branch_id), run[j:j + size]) for j in range(0, len(run), size)]
+            ranges += [(settings.branch(branch_id), run[j : j + size]) for j in range(0, len(run), size)]
     return ranges
 
 
@@ -167,8 +182,9 @@ def _flush(settings: Settings, lake: Lake, engine: Engine, slices: list[Slice], 
     return records
 
 
-def _read_range(settings: Settings, reader: Reader, history: History, branch: Branch,
-                hours: list[datetime]) -> list[Slice]:
+def _read_range(
+    settings: Settings, reader: Reader, history: History, branch: Branch, hours: list[datetime]
+) -> list[Slice]:
     """Read both POS tables of a branch for contiguous hours and split them into hourly slices.
 
     Each table is asked for the range in its zone and converted to UTC before the split (module
@@ -193,9 +209,11 @@ def _read_range(settings: Settings, reader: Reader, history: History, branch: Br
             outside = rows.num_rows - pc.sum(inside).as_py() if rows.num_rows else 0
             if outside:
                 low, high = local_window(start, end, zone)
-                raise SourceError(f"{where}: table {name}: asked for {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M} "
-                                  f"({zone.key}), the query returned {outside} rows whose {table.cursor} is "
-                                  "outside the hours asked for; check its query template")
+                raise SourceError(
+                    f"{where}: table {name}: asked for {low:%Y-%m-%d %H:%M} to {high:%Y-%m-%d %H:%M} "
+                    f"({zone.key}), the query returned {outside} rows whose {table.cursor} is "
+                    "outside the hours asked for; check its query template"
+                )
             hour_of = pc.floor_temporal(rows[table.cursor], unit="hour")
             for h, s in slices.items():
                 part = rows.filter(pc.equal(hour_of, pa.scalar(h.replace(tzinfo=None), hour_of.type)))
@@ -217,8 +235,10 @@ def _inside_window(cursor: pa.ChunkedArray, start: datetime, end: datetime, zone
     else:
         low, high = local_window(start, end, zone)
     typ = cursor.type if pa.types.is_timestamp(cursor.type) else pa.timestamp("us")
-    bound = (pa.scalar(low.replace(tzinfo=None) if typ.tz is None else low, typ),
-             pa.scalar(high.replace(tzinfo=None) if typ.tz is None else high, typ))
+    bound = (
+        pa.scalar(low.replace(tzinfo=None) if typ.tz is None else low, typ),
+        pa.scalar(high.replace(tzinfo=None) if typ.tz is None else high, typ),
+    )
     return pc.fill_null(pc.and_(pc.greater_equal(cursor, bound[0]), pc.less(cursor, bound[1])), False)
 
 
@@ -230,9 +250,11 @@ def _check_convertible(rows: pa.Table, table: SourceTable, zone: ZoneInfo, where
     for column in ("sold_at", "updated_at"):
         source = table.columns.get(column)
         if source in rows.column_names and not pa.types.is_timestamp(rows.schema.field(source).type):
-            raise SourceError(f"{where}: column {source} (mapped to {column}) is {rows.schema.field(source).type}, not a "
-                              f"timestamp: its wall-clock time in {zone.key} cannot be converted to UTC; "
-                              "cast it to a timestamp in the table's query")
+            raise SourceError(
+                f"{where}: column {source} (mapped to {column}) is {rows.schema.field(source).type}, not a "
+                f"timestamp: its wall-clock time in {zone.key} cannot be converted to UTC; "
+                "cast it to a timestamp in the table's query"
+            )
 
 
 def _settle(settings: Settings, history: History, url: str, branch: Branch, slices: list[Slice], where: str) -> None:
@@ -262,15 +284,21 @@ def _check_schemas(lake: Lake, slices: list[Slice]) -> None:
             if table not in expected:
                 existing = lake.table(table)
                 expected[table] = pa.schema(existing.schema()) if existing else rows.schema
-            changed = [f"{f.name} ({expected[table].field(f.name).type} -> {f.type})" for f in rows.schema
-                       if f.name in expected[table].names and not same_type(expected[table].field(f.name).type, f.type)]
+            changed = [
+                f"{f.name} ({expected[table].field(f.name).type} -> {f.type})"
+                for f in rows.schema
+                if f.name in expected[table].names and not same_type(expected[table].field(f.name).type, f.type)
+            ]
             if changed:
-                _fail(s, SchemaChangeError(
-                    f"branch {s.branch.id}: table {name} changed column type at the source: {', '.join(changed)}; "
-                    "slice not loaded (declare the new type in the bronze table or fix the source)"))
+                _fail(
+                    s,
+                    SchemaChangeError(
+                        f"branch {s.branch.id}: table {name} changed column type at the source: {', '.join(changed)}; "
+                        "slice not loaded (declare the new type in the bronze table or fix the source)"
+                    ),
+                )
                 break
 
 
 def _fail(s: Slice, exc: Exception) -> None:
     s.run.status, s.run.error, s.tables = "failed", str(exc), {}
-

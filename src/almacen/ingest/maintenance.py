@@ -38,8 +38,15 @@ def release_memory() -> None:
 class Maintenance:
     """Compaction of one stream's tables: `append_only` in the background, `rewritten` between batches."""
 
-    def __init__(self, lake: Lake, every_s: float, retention_hours: int, *, append_only: tuple[str, ...],
-                 rewritten: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        every_s: float,
+        retention_hours: int,
+        *,
+        append_only: tuple[str, ...],
+        rewritten: tuple[str, ...],
+    ) -> None:
         self.lake = lake
         self.append_only = append_only
         self.rewritten = rewritten

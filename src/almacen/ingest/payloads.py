@@ -32,8 +32,9 @@ _SLICE = 1024
 """rows decoded per Arrow cast once a batch holds a payload that is not UTF-8"""
 
 
-def parse_events(engine: Engine, raw: pa.Table, sql: Traversable,
-                 max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> pa.Table:
+def parse_events(
+    engine: Engine, raw: pa.Table, sql: Traversable, max_payload_bytes: int = MAX_PAYLOAD_BYTES
+) -> pa.Table:
     """Typed events from raw payloads (`_payload` binary, null allowed; `_stream`, `_position`, `_batch_id`).
 
     Args:
@@ -48,8 +49,12 @@ def parse_events(engine: Engine, raw: pa.Table, sql: Traversable,
     """
     require_capability(engine, "STRICT_JSON", "parsing event payloads (ingest/json_values.sql)")
     text, shown, size = decode_payloads(raw["_payload"], max_payload_bytes)
-    events = (raw.drop_columns(["_payload"]).append_column("_text", text).append_column("_shown", shown)
-              .append_column("_bytes", size))
+    events = (
+        raw.drop_columns(["_payload"])
+        .append_column("_text", text)
+        .append_column("_shown", shown)
+        .append_column("_bytes", size)
+    )
     # a Traversable hashes (the cache's key); mypy does not see object's __hash__ on a protocol
     query, params = load_sql_file(sql), {"max_payload_bytes": max_payload_bytes}  # type: ignore[arg-type]
     if engine not in _READY:
@@ -69,8 +74,9 @@ def parse_events(engine: Engine, raw: pa.Table, sql: Traversable,
         engine.forget("raw_events")
 
 
-def decode_payloads(payloads: pa.Array | pa.ChunkedArray, max_bytes: int) -> tuple[pa.ChunkedArray, pa.ChunkedArray,
-                                                                                      pa.ChunkedArray]:
+def decode_payloads(
+    payloads: pa.Array | pa.ChunkedArray, max_bytes: int
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray, pa.ChunkedArray]:
     """(text, shown, size) of each payload.
 
     `text` is the payload as UTF-8 text, null where the payload is null, not UTF-8 or larger than
@@ -83,8 +89,9 @@ def decode_payloads(payloads: pa.Array | pa.ChunkedArray, max_bytes: int) -> tup
     try:
         text = shown = pc.cast(payloads, pa.string())
     except pa.ArrowInvalid:  # some payload is not UTF-8: find which, a slice at a time
-        pieces = [_decode_slice(chunk.slice(i, _SLICE)) for chunk in payloads.chunks
-                  for i in range(0, len(chunk), _SLICE)]
+        pieces = [
+            _decode_slice(chunk.slice(i, _SLICE)) for chunk in payloads.chunks for i in range(0, len(chunk), _SLICE)
+        ]
         text = pa.chunked_array([t for t, _ in pieces], pa.string())
         shown = pa.chunked_array([s for _, s in pieces], pa.string())
     too_large = pc.greater(size, max_bytes)

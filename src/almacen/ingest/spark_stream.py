@@ -88,10 +88,16 @@ class EpochAppends:
         existing = self.lake.table(table)
         if existing is not None:  # the table's column order (delta-rs or an earlier run may have made it)
             names = [f.name for f in pa.schema(existing.schema())]
-            rows = rows.select([n for n in names if n in rows.column_names]
-                               + [n for n in rows.column_names if n not in names])
-        writer = (self.spark.createDataFrame(rows).write.format("delta").mode("append")
-                  .option("txnAppId", f"almacen-stream:spark:{self.query_id}").option("txnVersion", self.epoch))
+            rows = rows.select(
+                [n for n in names if n in rows.column_names] + [n for n in rows.column_names if n not in names]
+            )
+        writer = (
+            self.spark.createDataFrame(rows)
+            .write.format("delta")
+            .mode("append")
+            .option("txnAppId", f"almacen-stream:spark:{self.query_id}")
+            .option("txnVersion", self.epoch)
+        )
         if existing is None and partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
@@ -119,7 +125,8 @@ class BronzeLookup:
             return self.engine.query(
                 f"SELECT DISTINCT hash(event_id) AS h FROM batch_ids WHERE event_id IN ("
                 f"SELECT event_id FROM {self.bronze} WHERE event_date IN ({listed_dates}) "
-                f"AND _batch_id NOT IN ({listed_batches}))")
+                f"AND _batch_id NOT IN ({listed_batches}))"
+            )
         finally:
             self.engine.forget(self.bronze)
             self.engine.forget("batch_ids")
@@ -134,12 +141,15 @@ class SparkStreamIngestor:
     def __init__(self, settings: Settings, engine: SparkEngine | None = None, *, kind: StreamKind) -> None:
         cfg = kind.settings(settings)
         if cfg.source != "kafka":
-            raise ConfigError(f'engine = "spark" streams {kind.name} events from Kafka: set source = "kafka" in the '
-                              f"kind's stream settings (the landing folder is read by the embedded ingestor)")
+            raise ConfigError(
+                f'engine = "spark" streams {kind.name} events from Kafka: set source = "kafka" in the '
+                f"kind's stream settings (the landing folder is read by the embedded ingestor)"
+            )
         unknown = [f for f in kind.gold_needs if f not in CAPABILITIES]
         if unknown:
-            raise KeyError(f"stream kind {kind.name}: {unknown[0]!r} is not an engine capability; "
-                           f"known: {', '.join(CAPABILITIES)}")
+            raise KeyError(
+                f"stream kind {kind.name}: {unknown[0]!r} is not an engine capability; known: {', '.join(CAPABILITIES)}"
+            )
         self.settings, self.kind, self.cfg = settings, kind, cfg
         self.lake = Lake(settings.lake)
         self.engine = SparkEngine(settings.spark, session=engine.spark if engine else None)
@@ -171,28 +181,49 @@ class SparkStreamIngestor:
         the rules' inputs."""
         self._partitions = self._topic_partitions()
         self.gold.restore([self._stream(p) for p in self._partitions])
-        self._step = MicroBatch(self.kind, self.settings, self.lake, self.engine, self.duck, self.gold,
-                                BronzeLookup(self.engine, self.lake, self.kind.bronze), self.appends)
+        self._step = MicroBatch(
+            self.kind,
+            self.settings,
+            self.lake,
+            self.engine,
+            self.duck,
+            self.gold,
+            BronzeLookup(self.engine, self.lake, self.kind.bronze),
+            self.appends,
+        )
 
     # -- the query -----------------------------------------------------------------------------
-    def run(self, stop: Callable[[], bool] | threading.Event | None = None, *, available_now: bool = False,
-            on_batch: Callable[[Totals], None] | None = None) -> Totals:
+    def run(
+        self,
+        stop: Callable[[], bool] | threading.Event | None = None,
+        *,
+        available_now: bool = False,
+        on_batch: Callable[[Totals], None] | None = None,
+    ) -> Totals:
         """Run the streaming query until `stop` (or, with `available_now`, until what the topic held at
         start is consumed); re-raises a failed batch's error after stopping the query."""
         should_stop = stop.is_set if isinstance(stop, threading.Event) else (stop or (lambda: False))
         self._on_batch = on_batch
         kafka = self.cfg.kafka
-        reader = (self.spark.readStream.format("kafka")
-                  .options(**{f"kafka.{k}": v for k, v in java_client_config(kafka).items()})
-                  .option("subscribe", self.topic)
-                  .option("startingOffsets", self._starting_offsets())
-                  .option("maxOffsetsPerTrigger", str(self.cfg.max_batch_events))
-                  .option("failOnDataLoss", "true")
-                  .load())
-        writer = (reader.writeStream.queryName(f"almacen_stream_{self.topic.replace('.', '_').replace('-', '_')}")
-                  .foreachBatch(self._batch).option("checkpointLocation", self.checkpoint))
-        writer = (writer.trigger(availableNow=True) if available_now
-                  else writer.trigger(processingTime=f"{int(self.cfg.trigger_seconds * 1000)} milliseconds"))
+        reader = (
+            self.spark.readStream.format("kafka")
+            .options(**{f"kafka.{k}": v for k, v in java_client_config(kafka).items()})
+            .option("subscribe", self.topic)
+            .option("startingOffsets", self._starting_offsets())
+            .option("maxOffsetsPerTrigger", str(self.cfg.max_batch_events))
+            .option("failOnDataLoss", "true")
+            .load()
+        )
+        writer = (
+            reader.writeStream.queryName(f"almacen_stream_{self.topic.replace('.', '_').replace('-', '_')}")
+            .foreachBatch(self._batch)
+            .option("checkpointLocation", self.checkpoint)
+        )
+        writer = (
+            writer.trigger(availableNow=True)
+            if available_now
+            else writer.trigger(processingTime=f"{int(self.cfg.trigger_seconds * 1000)} milliseconds")
+        )
         self._started.clear()
         query = writer.start()
         self.appends.query_id = query.id
@@ -200,8 +231,9 @@ class SparkStreamIngestor:
         try:
             while query.isActive and not should_stop():
                 query.awaitTermination(0.5)
-                if not available_now and self._period.since + timedelta(seconds=self.cfg.report_every_seconds) \
-                        < datetime.now(timezone.utc):
+                if not available_now and self._period.since + timedelta(
+                    seconds=self.cfg.report_every_seconds
+                ) < datetime.now(timezone.utc):
                     self.report()
         finally:
             if query.isActive:
@@ -219,8 +251,10 @@ class SparkStreamIngestor:
 
         meta = topic_metadata(AdminClient(client_config(self.cfg.kafka)), self.cfg.kafka, 10.0).topics.get(self.topic)
         if meta is None or meta.error is not None:
-            raise ConfigError(f"kafka topic {self.topic!r} (of the {self.kind.name} stream) does not exist at "
-                              f"{self.cfg.kafka.bootstrap_servers}; create it (almacen simulate stream --kafka does)")
+            raise ConfigError(
+                f"kafka topic {self.topic!r} (of the {self.kind.name} stream) does not exist at "
+                f"{self.cfg.kafka.bootstrap_servers}; create it (almacen simulate stream --kafka does)"
+            )
         return sorted(meta.partitions)
 
     def _starting_offsets(self) -> str:
@@ -271,12 +305,14 @@ class SparkStreamIngestor:
             lo, hi = span.get(p, (o, o))
             span[p] = (min(lo, o), max(hi, o))
         ids = {p: f"kafka:{self.topic}:{p}:{lo}-{hi}" for p, (lo, hi) in span.items()}
-        return pa.table({
-            "_payload": kafka["_payload"].cast(pa.binary()),
-            "_stream": pa.array([self._stream(p) for p in parts], pa.string()),
-            "_position": pa.array(offsets, pa.int64()),
-            "_batch_id": pa.array([ids[p] for p in parts], pa.string()),
-        })
+        return pa.table(
+            {
+                "_payload": kafka["_payload"].cast(pa.binary()),
+                "_stream": pa.array([self._stream(p) for p in parts], pa.string()),
+                "_position": pa.array(offsets, pa.int64()),
+                "_batch_id": pa.array([ids[p] for p in parts], pa.string()),
+            }
+        )
 
     def _drained(self, ends: dict[str, int]) -> set[str]:
         """Partitions that never delivered, absent from this batch, for which Kafka holds nothing past what
@@ -286,13 +322,17 @@ class SparkStreamIngestor:
             return set()
         if self._offsets is None:
             from confluent_kafka import Consumer
-            self._offsets = Consumer({**client_config(self.cfg.kafka), "group.id": self.cfg.kafka.group_id,
-                                      "enable.auto.commit": False})
+
+            self._offsets = Consumer(
+                {**client_config(self.cfg.kafka), "group.id": self.cfg.kafka.group_id, "enable.auto.commit": False}
+            )
         from confluent_kafka import TopicPartition
+
         drained = set()
         for stream in absent:
             low, high = self._offsets.get_watermark_offsets(
-                TopicPartition(self.topic, int(stream.rsplit(":", 1)[1])), timeout=10.0)
+                TopicPartition(self.topic, int(stream.rsplit(":", 1)[1])), timeout=10.0
+            )
             last = self._gold_position(stream)
             if high <= (low if last is None else last + 1):
                 drained.add(stream)
@@ -303,8 +343,14 @@ class SparkStreamIngestor:
         p, now = self._period, datetime.now(timezone.utc)
         if p.batches == 0 and p.read == 0:
             return
-        record_runs(self.lake, [RunRecord(self.kind.job, None, p.since, now, p.since, now, p.read, p.written,
-                                          p.quarantined, rows_late=p.late)])
+        record_runs(
+            self.lake,
+            [
+                RunRecord(
+                    self.kind.job, None, p.since, now, p.since, now, p.read, p.written, p.quarantined, rows_late=p.late
+                )
+            ],
+        )
         self._period = Totals()
 
     def close(self) -> None:

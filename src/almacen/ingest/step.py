@@ -100,7 +100,9 @@ class Appends(Protocol):
         """Append `rows`, which reach `ends` (stream -> last position), in one commit."""
 
 
-def parse_batch(kind: StreamKind, settings: Settings, engine: Engine, raw: pa.Table, max_payload_bytes: int) -> pa.Table:
+def parse_batch(
+    kind: StreamKind, settings: Settings, engine: Engine, raw: pa.Table, max_payload_bytes: int
+) -> pa.Table:
     """Typed events from a batch of raw payloads (`_payload`, `_stream`, `_position`, `_batch_id`): the
     kind's parse SQL on `engine` (a DuckDBEngine: `STRICT_JSON`), then the kind's `prepare`."""
     return kind.prepare(settings, parse_events(engine, raw, kind.parse, max_payload_bytes))
@@ -118,8 +120,17 @@ class MicroBatch:
         ValueError: the kind has a `NotSeen` rule on another column than `event_id` (what `SeenIds` looks up).
     """
 
-    def __init__(self, kind: StreamKind, settings: Settings, lake: Lake, engine: Engine, local: Engine,
-                 gold: StreamGold, seen: SeenIds, appends: Appends) -> None:
+    def __init__(
+        self,
+        kind: StreamKind,
+        settings: Settings,
+        lake: Lake,
+        engine: Engine,
+        local: Engine,
+        gold: StreamGold,
+        seen: SeenIds,
+        appends: Appends,
+    ) -> None:
         self.kind, self.lake, self.local, self.gold, self.seen, self.appends = kind, lake, local, gold, seen, appends
         rules = kind.rules(settings)
         unlike = [r.column for r in rules if isinstance(r, NotSeen) and r.column != ID]
@@ -155,7 +166,9 @@ class MicroBatch:
         bronze or in quarantine, never both. Only read when quarantine is ahead of bronze (never under
         Spark, whose appends keep no positions: a replayed epoch is skipped whole)."""
         held, loaded = self.appends.held(self.kind.quarantine, ends), self.appends.held(self.kind.bronze, ends)
-        gap: dict[str, tuple[int, int]] = {}  # stream -> (bronze's position or -1, quarantine's), where quarantine is ahead
+        gap: dict[
+            str, tuple[int, int]
+        ] = {}  # stream -> (bronze's position or -1, quarantine's), where quarantine is ahead
         for s, q in held.items():
             if q is None:
                 continue
@@ -187,14 +200,17 @@ class MicroBatch:
 def bronze_rows(passed: pa.Table, late: pa.Array, source: str, now: datetime) -> pa.Table:
     """Accepted events as the kind's bronze table holds them: `event_date`, `_late` and lineage added."""
     n = passed.num_rows
-    return (passed.append_column("event_date", pc.cast(passed["event_time"], pa.date32()))
-            .append_column("_late", late)
-            .append_column("_source", pa.repeat(pa.scalar(source), n))
-            .append_column("_ingested_at", pa.repeat(pa.scalar(now, _TS), n)))
+    return (
+        passed.append_column("event_date", pc.cast(passed["event_time"], pa.date32()))
+        .append_column("_late", late)
+        .append_column("_source", pa.repeat(pa.scalar(source), n))
+        .append_column("_ingested_at", pa.repeat(pa.scalar(now, _TS), n))
+    )
 
 
 def quarantine_rows(failed: pa.Table, source: str, now: datetime) -> pa.Table:
     """Rows the gate refused as the kind's quarantine table holds them (parse helpers dropped, lineage added)."""
     bad = failed.drop_columns(["_untyped", "_parse_error"])
-    return (bad.append_column("_source", pa.repeat(pa.scalar(source), bad.num_rows))
-            .append_column("_quarantined_at", pa.repeat(pa.scalar(now, _TS), bad.num_rows)))
+    return bad.append_column("_source", pa.repeat(pa.scalar(source), bad.num_rows)).append_column(
+        "_quarantined_at", pa.repeat(pa.scalar(now, _TS), bad.num_rows)
+    )

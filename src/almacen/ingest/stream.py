@@ -44,8 +44,10 @@ def open_source(cfg: StreamSettings) -> EventSource:
     """The configured event source (landing folder by default)."""
     if cfg.source == "kafka":
         from almacen.sources.kafka import KafkaSource
+
         return KafkaSource(cfg.kafka)
     from almacen.sources.landing import LandingSource
+
     return LandingSource(cfg.landing)
 
 
@@ -67,8 +69,13 @@ class StreamIngestor:
         self.appends = DeltaAppends(self.lake)
         self.seen = HeldIds(self.engine, self.lake, kind.bronze, self.gold, self.lateness)
         self._step: MicroBatch | None = None
-        self._maintenance = Maintenance(self.lake, self.cfg.compact_every_seconds, self.cfg.vacuum_retention_hours,
-                                        append_only=(kind.bronze, kind.quarantine), rewritten=self.gold.tables)
+        self._maintenance = Maintenance(
+            self.lake,
+            self.cfg.compact_every_seconds,
+            self.cfg.vacuum_retention_hours,
+            append_only=(kind.bronze, kind.quarantine),
+            rewritten=self.gold.tables,
+        )
 
     # -- start: everything from the lake -------------------------------------------------------
     def start(self) -> None:
@@ -76,8 +83,9 @@ class StreamIngestor:
         from the lake, give the rules their inputs, complete gold, then restore duplicate detection."""
         self.source.open(self._committed)
         self.gold.restore(self.source.streams())
-        self._step = MicroBatch(self.kind, self.settings, self.lake, self.engine, self.engine, self.gold, self.seen,
-                                self.appends)
+        self._step = MicroBatch(
+            self.kind, self.settings, self.lake, self.engine, self.engine, self.gold, self.seen, self.appends
+        )
         self._complete_gold()
         self.seen.restore()
         release_memory()
@@ -92,14 +100,20 @@ class StreamIngestor:
         data = self.lake.dataset(self.kind.bronze)
         if data is None:
             return
-        committed = {s: p for s, p in self.appends.held(self.kind.bronze, self.source.streams()).items()
-                     if p is not None}
+        committed = {
+            s: p for s, p in self.appends.held(self.kind.bronze, self.source.streams()).items() if p is not None
+        }
         if committed:
             self.gold.complete(data, committed)
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, stop: Callable[[], bool] | threading.Event | None = None, *, until_idle: bool = False,
-            on_batch: Callable[[Totals], None] | None = None) -> Totals:
+    def run(
+        self,
+        stop: Callable[[], bool] | threading.Event | None = None,
+        *,
+        until_idle: bool = False,
+        on_batch: Callable[[Totals], None] | None = None,
+    ) -> Totals:
         """Consume until `stop` (or, with `until_idle`, until a poll brings nothing and nothing waits)."""
         should_stop = stop.is_set if isinstance(stop, threading.Event) else (stop or (lambda: False))
         last_report = time.monotonic()
@@ -154,8 +168,19 @@ class StreamIngestor:
         p, now = self._period, datetime.now(timezone.utc)
         if p.batches == 0 and p.read == 0:
             return
-        record = RunRecord(self.kind.job, None, p.since, now, p.since, now, p.read, p.written, p.quarantined,
-                           lag=p.lag, rows_late=p.late)
+        record = RunRecord(
+            self.kind.job,
+            None,
+            p.since,
+            now,
+            p.since,
+            now,
+            p.read,
+            p.written,
+            p.quarantined,
+            lag=p.lag,
+            rows_late=p.late,
+        )
         record_runs(self.lake, [record])
         self._period = Totals(lag=p.lag)
 
@@ -212,16 +237,17 @@ class HeldIds:
             self.remember(data.to_table(columns=["event_id", "event_time"]))
             return
         since = self.gold.watermark - self.lateness
-        recent = data.to_table(columns=["event_id", "event_time"],
-                               filter=(pads.field("event_date") >= pa.scalar(since.date()))
-                               & (pads.field("event_time") >= pa.scalar(since, _TS)))
+        recent = data.to_table(
+            columns=["event_id", "event_time"],
+            filter=(pads.field("event_date") >= pa.scalar(since.date()))
+            & (pads.field("event_time") >= pa.scalar(since, _TS)),
+        )
         self.remember(recent)
 
     def loaded(self, parsed: pa.Table) -> pa.Table:
         """Hashes of this batch's ids already loaded: the recent ones held, the late ones from bronze."""
         self.engine.register("parsed_ids", parsed.select(["event_id", "event_time"]))
-        sql = ("SELECT h FROM seen_events WHERE h IN "
-               "(SELECT hash(event_id) FROM parsed_ids WHERE event_id IS NOT NULL)")
+        sql = "SELECT h FROM seen_events WHERE h IN (SELECT hash(event_id) FROM parsed_ids WHERE event_id IS NOT NULL)"
         looked_up = False
         try:
             old = parsed.filter(self.gold.is_late(parsed["event_time"])) if self.gold.watermark else None
@@ -229,8 +255,10 @@ class HeldIds:
             if data is not None and old is not None:
                 ids = pc.drop_null(old["event_id"])
                 dates = pc.unique(pc.drop_null(pc.cast(old["event_time"], pa.date32())))
-                loaded = data.to_table(columns=["event_id", "event_time"],
-                                       filter=pads.field("event_date").isin(dates) & pads.field("event_id").isin(ids))
+                loaded = data.to_table(
+                    columns=["event_id", "event_time"],
+                    filter=pads.field("event_date").isin(dates) & pads.field("event_id").isin(ids),
+                )
                 self.engine.register("late_loaded", loaded)
                 looked_up = True
                 sql += " UNION ALL SELECT hash(event_id) AS h FROM late_loaded"

@@ -81,8 +81,9 @@ def declare(table: str, access: Access | str, column: str | None = None) -> Decl
     try:
         scope = Access(access)
     except ValueError:
-        raise AccessError(f"access: {table} declares {access!r}, which is not one of "
-                          f"{', '.join(a.value for a in Access)}") from None
+        raise AccessError(
+            f"access: {table} declares {access!r}, which is not one of {', '.join(a.value for a in Access)}"
+        ) from None
     if scope in SCOPE_COLUMNS:
         column = column or SCOPE_COLUMNS[scope]
         if not _NAME.fullmatch(column):
@@ -92,8 +93,10 @@ def declare(table: str, access: Access | str, column: str | None = None) -> Decl
     found = Declaration(table, scope, column)
     earlier = _REGISTRY.setdefault(table, found)
     if earlier != found:
-        raise AccessError(f"access: {table} is declared {_describe(earlier)} already; declaring it {_describe(found)} "
-                          "too is a contradiction: keep one declaration beside the table's definition")
+        raise AccessError(
+            f"access: {table} is declared {_describe(earlier)} already; declaring it {_describe(found)} "
+            "too is a contradiction: keep one declaration beside the table's definition"
+        )
     return found
 
 

@@ -45,12 +45,18 @@ class Table:
         if self.schema is None:
             return
         names = set(self.schema.names)
-        for what, columns in (("key", self.keys), ("partition", self.partition_by), ("personal", self.personal),
-                              ("scoping", (self.column,) if self.column else ())):
+        for what, columns in (
+            ("key", self.keys),
+            ("partition", self.partition_by),
+            ("personal", self.personal),
+            ("scoping", (self.column,) if self.column else ()),
+        ):
             unknown = [c for c in columns if c not in names]
             if unknown:
-                raise AccessError(f"catalog: {self.name} names {what} column(s) {unknown} that its schema lacks "
-                                  f"(columns: {', '.join(self.schema.names)})")
+                raise AccessError(
+                    f"catalog: {self.name} names {what} column(s) {unknown} that its schema lacks "
+                    f"(columns: {', '.join(self.schema.names)})"
+                )
 
     @property
     def layer(self) -> str:
@@ -70,8 +76,10 @@ def define(table: Table) -> Table:
     table.declare()
     earlier = _CATALOG.setdefault(table.name, table)
     if earlier != table:
-        raise AccessError(f"catalog: {table.name} is defined twice with different definitions: keep one, beside "
-                          "the code that writes it")
+        raise AccessError(
+            f"catalog: {table.name} is defined twice with different definitions: keep one, beside "
+            "the code that writes it"
+        )
     return table
 
 

@@ -50,8 +50,10 @@ def literal(value: Value) -> str:
         return "'" + t.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if t.microsecond else "%Y-%m-%dT%H:%M:%SZ") + "'"
     if isinstance(value, date):
         return f"'{value.isoformat()}'"
-    raise TypeError(f"no predicate literal for {value!r} ({type(value).__name__}): "
-                    "give a str, bool, int, Decimal, float, date or datetime")
+    raise TypeError(
+        f"no predicate literal for {value!r} ({type(value).__name__}): "
+        "give a str, bool, int, Decimal, float, date or datetime"
+    )
 
 
 def column(name: str) -> str:

@@ -89,13 +89,27 @@ class Lake:
         dt = self.table(table)
         return None if dt is None else dt.transaction_version(app_id)
 
-    def append(self, table: str, data: pa.Table | pa.RecordBatchReader, *, txns: Sequence[tuple[str, int]] = (),
-               partition_by: list[str] | None = None, configuration: dict[str, str] | None = None) -> None:
+    def append(
+        self,
+        table: str,
+        data: pa.Table | pa.RecordBatchReader,
+        *,
+        txns: Sequence[tuple[str, int]] = (),
+        partition_by: list[str] | None = None,
+        configuration: dict[str, str] | None = None,
+    ) -> None:
         """Add rows in one commit, recording `txns` (app id, version) in the same commit."""
         self._write(table, data, mode="append", txns=txns, partition_by=partition_by, configuration=configuration)
 
-    def replace(self, table: str, data: pa.Table | pa.RecordBatchReader, predicate: str, *,
-                txns: Sequence[tuple[str, int]] = (), partition_by: list[str] | None = None) -> None:
+    def replace(
+        self,
+        table: str,
+        data: pa.Table | pa.RecordBatchReader,
+        predicate: str,
+        *,
+        txns: Sequence[tuple[str, int]] = (),
+        partition_by: list[str] | None = None,
+    ) -> None:
         """Replace exactly the rows matching `predicate` with `data`, in one commit.
 
         `predicate` is SQL over the table's columns, written with `almacen.lake.predicate` (which quotes
@@ -104,13 +118,19 @@ class Lake:
         """
         self._write(table, data, mode="overwrite", predicate=predicate, txns=txns, partition_by=partition_by)
 
-    def overwrite(self, table: str, data: pa.Table | pa.RecordBatchReader, *,
-                  partition_by: list[str] | None = None) -> None:
+    def overwrite(
+        self, table: str, data: pa.Table | pa.RecordBatchReader, *, partition_by: list[str] | None = None
+    ) -> None:
         """Replace the whole table (a new version; time travel keeps the old one until vacuum)."""
         self._write(table, data, mode="overwrite", partition_by=partition_by, schema_mode="overwrite")
 
-    def compact(self, table: str, *, partition_filters: list[tuple[str, str, object]] | None = None,
-                retention_hours: int | None = None) -> int:
+    def compact(
+        self,
+        table: str,
+        *,
+        partition_filters: list[tuple[str, str, object]] | None = None,
+        retention_hours: int | None = None,
+    ) -> int:
         """Merge small files into large ones (then delete replaced files older than `retention_hours`,
         when given); returns how many files were removed. Readers of older versions keep working
         until the vacuum; concurrent appends are not blocked."""
@@ -125,10 +145,18 @@ class Lake:
             dt.cleanup_metadata()
         return int(metrics.get("numFilesRemoved", 0))
 
-    def _write(self, table: str, data: pa.Table | pa.RecordBatchReader, *, mode: Literal["append", "overwrite"],
-               txns: Sequence[tuple[str, int]] = (), predicate: str | None = None,
-               partition_by: list[str] | None = None, configuration: dict[str, str] | None = None,
-               schema_mode: Literal["merge", "overwrite"] | None = None) -> None:
+    def _write(
+        self,
+        table: str,
+        data: pa.Table | pa.RecordBatchReader,
+        *,
+        mode: Literal["append", "overwrite"],
+        txns: Sequence[tuple[str, int]] = (),
+        predicate: str | None = None,
+        partition_by: list[str] | None = None,
+        configuration: dict[str, str] | None = None,
+        schema_mode: Literal["merge", "overwrite"] | None = None,
+    ) -> None:
         """One commit; the table's log is read once (opening a table replays it, the costly part)."""
         existing = self.table(table)
         if existing is None:
@@ -142,25 +170,44 @@ class Lake:
         # delta-rs takes a predicate only with mode="overwrite" (and here it is None whenever mode is "append")
         if mode == "overwrite":
             write_deltalake(
-                target, data, mode="overwrite", predicate=predicate, partition_by=partition_by,
-                configuration=configuration, schema_mode=schema_mode, commit_properties=props,
+                target,
+                data,
+                mode="overwrite",
+                predicate=predicate,
+                partition_by=partition_by,
+                configuration=configuration,
+                schema_mode=schema_mode,
+                commit_properties=props,
                 storage_options=self.storage_options,
             )
         else:
             write_deltalake(
-                target, data, mode="append", partition_by=partition_by, configuration=configuration,
-                schema_mode=schema_mode, commit_properties=props, storage_options=self.storage_options,
+                target,
+                data,
+                mode="append",
+                partition_by=partition_by,
+                configuration=configuration,
+                schema_mode=schema_mode,
+                commit_properties=props,
+                storage_options=self.storage_options,
             )
 
 
-def _conform_to(table: str, existing: DeltaTable,
-                data: pa.Table | pa.RecordBatchReader) -> tuple[pa.Table | pa.RecordBatchReader, Literal["merge"] | None]:
+def _conform_to(
+    table: str, existing: DeltaTable, data: pa.Table | pa.RecordBatchReader
+) -> tuple[pa.Table | pa.RecordBatchReader, Literal["merge"] | None]:
     """Check a batch against the table: new columns are added (explicitly), changed types refused."""
     current = pa.schema(existing.schema())
     if isinstance(data, pa.Table) and any(pa.types.is_null(f.type) for f in data.schema):
         # an all-null (often empty) column carries no type of its own: it takes the table's
-        data = data.cast(pa.schema([current.field(f.name) if pa.types.is_null(f.type) and f.name in current.names
-                                    else f for f in data.schema]))
+        data = data.cast(
+            pa.schema(
+                [
+                    current.field(f.name) if pa.types.is_null(f.type) and f.name in current.names else f
+                    for f in data.schema
+                ]
+            )
+        )
     incoming = data.schema
     changed = [
         f"{f.name} ({current.field(f.name).type} -> {f.type})"
@@ -180,12 +227,14 @@ def _conform_to(table: str, existing: DeltaTable,
 
 def same_type(a: pa.DataType, b: pa.DataType) -> bool:
     """Delta stores strings and timestamps in one flavour; compare what survives a round trip."""
+
     def norm(t: pa.DataType) -> pa.DataType:
         if pa.types.is_large_string(t) or pa.types.is_string_view(t):
             return pa.string()
         if pa.types.is_timestamp(t):
             return pa.timestamp("us", tz="UTC" if t.tz else None)
         return t
+
     return norm(a) == norm(b)
 
 

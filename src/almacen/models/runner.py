@@ -78,10 +78,14 @@ def model_access(table: str, text: str) -> Access:
             try:
                 return Access(match.group(1))
             except ValueError:
-                raise ModelError(f"{where}: `-- access: {match.group(1)}` names no scope; use one of "
-                                 f"{', '.join(a.value for a in Access)}") from None
-    raise ModelError(f"{where} has no access header: add a first line `-- access: <scope>` (one of "
-                     f"{', '.join(a.value for a in Access)}) saying who may read {table} once published")
+                raise ModelError(
+                    f"{where}: `-- access: {match.group(1)}` names no scope; use one of "
+                    f"{', '.join(a.value for a in Access)}"
+                ) from None
+    raise ModelError(
+        f"{where} has no access header: add a first line `-- access: <scope>` (one of "
+        f"{', '.join(a.value for a in Access)}) saying who may read {table} once published"
+    )
 
 
 def declare_access(folders: Sequence[Traversable]) -> list[str]:
@@ -123,13 +127,23 @@ def order(models: dict[str, Model]) -> list[Model]:
 
 def config_tables(settings: Settings) -> dict[str, pa.Table]:
     """What models read from the configuration, as tables."""
-    return {"config.branches": pa.Table.from_pylist(
-        [{"id": b.id, "name": b.name, "city": b.city, "province": b.province} for b in settings.branches],
-        schema=pa.schema([("id", pa.string()), ("name", pa.string()), ("city", pa.string()), ("province", pa.string())]))}
+    return {
+        "config.branches": pa.Table.from_pylist(
+            [{"id": b.id, "name": b.name, "city": b.city, "province": b.province} for b in settings.branches],
+            schema=pa.schema(
+                [("id", pa.string()), ("name", pa.string()), ("city", pa.string()), ("province", pa.string())]
+            ),
+        )
+    }
 
 
-def build(settings: Settings, engine: Engine | None = None, on_model: Callable[[str, int], None] | None = None,
-          *, folders: Sequence[Traversable]) -> dict[str, int]:
+def build(
+    settings: Settings,
+    engine: Engine | None = None,
+    on_model: Callable[[str, int], None] | None = None,
+    *,
+    folders: Sequence[Traversable],
+) -> dict[str, int]:
     """Rebuild every silver and gold model of `folders` from the lake; returns row counts by table.
 
     Each model replaces its table in one commit (the previous version stays readable by time travel).
@@ -160,4 +174,3 @@ def build(settings: Settings, engine: Engine | None = None, on_model: Callable[[
     finally:
         if own:
             engine.close()
-

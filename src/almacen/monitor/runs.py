@@ -19,13 +19,26 @@ from almacen.lake import Lake
 
 RUNS = "_system.runs"
 _TS = pa.timestamp("us", tz="UTC")
-SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("job", pa.string()), ("branch_id", pa.string()),
-    ("window_start", _TS), ("window_end", _TS), ("rows_read", pa.int64()), ("rows_written", pa.int64()),
-    ("rows_quarantined", pa.int64()), ("started_at", _TS), ("finished_at", _TS),
-    ("status", pa.string()), ("error", pa.string()), ("lag", pa.int64()), ("rows_late", pa.int64()),
-    ("unsettled", pa.bool_()), ("source_latest", _TS),
-])
+SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("job", pa.string()),
+        ("branch_id", pa.string()),
+        ("window_start", _TS),
+        ("window_end", _TS),
+        ("rows_read", pa.int64()),
+        ("rows_written", pa.int64()),
+        ("rows_quarantined", pa.int64()),
+        ("started_at", _TS),
+        ("finished_at", _TS),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("lag", pa.int64()),
+        ("rows_late", pa.int64()),
+        ("unsettled", pa.bool_()),
+        ("source_latest", _TS),
+    ]
+)
 
 
 @dataclass

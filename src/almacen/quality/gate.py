@@ -53,8 +53,15 @@ def inputs_of(rules: Sequence[Rule]) -> dict[str, tuple[Input, str]]:
     return found
 
 
-def split(engine: Engine, batch: pa.Table, rules: Sequence[Rule], *, name: str = "batch",
-          now: datetime | None = None, inputs: Mapping[str, Data] | None = None) -> Split:
+def split(
+    engine: Engine,
+    batch: pa.Table,
+    rules: Sequence[Rule],
+    *,
+    name: str = "batch",
+    now: datetime | None = None,
+    inputs: Mapping[str, Data] | None = None,
+) -> Split:
     """Evaluate `rules` over `batch` (registered as `name`) and split it.
 
     Args:
@@ -79,8 +86,9 @@ class Gate:
     Inputs are registered under their names: two gates on one engine must not share an input name.
     """
 
-    def __init__(self, engine: Engine, rules: Sequence[Rule], standing: Mapping[str, Data] | None = None, *,
-                 name: str = "batch") -> None:
+    def __init__(
+        self, engine: Engine, rules: Sequence[Rule], standing: Mapping[str, Data] | None = None, *, name: str = "batch"
+    ) -> None:
         self.engine, self.name = engine, name
         self._needs = inputs_of(rules)
         standing = dict(standing or {})
@@ -136,20 +144,25 @@ class Gate:
             missing = [k for k in self._per_batch if k not in given]
             if missing:
                 needed, rule = self._needs[missing[0]]
-                raise InputError(f"quality rule {rule} reads the input {needed.name!r} ({_columns(needed.schema)}), "
-                                 f"which was not given: pass it as inputs={{{needed.name!r}: table}}"
-                                 + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""))
+                raise InputError(
+                    f"quality rule {rule} reads the input {needed.name!r} ({_columns(needed.schema)}), "
+                    f"which was not given: pass it as inputs={{{needed.name!r}: table}}"
+                    + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
+                )
 
 
 def _check_schema(needed: Input, rule: str, schema: pa.Schema) -> None:
     for field in needed.schema:
         if field.name not in schema.names:
-            raise InputError(f"quality rule {rule}: input {needed.name!r} has no column {field.name} ({field.type}); "
-                             f"it has: {', '.join(schema.names) or 'no columns'}")
+            raise InputError(
+                f"quality rule {rule}: input {needed.name!r} has no column {field.name} ({field.type}); "
+                f"it has: {', '.join(schema.names) or 'no columns'}"
+            )
         given = schema.field(field.name).type
         if not (same_type(given, field.type) or (pa.types.is_integer(given) and pa.types.is_integer(field.type))):
-            raise InputError(f"quality rule {rule}: input {needed.name!r} column {field.name} is {given}, "
-                             f"not {field.type}")
+            raise InputError(
+                f"quality rule {rule}: input {needed.name!r} column {field.name} is {given}, not {field.type}"
+            )
 
 
 def _columns(schema: pa.Schema) -> str:
@@ -164,5 +177,7 @@ def _judging_sql(checks: list[Check], name: str) -> str:
         return f"SELECT * EXCLUDE (_row), NULL::VARCHAR AS _rule, NULL::VARCHAR AS _reason FROM {name}"
     rule_case = " ".join(f"WHEN NOT coalesce({c.passes}, false) THEN '{c.rule}'" for c in checks)
     reason_case = " ".join(f"WHEN '{c.rule}' THEN {c.reason}" for c in checks)
-    return (f"SELECT * EXCLUDE (_row), CASE _rule {reason_case} END AS _reason FROM "
-            f"(SELECT *, CASE {rule_case} END AS _rule FROM {name}) ORDER BY _row")
+    return (
+        f"SELECT * EXCLUDE (_row), CASE _rule {reason_case} END AS _reason FROM "
+        f"(SELECT *, CASE {rule_case} END AS _rule FROM {name}) ORDER BY _row"
+    )

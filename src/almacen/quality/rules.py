@@ -66,8 +66,10 @@ class NotNull:
 
     def checks(self) -> list[Check]:
         scope = f" (required when {self.when})" if self.when else ""
-        return [Check(f"not_null:{c}", _only_when(self.when, f"{_q(c)} IS NOT NULL"), _lit(f"{c} is null{scope}"))
-                for c in self.columns]
+        return [
+            Check(f"not_null:{c}", _only_when(self.when, f"{_q(c)} IS NOT NULL"), _lit(f"{c} is null{scope}"))
+            for c in self.columns
+        ]
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,18 @@ class Typed:
     expected: str | None = None
 
     def checks(self) -> list[Check]:
-        return [Check(f"type:{c}", f"_untyped IS NULL OR NOT list_contains(_untyped, {_lit(c)})",
-                      _lit(f"{c} is not {self.expected}" if self.expected
-                           else f"{c} could not be read as its declared type (see _raw)")) for c in self.columns]
+        return [
+            Check(
+                f"type:{c}",
+                f"_untyped IS NULL OR NOT list_contains(_untyped, {_lit(c)})",
+                _lit(
+                    f"{c} is not {self.expected}"
+                    if self.expected
+                    else f"{c} could not be read as its declared type (see _raw)"
+                ),
+            )
+            for c in self.columns
+        ]
 
 
 @dataclass(frozen=True)
@@ -96,9 +107,15 @@ class Allowed:
 
     def checks(self) -> list[Check]:
         values = ", ".join(_lit(v) for v in self.values)
-        return [Check(f"allowed:{self.column}", _only_when(self.when, f"{_q(self.column)} IN ({values})"),
-                      _lit(f"{self.column} = '") + f" || coalesce({_q(self.column)}::VARCHAR, 'null') || "
-                      + _lit(f"' is not one of {', '.join(self.values)}"))]
+        return [
+            Check(
+                f"allowed:{self.column}",
+                _only_when(self.when, f"{_q(self.column)} IN ({values})"),
+                _lit(f"{self.column} = '")
+                + f" || coalesce({_q(self.column)}::VARCHAR, 'null') || "
+                + _lit(f"' is not one of {', '.join(self.values)}"),
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -115,8 +132,13 @@ class Range:
             cond, text = f"{col} > {self.above}", f"> {self.above:g}"
         else:
             cond, text = f"{col} >= {self.at_least}", f">= {self.at_least:g}"
-        return [Check(f"range:{self.column}", f"{col} IS NULL OR {cond}",
-                      _lit(f"{self.column} = ") + f" || {col}::VARCHAR || " + _lit(f" is not {text}"))]
+        return [
+            Check(
+                f"range:{self.column}",
+                f"{col} IS NULL OR {cond}",
+                _lit(f"{self.column} = ") + f" || {col}::VARCHAR || " + _lit(f" is not {text}"),
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -136,19 +158,26 @@ class References:
 
     def __post_init__(self) -> None:
         if isinstance(self.table, str) and "." not in self.table:
-            raise ValueError(f"References({', '.join(self.columns)}): {self.table!r} is no lake table (layer.name); "
-                             "a table of the caller's is declared as an Input and given to split")
+            raise ValueError(
+                f"References({', '.join(self.columns)}): {self.table!r} is no lake table (layer.name); "
+                "a table of the caller's is declared as an Input and given to split"
+            )
 
     def checks(self) -> list[Check]:
         cols = ", ".join(_q(c) for c in self.columns)
         refs = ", ".join(_q(c) for c in self.ref_columns)
         shown = self.shown or _q(self.columns[-1])
         table = self.table.name if isinstance(self.table, Input) else self.table
-        return [Check(f"references:{','.join(self.columns)}",
-                      f"({cols}) IN (SELECT ({refs}) FROM {table})",
-                      _lit(f"{self.columns[-1]} = ") + f" || coalesce(({shown})::VARCHAR, 'null') || "
-                      + _lit(" " + (self.missing or f"not found in {table}")),
-                      (self.table,) if isinstance(self.table, Input) else ())]
+        return [
+            Check(
+                f"references:{','.join(self.columns)}",
+                f"({cols}) IN (SELECT ({refs}) FROM {table})",
+                _lit(f"{self.columns[-1]} = ")
+                + f" || coalesce(({shown})::VARCHAR, 'null') || "
+                + _lit(" " + (self.missing or f"not found in {table}")),
+                (self.table,) if isinstance(self.table, Input) else (),
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -160,9 +189,13 @@ class Unique:
     def checks(self) -> list[Check]:
         key = ", ".join(_q(c) for c in self.columns)
         shown = " || ', ' || ".join(f"coalesce({_q(c)}::VARCHAR, 'null')" for c in self.columns)
-        return [Check(f"unique:{','.join(self.columns)}",
-                      f"row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1",
-                      _lit(f"duplicate key ({', '.join(self.columns)}) = (") + f" || {shown} || ')'")]
+        return [
+            Check(
+                f"unique:{','.join(self.columns)}",
+                f"row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1",
+                _lit(f"duplicate key ({', '.join(self.columns)}) = (") + f" || {shown} || ')'",
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -174,9 +207,13 @@ class NotFuture:
 
     def checks(self) -> list[Check]:
         col = _q(self.column)
-        return [Check(f"not_future:{self.column}",
-                      f"{col} IS NULL OR {col} <= $now + INTERVAL {int(self.tolerance_minutes)} MINUTE",
-                      _lit(f"{self.column} = ") + f" || strftime({col}, '%Y-%m-%d %H:%M:%S') || " + _lit(" is in the future"))]
+        return [
+            Check(
+                f"not_future:{self.column}",
+                f"{col} IS NULL OR {col} <= $now + INTERVAL {int(self.tolerance_minutes)} MINUTE",
+                _lit(f"{self.column} = ") + f" || strftime({col}, '%Y-%m-%d %H:%M:%S') || " + _lit(" is in the future"),
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -185,8 +222,13 @@ class ValidText:
     step lists the source columns where that happened in `_bad_text`."""
 
     def checks(self) -> list[Check]:
-        return [Check("utf8", "array_length(_bad_text) = 0",
-                      "array_to_string(_bad_text, ', ') || ' not valid UTF-8 text at the source (see _raw)'")]
+        return [
+            Check(
+                "utf8",
+                "array_length(_bad_text) = 0",
+                "array_to_string(_bad_text, ', ') || ' not valid UTF-8 text at the source (see _raw)'",
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -199,9 +241,16 @@ class NotBefore:
 
     def checks(self) -> list[Check]:
         col, bound = _q(self.column), _q(self.bound)
-        return [Check(f"not_before:{self.column}", f"{bound} IS NULL OR {col} >= {bound}",
-                      _lit(f"{self.column} = ") + f" || strftime({col}, '%Y-%m-%d %H:%M:%S') || "
-                      + _lit(f" went backwards: earlier than {self.what} (") + f" || strftime({bound}, '%Y-%m-%d %H:%M:%S') || ')'")]
+        return [
+            Check(
+                f"not_before:{self.column}",
+                f"{bound} IS NULL OR {col} >= {bound}",
+                _lit(f"{self.column} = ")
+                + f" || strftime({col}, '%Y-%m-%d %H:%M:%S') || "
+                + _lit(f" went backwards: earlier than {self.what} (")
+                + f" || strftime({bound}, '%Y-%m-%d %H:%M:%S') || ')'",
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -230,9 +279,14 @@ class NotSeen:
 
     def checks(self) -> list[Check]:
         col = _q(self.column)
-        return [Check(f"not_seen:{self.column}", f"hash({col}) NOT IN (SELECT h FROM {self.table})",
-                      _lit(f"{self.column} = ") + f" || {col} || " + _lit(" was already loaded (a duplicate)"),
-                      (self.input,))]
+        return [
+            Check(
+                f"not_seen:{self.column}",
+                f"hash({col}) NOT IN (SELECT h FROM {self.table})",
+                _lit(f"{self.column} = ") + f" || {col} || " + _lit(" was already loaded (a duplicate)"),
+                (self.input,),
+            )
+        ]
 
 
 Rule = NotBefore | NotNull | NotSeen | Parsed | Typed | Allowed | Range | References | Unique | NotFuture | ValidText

@@ -63,8 +63,9 @@ class StreamWatermark:
     idle_after: timedelta = IDLE_AFTER
 
     @classmethod
-    def restored(cls, lake: Lake, table: str, app: str, streams: Iterable[str],
-                 idle_after: timedelta = IDLE_AFTER) -> StreamWatermark:
+    def restored(
+        cls, lake: Lake, table: str, app: str, streams: Iterable[str], idle_after: timedelta = IDLE_AFTER
+    ) -> StreamWatermark:
         """The watermark and the latest time of each of `streams` as `table` last committed them under `app`."""
         now = time.monotonic()
         dt = lake.table(table)
@@ -83,8 +84,9 @@ class StreamWatermark:
         """Streams holding the watermark back that delivered nothing yet."""
         return {s for s, t in self.latest.items() if t is None and s not in self.released}
 
-    def released_idle(self, present: Collection[str] = (), drained: Collection[str] = (),
-                      now: float | None = None) -> StreamWatermark:
+    def released_idle(
+        self, present: Collection[str] = (), drained: Collection[str] = (), now: float | None = None
+    ) -> StreamWatermark:
         """Before a batch is judged: streams absent from it (`present`) that delivered nothing for
         `idle_after`, and streams that never delivered the source has nothing for (`drained`), stop
         holding the watermark back."""
@@ -107,8 +109,9 @@ class StreamWatermark:
             released.discard(s)
         return self._settled(latest, heard, released)
 
-    def _settled(self, latest: dict[str, datetime | None], heard: dict[str, float],
-                 released: set[str]) -> StreamWatermark:
+    def _settled(
+        self, latest: dict[str, datetime | None], heard: dict[str, float], released: set[str]
+    ) -> StreamWatermark:
         """The slowest holding stream's latest time, if every holding stream delivered; never lower than before."""
         holding = [latest[s] for s in latest if s not in released]
         delivered = [t for t in holding if t is not None]
@@ -121,8 +124,11 @@ class StreamWatermark:
     def transactions(self, before: StreamWatermark, app: str) -> list[tuple[str, int]]:
         """The Delta transaction ids to commit for what changed since `before`: the watermark, latest times."""
         txns = [] if self.value is None or self.value == before.value else [(app, to_ms(self.value))]
-        return txns + [(latest_app(app, s), to_ms(t)) for s, t in self.latest.items()
-                       if t is not None and t != before.latest.get(s)]
+        return txns + [
+            (latest_app(app, s), to_ms(t))
+            for s, t in self.latest.items()
+            if t is not None and t != before.latest.get(s)
+        ]
 
 
 def latest_app(app: str, stream: str) -> str:

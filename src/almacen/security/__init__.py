@@ -9,6 +9,22 @@ from almacen.security.tokens import Tokens
 from almacen.security.users import User, Users
 
 __all__ = [
-    "ACTIONS", "GRANTS", "AuditCheck", "AuditLog", "Forbidden", "Locked", "LoginGuard", "Permission", "Role", "Scope",
-    "Tokens", "User", "Users", "audit_log", "pseudonym", "pseudonymise", "require", "scope_of",
+    "ACTIONS",
+    "GRANTS",
+    "AuditCheck",
+    "AuditLog",
+    "Forbidden",
+    "Locked",
+    "LoginGuard",
+    "Permission",
+    "Role",
+    "Scope",
+    "Tokens",
+    "User",
+    "Users",
+    "audit_log",
+    "pseudonym",
+    "pseudonymise",
+    "require",
+    "scope_of",
 ]

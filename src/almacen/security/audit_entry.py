@@ -33,32 +33,62 @@ ANCHOR_TAG = "almacen-audit-anchor"
 ACTOR_KINDS = ("cli", "system")
 """actors that are not users are `<kind>:<name>`: `cli:<os user>` for the command line, `system:<job>`"""
 _SYSTEM_ACTOR = re.compile(rf"(?:{'|'.join(ACTOR_KINDS)}):[A-Za-z0-9_.@$+-]{{1,64}}")
-ACTIONS = frozenset({
-    "login.ok", "login.failed", "logout", "data.read", "export", "user.add", "user.remove", "user.set_role",
-    "user.reset_password", "user.unlock", "user.logout", "token.create", "token.revoke", "publish", "pipeline.run",
-    "access.denied", "request.failed",
-})
+ACTIONS = frozenset(
+    {
+        "login.ok",
+        "login.failed",
+        "logout",
+        "data.read",
+        "export",
+        "user.add",
+        "user.remove",
+        "user.set_role",
+        "user.reset_password",
+        "user.unlock",
+        "user.logout",
+        "token.create",
+        "token.revoke",
+        "publish",
+        "pipeline.run",
+        "access.denied",
+        "request.failed",
+    }
+)
 SECRET_WORDS = ("password", "secret", "token_value", "bearer")
-SCHEMA = pa.schema([
-    ("seq", pa.int64()),
-    ("at", pa.timestamp("us", tz="UTC")),
-    ("actor", pa.string()),
-    ("action", pa.string()),
-    ("target", pa.string()),
-    ("details", pa.string()),
-    ("prev_hash", pa.string()),
-    ("hash", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("actor", pa.string()),
+        ("action", pa.string()),
+        ("target", pa.string()),
+        ("details", pa.string()),
+        ("prev_hash", pa.string()),
+        ("hash", pa.string()),
+    ]
+)
 
 
 def canonical(seq: int, at: datetime, actor: str, action: str, target: str, details: str, prev_hash: str) -> bytes:
     """The canonical JSON (UTF-8) of an entry and the hash before it: what its MAC covers."""
-    return json.dumps([seq, at.astimezone(timezone.utc).isoformat(timespec="microseconds"), actor, action, target,
-                       details, prev_hash], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return json.dumps(
+        [
+            seq,
+            at.astimezone(timezone.utc).isoformat(timespec="microseconds"),
+            actor,
+            action,
+            target,
+            details,
+            prev_hash,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
 
 
-def entry_hash(key: bytes, seq: int, at: datetime, actor: str, action: str, target: str, details: str,
-               prev_hash: str) -> str:
+def entry_hash(
+    key: bytes, seq: int, at: datetime, actor: str, action: str, target: str, details: str, prev_hash: str
+) -> str:
     """The HMAC-SHA256 (hex) under the audit key of the canonical JSON of an entry and the hash before it."""
     return hmac.new(key, canonical(seq, at, actor, action, target, details, prev_hash), hashlib.sha256).hexdigest()
 
@@ -80,14 +110,17 @@ def resolve_key(lake: Lake, key: bytes | None = None) -> bytes:
         elif is_demo_lake(lake):
             return DEMO_AUDIT_KEY
         else:
-            raise ConfigError(f"{KEY_ENV} is not set: the audit log of {lake.root} is chained and anchored with a "
-                              f"secret key (32+ bytes) kept outside the lake; set {KEY_ENV} (or audit_key)")
+            raise ConfigError(
+                f"{KEY_ENV} is not set: the audit log of {lake.root} is chained and anchored with a "
+                f"secret key (32+ bytes) kept outside the lake; set {KEY_ENV} (or audit_key)"
+            )
     if not key:
         raise ConfigError(f"{KEY_ENV} is empty: the audit log needs a secret key of {MIN_KEY_BYTES}+ bytes")
     if (len(key) < MIN_KEY_BYTES or key == DEMO_AUDIT_KEY) and not is_demo_lake(lake):
         why = "is the public demo key" if key == DEMO_AUDIT_KEY else f"has {len(key)} bytes"
-        raise ConfigError(f"{KEY_ENV} {why}: outside a demo lake the audit key must be a secret of at least "
-                          f"{MIN_KEY_BYTES} bytes")
+        raise ConfigError(
+            f"{KEY_ENV} {why}: outside a demo lake the audit key must be a secret of at least {MIN_KEY_BYTES} bytes"
+        )
     return key
 
 
@@ -95,8 +128,10 @@ def check_actor(actor: str) -> None:
     """Refuse an actor that is neither a username nor `<kind>:<name>` (kind `cli` or `system`)."""
     if USERNAME.fullmatch(actor) or _SYSTEM_ACTOR.fullmatch(actor):
         return
-    raise ValueError(f"audit actor {actor!r} is neither a username ({USERNAME.pattern}) nor "
-                     f"<kind>:<name> with kind {' or '.join(ACTOR_KINDS)} (e.g. cli:root)")
+    raise ValueError(
+        f"audit actor {actor!r} is neither a username ({USERNAME.pattern}) nor "
+        f"<kind>:<name> with kind {' or '.join(ACTOR_KINDS)} (e.g. cli:root)"
+    )
 
 
 def details_text(details: dict | None) -> str:

@@ -67,6 +67,8 @@ def refuse_demo_lake(settings: Settings, what: str) -> None:
     """Raise DemoLake when a marked lake is about to be served or published outside demo mode."""
     lake = Lake(settings.lake)
     if not settings.demo and is_demo_lake(lake):
-        raise DemoLake(f"{what}: {lake.root} is a demo lake (written with almacen's public demo keys, see "
-                       f"{_mark_path(lake)}); refusing outside demo mode. Rebuild it with ALMACEN_PSEUDONYM_KEY set, "
-                       "or set demo = true to look at it")
+        raise DemoLake(
+            f"{what}: {lake.root} is a demo lake (written with almacen's public demo keys, see "
+            f"{_mark_path(lake)}); refusing outside demo mode. Rebuild it with ALMACEN_PSEUDONYM_KEY set, "
+            "or set demo = true to look at it"
+        )

@@ -61,9 +61,16 @@ class Attempt:
 class LoginGuard:
     """Counts login attempts per username and per address within a window; locks either at its limit."""
 
-    def __init__(self, *, max_user_failures: int = 5, max_ip_failures: int = 20, window_seconds: float = 900,
-                 lockout_seconds: float = 60, max_lockout_seconds: float = 3600,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_user_failures: int = 5,
+        max_ip_failures: int = 20,
+        window_seconds: float = 900,
+        lockout_seconds: float = 60,
+        max_lockout_seconds: float = 3600,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if min(max_user_failures, max_ip_failures) < 1 or min(window_seconds, lockout_seconds) <= 0:
             raise ValueError("LoginGuard: failure limits must be at least 1 and durations positive")
         if max_lockout_seconds < lockout_seconds:
@@ -144,7 +151,7 @@ class LoginGuard:
     def _lock_out(self, counter: _Counter, now: float) -> None:
         if now - counter.last_lockout > STRIKES_FORGOTTEN:
             counter.lockouts = 0
-        counter.locked_until = now + min(self._max_lockout, self._lockout * 2 ** counter.lockouts)
+        counter.locked_until = now + min(self._max_lockout, self._lockout * 2**counter.lockouts)
         counter.lockouts += 1
         counter.last_lockout = now
         counter.failures.clear()
@@ -160,8 +167,13 @@ class LoginGuard:
         if now - self._last_sweep < self._window:
             return
         self._last_sweep = now
-        stale = [k for k, c in self._counters.items()
-                 if c.locked_until <= now and c.in_flight == 0 and now - c.last_lockout > STRIKES_FORGOTTEN
-                 and (not c.failures or c.failures[-1] <= now - self._window)]
+        stale = [
+            k
+            for k, c in self._counters.items()
+            if c.locked_until <= now
+            and c.in_flight == 0
+            and now - c.last_lockout > STRIKES_FORGOTTEN
+            and (not c.failures or c.failures[-1] <= now - self._window)
+        ]
         for key in stale:
             del self._counters[key]

@@ -37,9 +37,14 @@ SERVICE_WORDS = ("almacen",)
 """words specific to this service that users are likely to pick"""
 COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
 SEQUENCES = (
-    "abcdefghijklmnopqrstuvwxyz", "0123456789",
-    "qwertyuiopasdfghjklzxcvbnm", "qwertyuiopasdfghjklñzxcvbnm", "qazwsxedcrfvtgbyhnujmikolp",
-    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p", "1q2w3e4r5t6y7u8i9o0p", "!@#$%^&*()_+",
+    "abcdefghijklmnopqrstuvwxyz",
+    "0123456789",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "qwertyuiopasdfghjklñzxcvbnm",
+    "qazwsxedcrfvtgbyhnujmikolp",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+    "1q2w3e4r5t6y7u8i9o0p",
+    "!@#$%^&*()_+",
 )
 """orders people type in: alphabet and digits (wrapping round, 7890123), keyboard rows and columns"""
 _CORE_MIN = 4
@@ -117,7 +122,7 @@ def _sequential(folded: str) -> bool:
     runs, i = 0, 0
     while i < len(collapsed):
         j = i + 1
-        while j < len(collapsed) and any(collapsed[i:j + 1] in s for s in _sequences()):
+        while j < len(collapsed) and any(collapsed[i : j + 1] in s for s in _sequences()):
             j += 1
         runs, i = runs + 1, j
     return runs <= max(3, len(collapsed) // 4)
@@ -153,5 +158,8 @@ def _common(folded: str) -> bool:
     listed = common_passwords()
     core = re.sub(r"^[\W\d_]+|[\W\d_]+$", "", folded)
     letters = re.sub(r"[\W\d_]+", "", core)
-    return folded in listed or folded.strip() in listed or any(
-        len(c) >= _CORE_MIN and c in listed for c in (core, letters))
+    return (
+        folded in listed
+        or folded.strip() in listed
+        or any(len(c) >= _CORE_MIN and c in listed for c in (core, letters))
+    )

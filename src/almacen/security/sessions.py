@@ -31,14 +31,16 @@ from almacen.security.systables import CachedTable, table_lock
 
 TABLE = "_system.sessions"
 _TS = pa.timestamp("us", tz="UTC")
-SCHEMA = pa.schema([
-    ("session_sha256", pa.string()),
-    ("username", pa.string()),
-    ("issued_at", _TS),
-    ("expires_at", _TS),
-    ("ended_at", _TS),
-    ("end_reason", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("session_sha256", pa.string()),
+        ("username", pa.string()),
+        ("issued_at", _TS),
+        ("expires_at", _TS),
+        ("ended_at", _TS),
+        ("end_reason", pa.string()),
+    ]
+)
 KEEP_ENDED = timedelta(days=1)
 """ended or expired sessions stay listed this long, then the next login sweeps them out of the table"""
 
@@ -71,8 +73,14 @@ class Sessions:
         The id is shown to the browser only; the table keeps its SHA-256."""
         session_id = secrets.token_urlsafe(32)
         now = self.clock()
-        row = {"session_sha256": _digest(session_id), "username": username, "issued_at": now,
-               "expires_at": now + lifetime, "ended_at": None, "end_reason": None}
+        row = {
+            "session_sha256": _digest(session_id),
+            "username": username,
+            "issued_at": now,
+            "expires_at": now + lifetime,
+            "ended_at": None,
+            "end_reason": None,
+        }
         with table_lock(self.lake, TABLE):
             self._sweep(now)
             self.lake.append(TABLE, pa.Table.from_pylist([row], schema=SCHEMA))
@@ -105,8 +113,11 @@ class Sessions:
     def live(self, username: str | None = None) -> list[Session]:
         """Live sessions, oldest first (all users', or one user's)."""
         now = self.clock()
-        found = [Session(r["username"], r["issued_at"], r["expires_at"]) for r in self._rows().values()
-                 if r["ended_at"] is None and r["expires_at"] > now and username in (None, r["username"])]
+        found = [
+            Session(r["username"], r["issued_at"], r["expires_at"])
+            for r in self._rows().values()
+            if r["ended_at"] is None and r["expires_at"] > now and username in (None, r["username"])
+        ]
         return sorted(found, key=lambda s: (s.issued_at, s.username))
 
     def _end(self, predicate: str, chosen: Callable[[dict], bool], reason: str) -> int:

@@ -39,15 +39,17 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 3650
 LEGACY_DAYS = 90
 """the lifetime given to tokens of a table written before `expires_at` existed"""
-SCHEMA = pa.schema([
-    ("token_id", pa.string()),
-    ("username", pa.string()),
-    ("name", pa.string()),
-    ("secret_sha256", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("revoked_at", pa.timestamp("us", tz="UTC")),
-    ("expires_at", pa.timestamp("us", tz="UTC")),
-])
+SCHEMA = pa.schema(
+    [
+        ("token_id", pa.string()),
+        ("username", pa.string()),
+        ("name", pa.string()),
+        ("secret_sha256", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("revoked_at", pa.timestamp("us", tz="UTC")),
+        ("expires_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 LISTED = ["token_id", "username", "name", "created_at", "expires_at", "revoked_at"]
 
 
@@ -76,8 +78,15 @@ class Tokens:
             raise NotFound(f"no user {username!r}: create the user before giving them a token")
         token_id, secret = f"tok_{secrets.token_hex(6)}", PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
-        row = {"token_id": token_id, "username": username, "name": name, "secret_sha256": _digest(secret),
-               "created_at": now, "revoked_at": None, "expires_at": now + timedelta(days=days)}
+        row = {
+            "token_id": token_id,
+            "username": username,
+            "name": name,
+            "secret_sha256": _digest(secret),
+            "created_at": now,
+            "revoked_at": None,
+            "expires_at": now + timedelta(days=days),
+        }
         self.lake.append(TABLE, pa.Table.from_pylist([row], schema=SCHEMA))
         return token_id, secret
 
@@ -95,8 +104,10 @@ class Tokens:
         if not USERNAME.match(username):
             raise UsageError(f"username {username!r} must match {USERNAME.pattern}")
         with table_lock(self.lake, TABLE):
-            rows = sorted((r for r in self._rows().values() if r["username"] == username and r["revoked_at"] is None),
-                          key=lambda r: (r["created_at"], r["token_id"]))
+            rows = sorted(
+                (r for r in self._rows().values() if r["username"] == username and r["revoked_at"] is None),
+                key=lambda r: (r["created_at"], r["token_id"]),
+            )
             if rows:
                 self._write_revoked(rows)
         return [r["token_id"] for r in rows]

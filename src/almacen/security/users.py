@@ -31,14 +31,16 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 RESERVED = frozenset({"anonymous", "system"})
 """actors the audit log uses for requests without a user and for the platform itself"""
 TABLE = "_system.users"
-SCHEMA = pa.schema([
-    ("username", pa.string()),
-    ("role", pa.string()),
-    ("branches", pa.string()),  # comma-separated branch ids (ids match ^[a-z0-9_]+$)
-    ("password_hash", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("changed_at", pa.timestamp("us", tz="UTC")),
-])
+SCHEMA = pa.schema(
+    [
+        ("username", pa.string()),
+        ("role", pa.string()),
+        ("branches", pa.string()),  # comma-separated branch ids (ids match ^[a-z0-9_]+$)
+        ("password_hash", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("changed_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,9 @@ def check_new_user(username: str, role: Role | str, branches: Iterable[str]) -> 
     if not USERNAME.fullmatch(username):
         raise UsageError(f"username {username!r} must match {USERNAME.pattern} (lower-case letters, digits, _ . -)")
     if username in RESERVED:
-        raise UsageError(f"username {username!r} is reserved: the audit log names unauthenticated requests and "
-                         "the system with it")
+        raise UsageError(
+            f"username {username!r} is reserved: the audit log names unauthenticated requests and the system with it"
+        )
     role = parse_role(role)
     return role, check_assignment(username, role, branches)
 
@@ -217,15 +220,32 @@ class Users:
 
 def _to_arrow(row: _Row) -> pa.Table:
     u = row.user
-    return pa.Table.from_pylist([{
-        "username": u.username, "role": u.role.value, "branches": ",".join(u.branches),
-        "password_hash": row.password_hash, "created_at": row.created_at, "changed_at": u.changed_at,
-    }], schema=SCHEMA)
+    return pa.Table.from_pylist(
+        [
+            {
+                "username": u.username,
+                "role": u.role.value,
+                "branches": ",".join(u.branches),
+                "password_hash": row.password_hash,
+                "created_at": row.created_at,
+                "changed_at": u.changed_at,
+            }
+        ],
+        schema=SCHEMA,
+    )
 
 
 def _from_arrow(data: pa.Table) -> list[_Row]:
     return [
-        _Row(User(r["username"], Role(r["role"]), tuple(b for b in r["branches"].split(",") if b),
-                  r["changed_at"].astimezone(timezone.utc)), r["password_hash"], r["created_at"].astimezone(timezone.utc))
+        _Row(
+            User(
+                r["username"],
+                Role(r["role"]),
+                tuple(b for b in r["branches"].split(",") if b),
+                r["changed_at"].astimezone(timezone.utc),
+            ),
+            r["password_hash"],
+            r["created_at"].astimezone(timezone.utc),
+        )
         for r in data.to_pylist()
     ]

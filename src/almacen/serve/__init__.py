@@ -17,14 +17,34 @@ if TYPE_CHECKING:
     from almacen.serve.tls import dev_certificate
 
 _EXPORTS = {
-    "BadFilter": "almacen.serve.filters", "Dataset": "almacen.serve.site", "Filters": "almacen.serve.filters",
-    "Held": "almacen.serve.site", "Mart": "almacen.serve.site", "Marts": "almacen.serve.marts",
-    "NotBuilt": "almacen.serve.marts", "Page": "almacen.serve.site", "Site": "almacen.serve.site",
-    "create_app": "almacen.serve.app", "dev_certificate": "almacen.serve.tls", "parse_filters": "almacen.serve.filters",
+    "BadFilter": "almacen.serve.filters",
+    "Dataset": "almacen.serve.site",
+    "Filters": "almacen.serve.filters",
+    "Held": "almacen.serve.site",
+    "Mart": "almacen.serve.site",
+    "Marts": "almacen.serve.marts",
+    "NotBuilt": "almacen.serve.marts",
+    "Page": "almacen.serve.site",
+    "Site": "almacen.serve.site",
+    "create_app": "almacen.serve.app",
+    "dev_certificate": "almacen.serve.tls",
+    "parse_filters": "almacen.serve.filters",
 }
 
-__all__ = ["BadFilter", "Dataset", "Filters", "Held", "Mart", "Marts", "NotBuilt", "Page", "Site", "create_app",
-           "dev_certificate", "parse_filters"]
+__all__ = [
+    "BadFilter",
+    "Dataset",
+    "Filters",
+    "Held",
+    "Mart",
+    "Marts",
+    "NotBuilt",
+    "Page",
+    "Site",
+    "create_app",
+    "dev_certificate",
+    "parse_filters",
+]
 
 
 def __getattr__(name: str):

@@ -63,12 +63,17 @@ class Problem(BaseModel):
     detail: str | list[dict[str, Any]]
 
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {status: {"model": Problem, "description": text} for status, text in (
-    (401, "not logged in, or the API token is unknown or revoked"), (403, "the role or the branch scope forbids it"),
-    (404, "no such dataset, or no rows to export"), (422, "a parameter is malformed, unknown or out of range"),
-    (503, "a gold mart is not built yet"))}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text}
+    for status, text in (
+        (401, "not logged in, or the API token is unknown or revoked"),
+        (403, "the role or the branch scope forbids it"),
+        (404, "no such dataset, or no rows to export"),
+        (422, "a parameter is malformed, unknown or out of range"),
+        (503, "a gold mart is not built yet"),
+    )
+}
 """every refusal answers {"detail": ...}; documented so clients (and the fuzzer) can rely on it"""
-
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -94,8 +99,11 @@ async def refuse_unknown_parameters(request: Request) -> None:
         known = _KNOWN[id(route)] = frozenset(_query_names(route.dependant))
     unknown = sorted(set(request.query_params) - known)
     if unknown:
-        raise HTTPException(422, f"unknown query parameter {', '.join(unknown)}; {request.url.path} takes "
-                                 f"{', '.join(sorted(known)) or 'none'}")
+        raise HTTPException(
+            422,
+            f"unknown query parameter {', '.join(unknown)}; {request.url.path} takes "
+            f"{', '.join(sorted(known)) or 'none'}",
+        )
 
 
 router = APIRouter()
@@ -103,8 +111,10 @@ router = APIRouter()
 with `PROBLEMS` and `refuse_unknown_parameters`"""
 
 
-BOUNDARY_DATES = {name: {"summary": f"the {name} date a calendar has", "value": value} for name, value in
-                  (("first", "0001-01-01"), ("second", "0001-01-02"), ("last", "9999-12-31"))}
+BOUNDARY_DATES = {
+    name: {"summary": f"the {name} date a calendar has", "value": value}
+    for name, value in (("first", "0001-01-01"), ("second", "0001-01-02"), ("last", "9999-12-31"))
+}
 """documented examples of dates beyond what is served (answered 422): the fuzzer sends them explicitly"""
 
 
@@ -113,18 +123,39 @@ def filter_dependency(vocabularies: Mapping[str, Collection[str]]) -> Callable[.
     `category`, `channel`, `payment_type`); a closed filter (`filters.CLOSED`) takes the values its
     vocabulary names, documented as an enum and refused with 422 otherwise. Its result is what `read`
     takes as `raw`. A domain's router builds one from its mart's vocabularies."""
+
     def filter_params(
-        start: Annotated[date | None, Query(alias="from", description="first business date, 1900-01-01 to 2199-12-31 "
-                                            "(default: per dataset)", openapi_examples=BOUNDARY_DATES)] = None,
-        end: Annotated[date | None, Query(alias="to", description="last business date, 1900-01-01 to 2199-12-31 "
-                                          "(default: the latest with data)", openapi_examples=BOUNDARY_DATES)] = None,
-        branch: Annotated[list[str] | None, Query(description="branch ids (repeatable); default: all in your scope")] = None,
+        start: Annotated[
+            date | None,
+            Query(
+                alias="from",
+                description="first business date, 1900-01-01 to 2199-12-31 (default: per dataset)",
+                openapi_examples=BOUNDARY_DATES,
+            ),
+        ] = None,
+        end: Annotated[
+            date | None,
+            Query(
+                alias="to",
+                description="last business date, 1900-01-01 to 2199-12-31 (default: the latest with data)",
+                openapi_examples=BOUNDARY_DATES,
+            ),
+        ] = None,
+        branch: Annotated[
+            list[str] | None, Query(description="branch ids (repeatable); default: all in your scope")
+        ] = None,
         category: Annotated[list[str] | None, Query(description="product categories (repeatable)")] = None,
         channel: Annotated[list[str] | None, Query()] = None,
         payment_type: Annotated[list[str] | None, Query()] = None,
     ) -> dict[str, Any]:
-        return {"start": start, "end": end, "branches": branch, "categories": category, "channels": channel,
-                "payment_types": payment_type}
+        return {
+            "start": start,
+            "end": end,
+            "branches": branch,
+            "categories": category,
+            "channels": channel,
+            "payment_types": payment_type,
+        }
 
     for name in CLOSED:  # the vocabulary is data: its Literal is built here, at the router's making
         values = tuple(vocabularies.get(name, ()))
@@ -138,24 +169,39 @@ def _filters(request: Request, user: User, raw: dict[str, Any], dataset: str) ->
     marts = services(request).marts
     latest = marts.latest_date(dataset, user.scope.restrict(raw["branches"]))
     found = marts.datasets.get(dataset)
-    return parse_filters(raw["start"], raw["end"], latest=latest, default_days=found.default_days if found else 30,
-                         branches=raw["branches"], categories=raw["categories"], channels=raw["channels"],
-                         payment_types=raw["payment_types"], vocabularies=marts.vocabularies)
+    return parse_filters(
+        raw["start"],
+        raw["end"],
+        latest=latest,
+        default_days=found.default_days if found else 30,
+        branches=raw["branches"],
+        categories=raw["categories"],
+        channels=raw["channels"],
+        payment_types=raw["payment_types"],
+        vocabularies=marts.vocabularies,
+    )
 
 
-def read(request: Request, user: User, dataset: str, raw: dict[str, Any] | None, audited_as: str = "data.read",
-         **options) -> tuple[pa.Table, dict[str, Any]]:
+def read(
+    request: Request, user: User, dataset: str, raw: dict[str, Any] | None, audited_as: str = "data.read", **options
+) -> tuple[pa.Table, dict[str, Any]]:
     """Read one dataset for a user and audit it; the scope is applied inside `Marts.read`."""
     svc = services(request)
     if dataset == AUDIT:
         require(user.role, Permission.AUDIT)
-        table, described = svc.audit.entries(limit=options.get("limit", 200), actor=options.get("actor"),
-                                             action=options.get("action")), {k: v for k, v in options.items() if v}
+        table, described = (
+            svc.audit.entries(
+                limit=options.get("limit", 200), actor=options.get("actor"), action=options.get("action")
+            ),
+            {k: v for k, v in options.items() if v},
+        )
     else:
         filters = _filters(request, user, raw, dataset) if raw is not None else None
         table = svc.marts.read(user, dataset, filters, **options)
         described = {**(filters.within(user.scope).describe() if filters else {}), **options}
-    svc.audit.record(user.username, audited_as, target=dataset, details={"filters": described, "ip": client_ip(request)})
+    svc.audit.record(
+        user.username, audited_as, target=dataset, details={"filters": described, "ip": client_ip(request)}
+    )
     return table, described
 
 
@@ -165,8 +211,12 @@ ROWS: dict[int | str, dict[str, Any]] = {200: {"model": Rows, "description": "th
 def answer(dataset: str, filters: dict[str, Any], table: pa.Table) -> Response:
     """A `Rows` document serialised straight from Arrow: validating thousands of row dicts through
     pydantic cost more than the query itself under load (benchmarks/serve.py)."""
-    body = json.dumps({"dataset": dataset, "filters": filters, "rows": rows(table)}, default=_json,
-                      ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        {"dataset": dataset, "filters": filters, "rows": rows(table)},
+        default=_json,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
     return Response(body, media_type="application/json")
 
 
@@ -184,13 +234,22 @@ def _json(value: Any) -> Any:
 
 @router.get("/me", response_model=Me, summary="who the caller is and what the role allows")
 def me(user: UserDep) -> Me:
-    return Me(username=user.username, role=str(user.role), branches=list(user.branches),
-              permissions=sorted(str(p) for p in Permission if user.can(p)))
+    return Me(
+        username=user.username,
+        role=str(user.role),
+        branches=list(user.branches),
+        permissions=sorted(str(p) for p in Permission if user.can(p)),
+    )
 
 
-@router.get("/quality/{part}", response_model=None, responses=ROWS, summary="runs, freshness, quarantine and reconciliation")
-def quality(request: Request, user: UserDep,
-            part: Literal["runs", "freshness", "quarantine", "quarantine_rows", "reconciliation"]) -> Response:
+@router.get(
+    "/quality/{part}", response_model=None, responses=ROWS, summary="runs, freshness, quarantine and reconciliation"
+)
+def quality(
+    request: Request,
+    user: UserDep,
+    part: Literal["runs", "freshness", "quarantine", "quarantine_rows", "reconciliation"],
+) -> Response:
     table, described = read(request, user, part, None)
     return answer(part, described, table)
 
@@ -224,49 +283,81 @@ def export_router(datasets: Mapping[str, Dataset], vocabularies: Mapping[str, Co
     options: dict[str, Callable[..., dict[str, Any]] | None] = {d.name: d.options for d in exported}
     options[AUDIT] = audit_options
     filtered = frozenset(d.name for d in exported if d.filtered)
-    takes = {name: (_query_names(get_dependant(path="", call=dep)) if dep else set())
-             | (FILTER_NAMES if name in filtered else frozenset()) for name, dep in options.items()}
+    takes = {
+        name: (_query_names(get_dependant(path="", call=dep)) if dep else set())
+        | (FILTER_NAMES if name in filtered else frozenset())
+        for name, dep in options.items()
+    }
     pattern = re.compile(rf"^({'|'.join(map(re.escape, options))})\.(csv|xlsx)$")
 
-    def export(request: Request, user: User, name: str, filters: dict[str, Any] | None = None,
-               **given: dict[str, Any]) -> Response:
+    def export(
+        request: Request, user: User, name: str, filters: dict[str, Any] | None = None, **given: dict[str, Any]
+    ) -> Response:
         match = pattern.match(name)
         if match is None:
-            raise HTTPException(404, f"nothing to export as {name!r}: ask for <dataset>.csv or .xlsx, "
-                                     f"dataset one of {', '.join(options)}")
+            raise HTTPException(
+                404,
+                f"nothing to export as {name!r}: ask for <dataset>.csv or .xlsx, dataset one of {', '.join(options)}",
+            )
         dataset, fmt = match.groups()
         refused = sorted(set(request.query_params) - takes[dataset])
         if refused:
-            raise HTTPException(422, f"the {dataset} export does not take {', '.join(refused)}; it takes "
-                                     f"{', '.join(sorted(takes[dataset])) or 'no parameters'}")
+            raise HTTPException(
+                422,
+                f"the {dataset} export does not take {', '.join(refused)}; it takes "
+                f"{', '.join(sorted(takes[dataset])) or 'no parameters'}",
+            )
         raw = filters if dataset in filtered else None
-        table, described = read(request, user, dataset, raw, audited_as="export",
-                                **given.get(_options_of(list(options).index(dataset)), {}))
+        table, described = read(
+            request, user, dataset, raw, audited_as="export", **given.get(_options_of(list(options).index(dataset)), {})
+        )
         if table.num_rows == 0:
             raise HTTPException(404, "no rows match these filters: nothing to export")
         body = to_csv(table) if fmt == "csv" else to_xlsx(table, dataset)
         span = f"-{described['start']}_{described['end']}" if "start" in described else ""
-        return Response(body, media_type=CONTENT_TYPES[fmt],
-                        headers={"Content-Disposition": f'attachment; filename="almacen-{dataset}{span}.{fmt}"'})
+        return Response(
+            body,
+            media_type=CONTENT_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="almacen-{dataset}{span}.{fmt}"'},
+        )
 
     # the signature FastAPI reads: which dependencies the route has depends on the datasets served
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [
         inspect.Parameter("request", keyword, annotation=Request),
         inspect.Parameter("user", keyword, annotation=UserDep),
-        inspect.Parameter("name", keyword, annotation=Annotated[str, PathParam(
-            description="<dataset>.csv or <dataset>.xlsx", examples=[f"{d}.{fmt}" for d in options for fmt in CONTENT_TYPES])]),
+        inspect.Parameter(
+            "name",
+            keyword,
+            annotation=Annotated[
+                str,
+                PathParam(
+                    description="<dataset>.csv or <dataset>.xlsx",
+                    examples=[f"{d}.{fmt}" for d in options for fmt in CONTENT_TYPES],
+                ),
+            ],
+        ),
     ]
     if filtered:
-        parameters.append(inspect.Parameter("filters", keyword, annotation=Annotated[
-            dict[str, Any], Depends(filter_dependency(vocabularies))]))
-    parameters += [inspect.Parameter(_options_of(i), keyword, annotation=Annotated[dict[str, Any], Depends(dep)])
-                   for i, dep in enumerate(options.values()) if dep is not None]
+        parameters.append(
+            inspect.Parameter(
+                "filters", keyword, annotation=Annotated[dict[str, Any], Depends(filter_dependency(vocabularies))]
+            )
+        )
+    parameters += [
+        inspect.Parameter(_options_of(i), keyword, annotation=Annotated[dict[str, Any], Depends(dep)])
+        for i, dep in enumerate(options.values())
+        if dep is not None
+    ]
     export.__signature__ = inspect.Signature(parameters, return_annotation=Response)  # type: ignore[attr-defined]
     exports = APIRouter()
-    exports.add_api_route("/export/{name}", export, methods=["GET"],
-                          summary="any dataset as CSV or Excel, with the same filters, options and scope",
-                          responses={200: {"content": {t: {} for t in CONTENT_TYPES.values()}}})
+    exports.add_api_route(
+        "/export/{name}",
+        export,
+        methods=["GET"],
+        summary="any dataset as CSV or Excel, with the same filters, options and scope",
+        responses={200: {"content": {t: {} for t in CONTENT_TYPES.values()}}},
+    )
     return exports
 
 
@@ -280,10 +371,17 @@ class Unlocked(BaseModel):
     was_locked: bool
 
 
-@router.post("/users/{username}/unlock", response_model=Unlocked,
-             summary="lift a user's login lockout at once (admins; a session must send X-CSRF-Token)")
-def unlock(request: Request, user: UserDep, username: Annotated[str, PathParam(max_length=64)],
-           x_csrf_token: Annotated[str | None, Header()] = None) -> Unlocked:
+@router.post(
+    "/users/{username}/unlock",
+    response_model=Unlocked,
+    summary="lift a user's login lockout at once (admins; a session must send X-CSRF-Token)",
+)
+def unlock(
+    request: Request,
+    user: UserDep,
+    username: Annotated[str, PathParam(max_length=64)],
+    x_csrf_token: Annotated[str | None, Header()] = None,
+) -> Unlocked:
     require(user.role, Permission.USERS)
     if "authorization" not in request.headers:  # a browser session: its cookie alone must not be enough
         check_csrf(request, x_csrf_token)
@@ -291,5 +389,7 @@ def unlock(request: Request, user: UserDep, username: Annotated[str, PathParam(m
         raise HTTPException(422, f"username {username!r} is not a username")
     svc = services(request)
     held = svc.guard.unlock(username)
-    svc.audit.record(user.username, "user.unlock", target=username, details={"was_locked": held, "ip": client_ip(request)})
+    svc.audit.record(
+        user.username, "user.unlock", target=username, details={"was_locked": held, "ip": client_ip(request)}
+    )
     return Unlocked(username=username, was_locked=held)

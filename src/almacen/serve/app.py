@@ -43,12 +43,20 @@ SESSION_COOKIE = "almacen_session"
 MIN_SECRET_BYTES = 32
 REFUSED = frozenset({401, 403, 422, 429})
 """statuses audited as access.denied (login failures are audited by the login form itself)"""
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
-def create_app(settings: Settings, *, site: Site, tls: bool = False, clock: Callable[[], datetime] | None = None,
-               guard: LoginGuard | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    site: Site,
+    tls: bool = False,
+    clock: Callable[[], datetime] | None = None,
+    guard: LoginGuard | None = None,
+) -> FastAPI:
     """The dashboard and API over the configured lake, with the pages, routes and marts of `site` (an
     empty `Site()` serves the server's own alone). Sessions are signed with ALMACEN_SECRET_KEY (demo mode:
     a random key per start); cookies are Secure when `tls`.
@@ -66,21 +74,48 @@ def create_app(settings: Settings, *, site: Site, tls: bool = False, clock: Call
     users = Users(lake)
     served = (*site.pages, *pages.CORE_PAGES)
     routes = pages.page_router(served)  # refuses two pages on one path before anything is opened
-    marts = Marts(lake, marts=site.marts, branches={b.id: b.name for b in settings.branches},
-                  refresh_seconds=settings.serve.refresh_seconds, clock=clock)
-    svc = Services(lake=lake, marts=marts, pages=served, templates=pages.templates_for(site.templates),
-                   texts=texts_for(site.texts),
-                   users=users, tokens=Tokens(lake, users), audit=audit_log(settings, deferred_seconds=5.0),
-                   guard=guard or LoginGuard(), clock=clock, sessions=Sessions(lake, clock=clock),
-                   session_seconds=settings.serve.session_hours * 3600, language=settings.serve.language,
-                   trusted_proxies=trusted_networks(settings.serve.trusted_proxies))
+    marts = Marts(
+        lake,
+        marts=site.marts,
+        branches={b.id: b.name for b in settings.branches},
+        refresh_seconds=settings.serve.refresh_seconds,
+        clock=clock,
+    )
+    svc = Services(
+        lake=lake,
+        marts=marts,
+        pages=served,
+        templates=pages.templates_for(site.templates),
+        texts=texts_for(site.texts),
+        users=users,
+        tokens=Tokens(lake, users),
+        audit=audit_log(settings, deferred_seconds=5.0),
+        guard=guard or LoginGuard(),
+        clock=clock,
+        sessions=Sessions(lake, clock=clock),
+        session_seconds=settings.serve.session_hours * 3600,
+        language=settings.serve.language,
+        trusted_proxies=trusted_networks(settings.serve.trusted_proxies),
+    )
     # the interactive docs page loads its scripts from a CDN, which the CSP below forbids: it is off, and
     # the OpenAPI document (no data, only the API's shape) is served without a login for client generators
-    app = FastAPI(title="almacen", version="1", summary="The datasets of the lake's domains, and its data quality",
-                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="almacen",
+        version="1",
+        summary="The datasets of the lake's domains, and its data quality",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
     app.state.services = svc
-    app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie=SESSION_COOKIE,
-                       max_age=int(svc.session_seconds) + 3600, same_site="lax", https_only=tls)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie=SESSION_COOKIE,
+        max_age=int(svc.session_seconds) + 3600,
+        same_site="lax",
+        https_only=tls,
+    )
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
@@ -89,8 +124,9 @@ def create_app(settings: Settings, *, site: Site, tls: bool = False, clock: Call
         except Exception as exc:  # noqa: BLE001 - any bug answers a 500 the client can quote, and is audited
             log.exception("%s %s failed", request.method, request.url.path)
             seq = await run_in_threadpool(_audit_refusal, request, 500, f"{type(exc).__name__}: {str(exc)[:200]}")
-            response = JSONResponse({"detail": f"internal error (audit entry {seq}); the server log has the details"},
-                                    status_code=500)
+            response = JSONResponse(
+                {"detail": f"internal error (audit entry {seq}); the server log has the details"}, status_code=500
+            )
         else:
             if response.status_code in REFUSED or response.status_code >= 500:
                 if not (request.url.path == "/login" and response.status_code in (401, 429)):
@@ -111,8 +147,9 @@ def create_app(settings: Settings, *, site: Site, tls: bool = False, clock: Call
         app.add_exception_handler(error, _reply(status))
     # every /api route, a domain's too, documents the refusals and refuses a query parameter it does not take
     for router in (api.router, *site.routers, api.export_router(marts.datasets, marts.vocabularies)):
-        app.include_router(router, prefix="/api", responses=api.PROBLEMS,
-                           dependencies=[Depends(api.refuse_unknown_parameters)])
+        app.include_router(
+            router, prefix="/api", responses=api.PROBLEMS, dependencies=[Depends(api.refuse_unknown_parameters)]
+        )
     app.include_router(pages.router)
     app.include_router(routes)
     for name, folder in site.static.items():  # before /static, which would otherwise answer for them
@@ -143,8 +180,9 @@ def _audit_refusal(request: Request, status: int, error: str | None = None) -> i
         details["error"] = error
     action = "request.failed" if status >= 500 else "access.denied"
     try:
-        return svc.audit.record(user.username if user is not None else "anonymous", action,
-                                target=request.url.path[:200], details=details)
+        return svc.audit.record(
+            user.username if user is not None else "anonymous", action, target=request.url.path[:200], details=details
+        )
     except Exception:  # noqa: BLE001 - a refusal is answered even when it cannot be recorded
         log.exception("could not audit %s %s (%s)", request.method, request.url.path, status)
         return None
@@ -152,8 +190,10 @@ def _audit_refusal(request: Request, status: int, error: str | None = None) -> i
 
 def _reply(status: int):
     """An exception handler answering `status` with the error's message as the detail."""
+
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
     return handler
 
 
@@ -163,11 +203,15 @@ def _secret(settings: Settings) -> str:
     if settings.secret_key is not None:
         key = settings.secret_key.get_secret_value()
         if len(key.encode("utf-8")) < MIN_SECRET_BYTES and not settings.demo:
-            raise ConfigError(f"ALMACEN_SECRET_KEY has {len(key.encode('utf-8'))} bytes; it needs at least "
-                              f"{MIN_SECRET_BYTES} random bytes to sign session cookies (e.g. "
-                              "python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+            raise ConfigError(
+                f"ALMACEN_SECRET_KEY has {len(key.encode('utf-8'))} bytes; it needs at least "
+                f"{MIN_SECRET_BYTES} random bytes to sign session cookies (e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
         return key
     if settings.demo:
         return secrets.token_urlsafe(32)
-    raise ConfigError("ALMACEN_SECRET_KEY is not set: the server needs it to sign session cookies "
-                      "(e.g. export ALMACEN_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))'))")
+    raise ConfigError(
+        "ALMACEN_SECRET_KEY is not set: the server needs it to sign session cookies "
+        "(e.g. export ALMACEN_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))'))"
+    )

@@ -53,19 +53,32 @@ class Filters:
     def params(self) -> dict[str, object]:
         """Bound parameters for the serving SQL files (lists or NULL)."""
         as_list = lambda v: None if v is None else list(v)  # noqa: E731
-        return {"start": self.start, "end": self.end, "branches": as_list(self.branches),
-                "categories": as_list(self.categories), "channels": as_list(self.channels),
-                "payment_types": as_list(self.payment_types)}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "branches": as_list(self.branches),
+            "categories": as_list(self.categories),
+            "channels": as_list(self.channels),
+            "payment_types": as_list(self.payment_types),
+        }
 
     def describe(self) -> dict[str, object]:
         """The filters as the audit log records them."""
         return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.params().items() if v is not None}
 
 
-def parse_filters(start: date | None, end: date | None, *, latest: date, default_days: int,
-                  branches: list[str] | None = None, categories: list[str] | None = None,
-                  channels: list[str] | None = None, payment_types: list[str] | None = None,
-                  vocabularies: Mapping[str, Collection[str]] | None = None) -> Filters:
+def parse_filters(
+    start: date | None,
+    end: date | None,
+    *,
+    latest: date,
+    default_days: int,
+    branches: list[str] | None = None,
+    categories: list[str] | None = None,
+    channels: list[str] | None = None,
+    payment_types: list[str] | None = None,
+    vocabularies: Mapping[str, Collection[str]] | None = None,
+) -> Filters:
     """Filters from request parameters; a missing range ends on the latest day with data.
 
     `vocabularies` holds the values each closed filter (`CLOSED`) accepts, by filter name; a value of a

@@ -39,12 +39,27 @@ from almacen.sql import load_sql
 
 _TS = pa.timestamp("us", tz="UTC")
 RECONCILIATION = "_system.reconciliation"
-RECONCILIATION_SCHEMA = pa.schema([
-    ("branch_id", pa.string()), ("hour", _TS), ("ok", pa.bool_()), ("checked_at", _TS),
-    ("source_revenue", pa.decimal128(18, 2)), ("gold_revenue", pa.decimal128(18, 2))])
+RECONCILIATION_SCHEMA = pa.schema(
+    [
+        ("branch_id", pa.string()),
+        ("hour", _TS),
+        ("ok", pa.bool_()),
+        ("checked_at", _TS),
+        ("source_revenue", pa.decimal128(18, 2)),
+        ("gold_revenue", pa.decimal128(18, 2)),
+    ]
+)
 BRANCHES_SCHEMA = pa.schema([("branch_id", pa.string()), ("name", pa.string())])
-QUARANTINE_SCHEMA = pa.schema([("table_name", pa.string()), ("branch_id", pa.string()), ("batch_id", pa.string()),
-                               ("rule", pa.string()), ("reason", pa.string()), ("quarantined_at", _TS)])
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("table_name", pa.string()),
+        ("branch_id", pa.string()),
+        ("batch_id", pa.string()),
+        ("rule", pa.string()),
+        ("reason", pa.string()),
+        ("quarantined_at", _TS),
+    ]
+)
 CACHE_ENTRIES = 512
 
 
@@ -53,11 +68,16 @@ def check_served_scopes(tables: Iterable[str]) -> None:
     not cut (client, admin): nothing is served without a scope, and the branch cut below is the right one.
     The scopes are declared before (`almacen.domain.Registry.site` declares every domain's)."""
     gold = [t for t in tables if t.startswith("gold.")]
-    wrong = [f"{t} ({'undeclared' if d is None else d.access})" for t, d in ((t, access_of(t)) for t in gold)
-             if d is None or d.access not in (Access.BRANCH, Access.PUBLIC)]
+    wrong = [
+        f"{t} ({'undeclared' if d is None else d.access})"
+        for t, d in ((t, access_of(t)) for t in gold)
+        if d is None or d.access not in (Access.BRANCH, Access.PUBLIC)
+    ]
     if wrong:
-        raise RuntimeError(f"serve: {', '.join(wrong)} may not be served: the dashboard cuts rows by branch "
-                           "only; declare them branch or public (almacen.lake.access)")
+        raise RuntimeError(
+            f"serve: {', '.join(wrong)} may not be served: the dashboard cuts rows by branch "
+            "only; declare them branch or public (almacen.lake.access)"
+        )
 
 
 class NotBuilt(NotFound):
@@ -78,9 +98,15 @@ class Marts:
         RuntimeError: a gold table held has no access scope this layer can cut by (`check_served_scopes`).
     """
 
-    def __init__(self, lake: Lake, *, marts: Sequence[Mart] = (), branches: Mapping[str, str] | None = None,
-                 refresh_seconds: float = 5.0,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        *,
+        marts: Sequence[Mart] = (),
+        branches: Mapping[str, str] | None = None,
+        refresh_seconds: float = 5.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
         self.marts = (SYSTEM, *marts)
         self._datasets: dict[str, Dataset] = {}
         self._latest_sql: dict[str, str | None] = {}
@@ -92,8 +118,10 @@ class Marts:
                 self._datasets[ds.name], self._latest_sql[ds.name] = ds, mart.latest
             for name, values in mart.vocabularies.items():
                 if vocabularies.setdefault(name, tuple(values)) != tuple(values):
-                    raise ValueError(f"serve: the {mart.name} mart gives the {name} filter other values than "
-                                     f"another mart: {values} against {vocabularies[name]}")
+                    raise ValueError(
+                        f"serve: the {mart.name} mart gives the {name} filter other values than "
+                        f"another mart: {values} against {vocabularies[name]}"
+                    )
         self.vocabularies: Mapping[str, tuple[str, ...]] = vocabularies
         """the closed values each filter accepts, by filter name (`channel`, `payment_type`)"""
         self._held: tuple[Held, ...] = tuple(t for mart in self.marts for t in mart.tables)
@@ -115,8 +143,12 @@ class Marts:
         self._results: OrderedDict[tuple, pa.Table] = OrderedDict()
         self._results_lock = threading.Lock()
         self._latest: dict[tuple[int, str, tuple[str, ...] | None], date] = {}
-        self._replace("serving.branches", pa.Table.from_pylist(
-            [{"branch_id": k, "name": v} for k, v in (branches or {}).items()], schema=BRANCHES_SCHEMA))
+        self._replace(
+            "serving.branches",
+            pa.Table.from_pylist(
+                [{"branch_id": k, "name": v} for k, v in (branches or {}).items()], schema=BRANCHES_SCHEMA
+            ),
+        )
 
     # -- what callers ask -------------------------------------------------------------------------
 
@@ -133,8 +165,14 @@ class Marts:
         if not ds.cached:
             return ds.compute(self, filters, scoped, **options)
         minute = floor_minute(self.clock()) if ds.per_minute else None
-        key = (self._generation, dataset, filters, None if scoped is None else tuple(scoped), minute,
-               tuple(sorted(options.items())))
+        key = (
+            self._generation,
+            dataset,
+            filters,
+            None if scoped is None else tuple(scoped),
+            minute,
+            tuple(sorted(options.items())),
+        )
         with self._results_lock:
             found = self._results.get(key)
             if found is not None:
@@ -235,14 +273,28 @@ class Marts:
                 continue
             data = self.lake.dataset(f"quarantine.{name}")
             assert data is not None  # it has a version
-            cols = {"branch_id": "branch_id", "_batch_id": "batch_id", "_rule": "rule", "_reason": "reason",
-                    "_quarantined_at": "quarantined_at"}
+            cols = {
+                "branch_id": "branch_id",
+                "_batch_id": "batch_id",
+                "_rule": "rule",
+                "_reason": "reason",
+                "_quarantined_at": "quarantined_at",
+            }
             got = data.to_table(columns=[c for c in cols if c in data.schema.names])
             n = got.num_rows
-            parts.append(pa.table({
-                "table_name": pa.array([name] * n, pa.string()),
-                **{new: (got[old] if old in got.column_names else pa.nulls(n, QUARANTINE_SCHEMA.field(new).type))
-                   for old, new in cols.items()}}).cast(QUARANTINE_SCHEMA))
+            parts.append(
+                pa.table(
+                    {
+                        "table_name": pa.array([name] * n, pa.string()),
+                        **{
+                            new: (
+                                got[old] if old in got.column_names else pa.nulls(n, QUARANTINE_SCHEMA.field(new).type)
+                            )
+                            for old, new in cols.items()
+                        },
+                    }
+                ).cast(QUARANTINE_SCHEMA)
+            )
         self._replace("serving.quarantine", pa.concat_tables(parts) if parts else QUARANTINE_SCHEMA.empty_table())
         self._versions["quarantine.*"] = versions
 
@@ -274,16 +326,25 @@ class Marts:
 
 def _quality(part: str) -> Callable[..., pa.Table]:
     """How a quality dataset is computed: `sql/<part>.sql` over the system tables, cut to the branches in scope."""
+
     def compute(marts: Marts, filters: Filters | None, branches: list[str] | None, **_: object) -> pa.Table:
         return marts.query(sql(part), {"branches": branches} | ({"now": marts.clock()} if part == "freshness" else {}))
+
     return compute
 
 
 SYSTEM = Mart(
     name="system",
     tables=(Held(RUNS, empty=RUNS_SCHEMA), Held(RECONCILIATION, empty=RECONCILIATION_SCHEMA)),
-    datasets=tuple(Dataset(name, Permission.QUALITY, _quality(part)) for name, part in (
-        ("runs", "runs"), ("freshness", "freshness"), ("quarantine", "quarantine_summary"),
-        ("quarantine_rows", "quarantine_rows"), ("reconciliation", "reconciliation"))),
+    datasets=tuple(
+        Dataset(name, Permission.QUALITY, _quality(part))
+        for name, part in (
+            ("runs", "runs"),
+            ("freshness", "freshness"),
+            ("quarantine", "quarantine_summary"),
+            ("quarantine_rows", "quarantine_rows"),
+            ("reconciliation", "reconciliation"),
+        )
+    ),
 )
 """what the server itself serves: job runs, freshness per configured branch, quarantine, reconciliation"""

@@ -21,8 +21,16 @@ from fastapi.templating import Jinja2Templates
 
 from almacen.security import Locked, Permission, User
 from almacen.security.users import USERNAME
-from almacen.serve.auth import (NotLoggedIn, authenticate, check_csrf, client_ip, csrf_token, end_session, services,
-                                start_session)
+from almacen.serve.auth import (
+    NotLoggedIn,
+    authenticate,
+    check_csrf,
+    client_ip,
+    csrf_token,
+    end_session,
+    services,
+    start_session,
+)
 from almacen.serve.i18n import COOKIE, language
 from almacen.serve.site import Page
 
@@ -40,10 +48,12 @@ RESERVED = frozenset({"", "login", "logout", "api", "static"})
 def templates_for(folders: Mapping[str, Traversable]) -> Jinja2Templates:
     """The page templates: the server's (`base.html`, `login.html`...) by their names, and each domain's
     folder under its name (`sales/overview.html`), so a domain's template extends `base.html`."""
-    loader = jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader(str(TEMPLATES)),
-        jinja2.PrefixLoader({name: jinja2.FileSystemLoader(str(folder)) for name, folder in folders.items()}),
-    ])
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader(str(TEMPLATES)),
+            jinja2.PrefixLoader({name: jinja2.FileSystemLoader(str(folder)) for name, folder in folders.items()}),
+        ]
+    )
     return Jinja2Templates(env=jinja2.Environment(loader=loader, autoescape=True))
 
 
@@ -51,9 +61,20 @@ def render(request: Request, template: str, status: int = 200, user: User | None
     svc = services(request)
     lang = language(request, svc.language)
     nav = [(p.path, p.label) for p in svc.pages if user is not None and user.can(p.permission)]
-    response = svc.templates.TemplateResponse(request, template, {
-        "t": svc.texts[lang], "texts": svc.texts[lang], "lang": lang, "user": user, "nav": nav,
-        "csrf": csrf_token(request), **context}, status_code=status)
+    response = svc.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "t": svc.texts[lang],
+            "texts": svc.texts[lang],
+            "lang": lang,
+            "user": user,
+            "nav": nav,
+            "csrf": csrf_token(request),
+            **context,
+        },
+        status_code=status,
+    )
     if request.query_params.get("lang") == lang:
         response.set_cookie(COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="lax")
     return response
@@ -75,8 +96,13 @@ def login_form(request: Request, next: str = "/", expired: bool = False) -> Resp
 
 
 @router.post("/login")
-def login(request: Request, username: Annotated[str, Form(max_length=100)], password: Annotated[str, Form(max_length=1000)],
-          csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=100)],
+    password: Annotated[str, Form(max_length=1000)],
+    csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
     check_csrf(request, csrf_token)
     svc, ip = services(request), client_ip(request)
     actor, typed = login_actor(username)
@@ -116,6 +142,7 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Respons
 
 def _page(declared: Page):
     """The route of one page: the login form for a visitor, 403 for a role without its permission."""
+
     def page(request: Request) -> Response:
         try:
             user = authenticate(request)

@@ -18,13 +18,27 @@ def pg_type(field: pa.Field) -> str:
         return f"numeric({t.precision},{t.scale})"
     if pa.types.is_timestamp(t):
         return "timestamptz" if t.tz else "timestamp"
-    simple = [(pa.types.is_boolean, "boolean"), (pa.types.is_int8, "smallint"), (pa.types.is_int16, "smallint"),
-              (pa.types.is_uint8, "smallint"), (pa.types.is_int32, "integer"), (pa.types.is_uint16, "integer"),
-              (pa.types.is_int64, "bigint"), (pa.types.is_uint32, "bigint"), (pa.types.is_uint64, "numeric(20,0)"),
-              (pa.types.is_float16, "real"), (pa.types.is_float32, "real"), (pa.types.is_float64, "double precision"),
-              (pa.types.is_string, "text"), (pa.types.is_large_string, "text"), (pa.types.is_string_view, "text"),
-              (pa.types.is_date, "date"), (pa.types.is_time, "time"), (pa.types.is_null, "text"),
-              (pa.types.is_nested, "jsonb")]
+    simple = [
+        (pa.types.is_boolean, "boolean"),
+        (pa.types.is_int8, "smallint"),
+        (pa.types.is_int16, "smallint"),
+        (pa.types.is_uint8, "smallint"),
+        (pa.types.is_int32, "integer"),
+        (pa.types.is_uint16, "integer"),
+        (pa.types.is_int64, "bigint"),
+        (pa.types.is_uint32, "bigint"),
+        (pa.types.is_uint64, "numeric(20,0)"),
+        (pa.types.is_float16, "real"),
+        (pa.types.is_float32, "real"),
+        (pa.types.is_float64, "double precision"),
+        (pa.types.is_string, "text"),
+        (pa.types.is_large_string, "text"),
+        (pa.types.is_string_view, "text"),
+        (pa.types.is_date, "date"),
+        (pa.types.is_time, "time"),
+        (pa.types.is_null, "text"),
+        (pa.types.is_nested, "jsonb"),
+    ]
     for test, name in simple:
         if test(t):
             return name
@@ -38,7 +52,9 @@ def csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
         if pa.types.is_dictionary(field.type):
             column = column.dictionary_decode()
         if pa.types.is_nested(field.type):
-            column = pa.array([None if v is None else json.dumps(v, default=str) for v in column.to_pylist()], pa.string())
+            column = pa.array(
+                [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()], pa.string()
+            )
         elif pa.types.is_date64(field.type):
             column = pc.cast(column, pa.date32())
         elif pa.types.is_timestamp(field.type) and field.type.tz:

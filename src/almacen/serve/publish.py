@@ -72,17 +72,24 @@ BOOKKEEPING = {"_publication": ADMIN, "_branch_roles": ADMIN, "_client_roles": A
 """who reads each bookkeeping table (`_users`: only the publisher)"""
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "dim_branch": ("branch_id",), "dim_product": ("product_id",), "dim_channel": ("channel",),
-    "dim_payment_type": ("payment_type",), "dim_date": ("date",),
-    "fact_sales": ("branch_id", "sale_id"), "fact_sales_lines": ("branch_id", "sale_id", "line_no"),
+    "dim_branch": ("branch_id",),
+    "dim_product": ("product_id",),
+    "dim_channel": ("channel",),
+    "dim_payment_type": ("payment_type",),
+    "dim_date": ("date",),
+    "fact_sales": ("branch_id", "sale_id"),
+    "fact_sales_lines": ("branch_id", "sale_id", "line_no"),
     "sales_daily": ("date", "branch_id", "category", "payment_type", "channel"),
     "sales_hourly": ("hour", "branch_id", "category", "payment_type", "channel"),
     "sales_status_daily": ("date", "branch_id", "status"),
-    "sales_tickets_daily": ("date", "branch_id", "channel", "payment_type", "status"), "kpi_daily": ("date", "branch_id"),
+    "sales_tickets_daily": ("date", "branch_id", "channel", "payment_type", "status"),
+    "kpi_daily": ("date", "branch_id"),
     "sales_minute": ("minute", "branch_id", "channel", "payment_type", "status"),
     "sales_minute_late": ("minute", "branch_id", "channel", "payment_type", "status"),
-    "usage_minute": ("minute", "client_id", "category", "country"), "conversations": ("conversation_id",),
-    "invoices": ("invoice_id",), "invoice_lines": ("invoice_id", "line_no"),
+    "usage_minute": ("minute", "client_id", "category", "country"),
+    "conversations": ("conversation_id",),
+    "invoices": ("invoice_id",),
+    "invoice_lines": ("invoice_id", "line_no"),
 }
 """the grains of DATA-MODEL.md; a table publishes with its key only when it has every column of it"""
 INDEXED = ("date", "branch_id", "client_id")
@@ -138,8 +145,11 @@ def gold_tables(lake: Lake) -> list[str]:
         from pyarrow import fs as pafs
 
         filesystem, base = pafs.FileSystem.from_uri(root)
-        names = [i.base_name for i in filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
-                 if i.type == pafs.FileType.Directory]
+        names = [
+            i.base_name
+            for i in filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+            if i.type == pafs.FileType.Directory
+        ]
     else:
         names = [p.name for p in Path(root).iterdir() if p.is_dir()] if Path(root).is_dir() else []
     return sorted(n for n in names if not n.startswith(("_", ".")) and lake.exists(f"gold.{n}"))
@@ -153,14 +163,17 @@ def scopes(lake: Lake, tables: Sequence[str], access: Mapping[str, Declaration])
         raise PublishError(
             f"publish: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no access scope: declare who may "
             "read it beside its definition, with a first line `-- access: branch|client|admin|public` in its "
-            "models/gold SQL file or `declare(\"gold.<name>\", Access.<SCOPE>)` (almacen.lake.access) next to "
-            "the schema of a table Python writes; nothing was published")
+            'models/gold SQL file or `declare("gold.<name>", Access.<SCOPE>)` (almacen.lake.access) next to '
+            "the schema of a table Python writes; nothing was published"
+        )
     found = {t: access[f"gold.{t}"] for t in tables}
     for name, d in found.items():
         data = lake.dataset(f"gold.{name}")
         if d.column and (data is None or d.column not in data.schema.names):
-            raise PublishError(f"publish: gold.{name} is declared {d.access}-scoped by {d.column} but has no {d.column} "
-                               "column; nothing was published")
+            raise PublishError(
+                f"publish: gold.{name} is declared {d.access}-scoped by {d.column} but has no {d.column} "
+                "column; nothing was published"
+            )
     return found
 
 
@@ -202,8 +215,15 @@ class _Publisher:
 
     def stage(self) -> None:
         self.step = f"creating the staging schema {self.staging}"
-        self.run([sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal("almacen publish " + self.schema)),
-                  sql.SQL("SET LOCAL lock_timeout = '60s'"), sql.SQL("SET LOCAL TimeZone = 'UTC'")])
+        self.run(
+            [
+                sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+                    sql.Literal("almacen publish " + self.schema)
+                ),
+                sql.SQL("SET LOCAL lock_timeout = '60s'"),
+                sql.SQL("SET LOCAL TimeZone = 'UTC'"),
+            ]
+        )
         self.run(_statements("stage", staging=sql.Identifier(self.staging)))
 
     def copy_table(self, name: str) -> int:
@@ -213,10 +233,13 @@ class _Publisher:
         assert data is not None  # `gold_tables` listed it as a table of the lake
         schema = data.schema
         target = sql.Identifier(self.staging, name)
-        columns = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_pg_type(f))) for f in schema)
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_pg_type(f))) for f in schema
+        )
         self.run([sql.SQL("CREATE TABLE {} ({})").format(target, columns)])
         copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, FREEZE)").format(
-            target, sql.SQL(", ").join(map(sql.Identifier, schema.names)))
+            target, sql.SQL(", ").join(map(sql.Identifier, schema.names))
+        )
         rows, scope = 0, self.scopes[name]
         keys = {Access.BRANCH: self.branches, Access.CLIENT: self.clients}.get(scope.access)
         options = pacsv.WriteOptions(include_header=False)
@@ -233,7 +256,13 @@ class _Publisher:
         self.step = f"adding keys and indexes to {self.staging}.{name}"
         key = PRIMARY_KEYS.get(name, ())
         if key and set(key) <= set(schema.names):
-            self.run([sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(target, sql.SQL(", ").join(map(sql.Identifier, key)))])
+            self.run(
+                [
+                    sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+                        target, sql.SQL(", ").join(map(sql.Identifier, key))
+                    )
+                ]
+            )
         for column in INDEXED:
             if column in schema.names and key[:1] != (column,):
                 self.run([sql.SQL("CREATE INDEX ON {} ({})").format(target, sql.Identifier(column))])
@@ -257,8 +286,15 @@ class _Publisher:
     def memberships(self, members: Sequence[str]) -> dict[str, set[str]]:
         """The almacen groups each role is a direct member of now."""
         with self.conn.cursor() as cur:
-            cur.execute(_query("memberships"), {"members": list(members), "groups": list(GROUPS),
-                                                "branch_prefix": BRANCH_PREFIX, "client_prefix": CLIENT_PREFIX})
+            cur.execute(
+                _query("memberships"),
+                {
+                    "members": list(members),
+                    "groups": list(GROUPS),
+                    "branch_prefix": BRANCH_PREFIX,
+                    "client_prefix": CLIENT_PREFIX,
+                },
+            )
             found: dict[str, set[str]] = {m: set() for m in members}
             for member, group in cur.fetchall():
                 found[member].add(group)
@@ -274,8 +310,12 @@ class _Publisher:
             found: set[str] = set()
             for schema in schemas:
                 self.step = f"reading the users published in schema {schema}"
-                cur.execute(sql.SQL("SELECT role_name FROM {} WHERE starts_with(role_name, %s)")
-                            .format(sql.Identifier(schema, "_users")), [USER_PREFIX])
+                cur.execute(
+                    sql.SQL("SELECT role_name FROM {} WHERE starts_with(role_name, %s)").format(
+                        sql.Identifier(schema, "_users")
+                    ),
+                    [USER_PREFIX],
+                )
                 found.update(r for (r,) in cur.fetchall())
             return found
 
@@ -304,22 +344,34 @@ class _Publisher:
         current = self.memberships([*wanted, *gone])
         for role, groups_now in current.items():
             target = wanted.get(role, set())
-            stmts = [sql.SQL("GRANT {} TO {}").format(sql.Identifier(g), sql.Identifier(role)) for g in sorted(target - groups_now)]
-            stmts += [sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(g), sql.Identifier(role)) for g in sorted(groups_now - target)]
+            stmts = [
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(g), sql.Identifier(role))
+                for g in sorted(target - groups_now)
+            ]
+            stmts += [
+                sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(g), sql.Identifier(role))
+                for g in sorted(groups_now - target)
+            ]
             self.step = f"granting {role} its groups"
             self.run(stmts)
         self.disable_logins(gone)
         with self.conn.cursor() as cur:
             for table, mapping in (("_branch_roles", branch_roles), ("_client_roles", client_roles)):
-                cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(self.staging, table)),
-                                list(mapping.items()))
-            cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(sql.Identifier(self.staging, "_users")), rows)
+                cur.executemany(
+                    sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(sql.Identifier(self.staging, table)),
+                    list(mapping.items()),
+                )
+            cur.executemany(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(sql.Identifier(self.staging, "_users")), rows
+            )
         return {username: role for username, role, _, _ in rows}
 
     def disable_logins(self, roles: Sequence[str]) -> None:
         """NOLOGIN for the roles of users gone that an operator had given a login."""
         with self.conn.cursor() as cur:
-            cur.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND rolcanlogin ORDER BY 1", [list(roles)])
+            cur.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND rolcanlogin ORDER BY 1", [list(roles)]
+            )
             for (role,) in cur.fetchall():
                 self.step = f"removing the login of {role}, whose user is gone"
                 cur.execute(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(role)))
@@ -327,22 +379,40 @@ class _Publisher:
     def secure(self, tables: dict[str, int]) -> None:
         """Row-level security on every branch- and client-scoped table, then SELECT per table by its scope."""
         with self.conn.cursor() as cur:
-            cur.executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, now())").format(sql.Identifier(self.staging, "_publication")),
-                            [(name, str(self.scopes[name].access), rows) for name, rows in tables.items()])
+            cur.executemany(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, now())").format(
+                    sql.Identifier(self.staging, "_publication")
+                ),
+                [(name, str(self.scopes[name].access), rows) for name, rows in tables.items()],
+            )
             cur.execute(sql.SQL("INSERT INTO {} VALUES (now())").format(sql.Identifier(self.staging, "_freshness")))
-        keys = {Access.BRANCH: {b: role_name("branch", b) for b in sorted(self.branches)},
-                Access.CLIENT: {c: role_name("client", c) for c in sorted(self.clients)}}
+        keys = {
+            Access.BRANCH: {b: role_name("branch", b) for b in sorted(self.branches)},
+            Access.CLIENT: {c: role_name("client", c) for c in sorted(self.clients)},
+        }
         readers: dict[str, list[str]] = {}
         for name in tables:
             scope = self.scopes[name]
             if scope.access in SCOPE_GROUPS:
                 self.step = f"enabling row-level security on {self.staging}.{name}"
                 pairs = keys[scope.access]
-                values = (sql.SQL(", ").join(sql.SQL("({}, {})").format(sql.Literal(k), sql.Literal(r)) for k, r in pairs.items())
-                          if pairs else sql.SQL("(NULL::text, NULL::text)"))
-                self.run(_statements("policy", table=sql.Identifier(self.staging, name),
-                                     policy=sql.Identifier(f"{scope.access}_scope"), column=sql.Identifier(str(scope.column)),
-                                     all_group=sql.Literal(SCOPE_GROUPS[scope.access]), roles=values))
+                values = (
+                    sql.SQL(", ").join(
+                        sql.SQL("({}, {})").format(sql.Literal(k), sql.Literal(r)) for k, r in pairs.items()
+                    )
+                    if pairs
+                    else sql.SQL("(NULL::text, NULL::text)")
+                )
+                self.run(
+                    _statements(
+                        "policy",
+                        table=sql.Identifier(self.staging, name),
+                        policy=sql.Identifier(f"{scope.access}_scope"),
+                        column=sql.Identifier(str(scope.column)),
+                        all_group=sql.Literal(SCOPE_GROUPS[scope.access]),
+                        roles=values,
+                    )
+                )
                 readers[name] = [SCOPE_GROUPS[scope.access], *pairs.values()]
             else:
                 readers[name] = [ADMIN if scope.access is Access.ADMIN else READER]
@@ -351,18 +421,27 @@ class _Publisher:
         with self.conn.cursor() as cur:
             cur.execute(_query("acls"), {"staging": self.staging})
             inherited = cur.fetchall()
-        self.run(sql.SQL("REVOKE ALL ON {} {} FROM {}").format(
-            sql.SQL("SCHEMA" if table is None else "TABLE"),
-            sql.Identifier(self.staging) if table is None else sql.Identifier(self.staging, table),
-            sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee)) for table, grantee in inherited)
+        self.run(
+            sql.SQL("REVOKE ALL ON {} {} FROM {}").format(
+                sql.SQL("SCHEMA" if table is None else "TABLE"),
+                sql.Identifier(self.staging) if table is None else sql.Identifier(self.staging, table),
+                sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee),
+            )
+            for table, grantee in inherited
+        )
         self.step = "granting each table's readers by its access scope"
         self.run(_statements("grants", staging=sql.Identifier(self.staging), reader=sql.Identifier(READER)))
         by_readers: dict[tuple[str, ...], list[str]] = {}
         for table, granted in readers.items():
             by_readers.setdefault(tuple(granted), []).append(table)
         for granted_to, names in by_readers.items():
-            self.run(_statements("select", tables=sql.SQL(", ").join(sql.Identifier(self.staging, n) for n in names),
-                                 roles=sql.SQL(", ").join(map(sql.Identifier, granted_to))))
+            self.run(
+                _statements(
+                    "select",
+                    tables=sql.SQL(", ").join(sql.Identifier(self.staging, n) for n in names),
+                    roles=sql.SQL(", ").join(map(sql.Identifier, granted_to)),
+                )
+            )
 
     def swap(self) -> None:
         self.step = f"replacing schema {self.schema} with {self.staging}"
@@ -390,9 +469,16 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def publish(lake: Lake, url: str, *, schema: str = "almacen", users: Sequence[Any] | None = None,
-            actor: str = "system:publish", access: Mapping[str, Declaration] | None = None,
-            audit: Any | None = None) -> Publication:
+def publish(
+    lake: Lake,
+    url: str,
+    *,
+    schema: str = "almacen",
+    users: Sequence[Any] | None = None,
+    actor: str = "system:publish",
+    access: Mapping[str, Declaration] | None = None,
+    audit: Any | None = None,
+) -> Publication:
     """Publish every gold table of `lake` into `schema` at `url`, all or nothing, and audit it.
 
     Args:
@@ -415,7 +501,9 @@ def publish(lake: Lake, url: str, *, schema: str = "almacen", users: Sequence[An
         raise PublishError(f"publish: schema {schema!r} must be a lower-case identifier of at most 48 characters")
     tables = gold_tables(lake)
     if not tables:
-        raise PublishError(f"publish: no gold tables in {lake.path('gold.x').rsplit('/', 1)[0]}: run `almacen build` first")
+        raise PublishError(
+            f"publish: no gold tables in {lake.path('gold.x').rsplit('/', 1)[0]}: run `almacen build` first"
+        )
     scoped = scopes(lake, tables, declared() if access is None else access)
     if users is None:
         from almacen.security import Users
@@ -432,12 +520,24 @@ def publish(lake: Lake, url: str, *, schema: str = "almacen", users: Sequence[An
                 publisher.secure(counts)
                 publisher.swap()
         except psycopg.Error as exc:
-            raise PublishError(f"publish to {target}: {publisher.step}: {_first_line(exc)}; nothing was published") from None
+            raise PublishError(
+                f"publish to {target}: {publisher.step}: {_first_line(exc)}; nothing was published"
+            ) from None
     branch_roles = {b: role_name("branch", b) for b in sorted(publisher.branches)}
     client_roles = {c: role_name("client", c) for c in sorted(publisher.clients)}
     scope_names = {name: str(d.access) for name, d in scoped.items()}
     from almacen.security import AuditLog
 
-    (audit or AuditLog(lake)).record(actor, "publish", target=target, details={"schema": schema, "tables": counts, "access": scope_names})
-    return Publication(target, schema, counts, branch_roles, user_roles, round(time.perf_counter() - started, 3),
-                       client_roles, scope_names)
+    (audit or AuditLog(lake)).record(
+        actor, "publish", target=target, details={"schema": schema, "tables": counts, "access": scope_names}
+    )
+    return Publication(
+        target,
+        schema,
+        counts,
+        branch_roles,
+        user_roles,
+        round(time.perf_counter() - started, 3),
+        client_roles,
+        scope_names,
+    )

@@ -6,5 +6,16 @@ from almacen.simulate.chain import BranchSummary, SimulationSummary, simulate_ch
 from almacen.simulate.demo import demo_config
 from almacen.simulate.plan import DEFECTS, Sale, plan_day
 
-__all__ = ["DEFECTS", "BranchSummary", "Product", "Sale", "SimulationSummary", "build_catalog", "bulk_sales",
-           "demo_config", "plan_day", "simulate_chain", "write_catalog"]
+__all__ = [
+    "DEFECTS",
+    "BranchSummary",
+    "Product",
+    "Sale",
+    "SimulationSummary",
+    "build_catalog",
+    "bulk_sales",
+    "demo_config",
+    "plan_day",
+    "simulate_chain",
+    "write_catalog",
+]

@@ -13,8 +13,9 @@ from almacen.simulate.plan import plan_day
 from almacen.sources import connect
 
 
-def bulk_sales(url: str, schema: str, n_lines: int, start: datetime, hours: int, seed: int = 7,
-               branch_id: str = "bench") -> int:
+def bulk_sales(
+    url: str, schema: str, n_lines: int, start: datetime, hours: int, seed: int = 7, branch_id: str = "bench"
+) -> int:
     """Fill a POS database with about `n_lines` sales lines over `hours` hours from `start`; returns lines written.
 
     Sales come from the day plans (no defects, no status updates), their times spread evenly over the hours.
@@ -26,8 +27,16 @@ def bulk_sales(url: str, schema: str, n_lines: int, start: datetime, hours: int,
     written, day = 0, 0
     try:
         while written < n_lines:
-            plan = plan_day(branch_id, date(2026, 1, 1) + timedelta(days=day), products, customers, seed=seed,
-                            scale=4.0, bad_rows=0.0, fractional=schema == "tickets")
+            plan = plan_day(
+                branch_id,
+                date(2026, 1, 1) + timedelta(days=day),
+                products,
+                customers,
+                seed=seed,
+                scale=4.0,
+                bad_rows=0.0,
+                fractional=schema == "tickets",
+            )
             for s in plan:
                 s.updates.clear()
                 s.sale_id += day  # plan ids are per day; keep them unique across plans

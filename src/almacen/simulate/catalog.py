@@ -9,20 +9,76 @@ from decimal import Decimal
 
 # category: (share of SKUs, price range ARS, nouns, popularity weight for sales)
 CATEGORIES: dict[str, tuple[float, tuple[int, int], tuple[str, ...], float]] = {
-    "Almacén": (0.22, (600, 12_000), ("Yerba mate", "Arroz", "Fideos", "Aceite", "Harina", "Azúcar", "Café", "Galletitas", "Dulce de leche", "Tomate triturado"), 3.0),
-    "Bebidas": (0.12, (700, 25_000), ("Gaseosa", "Agua mineral", "Cerveza", "Vino tinto", "Jugo", "Fernet", "Soda", "Energizante"), 2.5),
+    "Almacén": (
+        0.22,
+        (600, 12_000),
+        (
+            "Yerba mate",
+            "Arroz",
+            "Fideos",
+            "Aceite",
+            "Harina",
+            "Azúcar",
+            "Café",
+            "Galletitas",
+            "Dulce de leche",
+            "Tomate triturado",
+        ),
+        3.0,
+    ),
+    "Bebidas": (
+        0.12,
+        (700, 25_000),
+        ("Gaseosa", "Agua mineral", "Cerveza", "Vino tinto", "Jugo", "Fernet", "Soda", "Energizante"),
+        2.5,
+    ),
     "Lácteos": (0.08, (900, 9_000), ("Leche", "Yogur", "Queso cremoso", "Manteca", "Crema", "Queso rallado"), 2.2),
-    "Frescos": (0.08, (1_500, 18_000), ("Carne picada", "Pollo", "Milanesas", "Tomate", "Papa", "Banana", "Manzana"), 2.0),
+    "Frescos": (
+        0.08,
+        (1_500, 18_000),
+        ("Carne picada", "Pollo", "Milanesas", "Tomate", "Papa", "Banana", "Manzana"),
+        2.0,
+    ),
     "Panadería": (0.05, (800, 7_000), ("Pan francés", "Medialunas", "Facturas", "Pan lactal", "Bizcochitos"), 1.6),
     "Congelados": (0.06, (2_000, 16_000), ("Hamburguesas", "Empanadas", "Pizza", "Helado", "Papas fritas"), 1.0),
-    "Limpieza": (0.10, (900, 15_000), ("Lavandina", "Detergente", "Jabón en polvo", "Suavizante", "Desinfectante"), 1.2),
+    "Limpieza": (
+        0.10,
+        (900, 15_000),
+        ("Lavandina", "Detergente", "Jabón en polvo", "Suavizante", "Desinfectante"),
+        1.2,
+    ),
     "Perfumería": (0.10, (1_200, 20_000), ("Shampoo", "Jabón", "Desodorante", "Pasta dental", "Crema corporal"), 1.0),
     "Bazar": (0.07, (3_000, 60_000), ("Vaso", "Sartén", "Juego de cubiertos", "Termo", "Mate"), 0.4),
-    "Electro": (0.06, (50_000, 1_500_000), ("Pava eléctrica", "Licuadora", "Televisor", "Aire acondicionado", "Heladera", "Celular"), 0.15),
+    "Electro": (
+        0.06,
+        (50_000, 1_500_000),
+        ("Pava eléctrica", "Licuadora", "Televisor", "Aire acondicionado", "Heladera", "Celular"),
+        0.15,
+    ),
     "Textil": (0.06, (5_000, 90_000), ("Remera", "Jean", "Zapatillas", "Campera", "Medias"), 0.3),
 }
-BRANDS = ("La Serenísima", "Arcor", "Molinos", "Quilmes", "Taragüí", "Marolio", "Ledesma", "Cif", "Ala", "Sancor",
-          "Paladini", "Bagley", "Mastellone", "Philco", "BGH", "Noblex", "Topper", "Playadito", "Cabrales", "Villavicencio")
+BRANDS = (
+    "La Serenísima",
+    "Arcor",
+    "Molinos",
+    "Quilmes",
+    "Taragüí",
+    "Marolio",
+    "Ledesma",
+    "Cif",
+    "Ala",
+    "Sancor",
+    "Paladini",
+    "Bagley",
+    "Mastellone",
+    "Philco",
+    "BGH",
+    "Noblex",
+    "Topper",
+    "Playadito",
+    "Cabrales",
+    "Villavicencio",
+)
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,22 @@ class SimulationSummary:
     branches: dict[str, BranchSummary] = field(default_factory=dict)
 
     def __rich__(self) -> str:
-        parts = [f"{b}: {s.sales:,} sales, {s.lines:,} lines, {s.updates:,} status updates" for b, s in self.branches.items()]
+        parts = [
+            f"{b}: {s.sales:,} sales, {s.lines:,} lines, {s.updates:,} status updates" for b, s in self.branches.items()
+        ]
         return f"simulated {self.day} until {self.until:%Y-%m-%d %H:%M} UTC\n  " + "\n  ".join(parts)
 
 
-def simulate_chain(settings: Settings, day: date, *, until: datetime | None = None, seed: int = 7,
-                   scale: float = 1.0, bad_rows: float = 0.002, n_products: int = 2000) -> SimulationSummary:
+def simulate_chain(
+    settings: Settings,
+    day: date,
+    *,
+    until: datetime | None = None,
+    seed: int = 7,
+    scale: float = 1.0,
+    bad_rows: float = 0.002,
+    n_products: int = 2000,
+) -> SimulationSummary:
     """Write `day`'s sales (and their status updates) up to `until` into the catalog and every enabled branch."""
     end = naive_utc(until) if until else datetime.combine(day + timedelta(days=1), datetime.min.time())
     products = build_catalog(seed, n_products)
@@ -57,7 +67,9 @@ def simulate_chain(settings: Settings, day: date, *, until: datetime | None = No
     summary = SimulationSummary(day, end)
     for branch in (b for b in settings.branches if b.enabled):
         schema = branch.pos_schema
-        defects = DEFECTS if schema == "tickets" else tuple(d if d != "duplicate_line" else "null_payment" for d in DEFECTS)
+        defects = (
+            DEFECTS if schema == "tickets" else tuple(d if d != "duplicate_line" else "null_payment" for d in DEFECTS)
+        )
         plan = _plan(branch.id, day, seed, scale, bad_rows, n_products, schema == "tickets", defects)
         url = resolve_url(branch.url, branch.password_env, f"branch {branch.id}")
         summary.branches[branch.id] = _apply(url, schema, day, plan, end, source_zone(branch))
@@ -65,11 +77,30 @@ def simulate_chain(settings: Settings, day: date, *, until: datetime | None = No
 
 
 @functools.lru_cache(maxsize=64)
-def _plan(branch_id: str, day: date, seed: int, scale: float, bad_rows: float, n_products: int, fractional: bool,
-          defects: tuple[str, ...]) -> tuple[Sale, ...]:
+def _plan(
+    branch_id: str,
+    day: date,
+    seed: int,
+    scale: float,
+    bad_rows: float,
+    n_products: int,
+    fractional: bool,
+    defects: tuple[str, ...],
+) -> tuple[Sale, ...]:
     """The day's plan, built once per process (the demo asks for it every simulated hour)."""
-    return tuple(plan_day(branch_id, day, list(build_catalog(seed, n_products)), list(build_customers(seed)), seed=seed,
-                          scale=scale, bad_rows=bad_rows, fractional=fractional, defects=defects))
+    return tuple(
+        plan_day(
+            branch_id,
+            day,
+            list(build_catalog(seed, n_products)),
+            list(build_customers(seed)),
+            seed=seed,
+            scale=scale,
+            bad_rows=bad_rows,
+            fractional=fractional,
+            defects=defects,
+        )
+    )
 
 
 def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: datetime, zone: ZoneInfo) -> BranchSummary:
@@ -88,8 +119,10 @@ def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: date
                 return summary
             new = [s for s in plan if since <= s.sold_at < until]
             pos.insert_sales(con, md, schema, new, zone)
-            updates = sorted(((at, status, s) for s in plan for at, status in s.updates if since <= at < until),
-                             key=lambda u: (u[0], u[2].sale_id))
+            updates = sorted(
+                ((at, status, s) for s in plan for at, status in s.updates if since <= at < until),
+                key=lambda u: (u[0], u[2].sale_id),
+            )
             for at, status, sale in updates:
                 pos.update_status(con, md, schema, sale, at, status, zone)
             con.execute(applied.delete().where(applied.c.day == day.isoformat()))
@@ -107,9 +140,15 @@ def _apply(url: str, schema: str, day: date, plan: tuple[Sale, ...], until: date
 def write_catalog(url: str, products: Sequence[Product]) -> None:
     """The ERP's `articulos` table, replaced whole (idempotent)."""
     md = sa.MetaData()
-    t = sa.Table("articulos", md, sa.Column("id_articulo", sa.Integer, primary_key=True, autoincrement=False),
-                 sa.Column("sku", sa.String(16), unique=True), sa.Column("descripcion", sa.String(120)),
-                 sa.Column("rubro", sa.String(40)), sa.Column("precio_lista", sa.Numeric(12, 2, asdecimal=True)))
+    t = sa.Table(
+        "articulos",
+        md,
+        sa.Column("id_articulo", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("sku", sa.String(16), unique=True),
+        sa.Column("descripcion", sa.String(120)),
+        sa.Column("rubro", sa.String(40)),
+        sa.Column("precio_lista", sa.Numeric(12, 2, asdecimal=True)),
+    )
     engine = connect(url)
     try:
         md.create_all(engine)
@@ -117,7 +156,18 @@ def write_catalog(url: str, products: Sequence[Product]) -> None:
             if con.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() == len(products):
                 return
             con.execute(t.delete())
-            con.execute(t.insert(), [{"id_articulo": p.product_id, "sku": p.sku, "descripcion": p.name,
-                                      "rubro": p.category, "precio_lista": p.price} for p in products])
+            con.execute(
+                t.insert(),
+                [
+                    {
+                        "id_articulo": p.product_id,
+                        "sku": p.sku,
+                        "descripcion": p.name,
+                        "rubro": p.category,
+                        "precio_lista": p.price,
+                    }
+                    for p in products
+                ],
+            )
     finally:
         engine.dispose()

@@ -34,13 +34,17 @@ from almacen.sources import connect
 LEDGER = "_sim_corrections"
 _ledger_md = sa.MetaData()
 _LEDGER = sa.Table(
-    LEDGER, _ledger_md,
+    LEDGER,
+    _ledger_md,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("sale_id", sa.BigInteger, nullable=False), sa.Column("line_no", sa.Integer, nullable=False),
-    sa.Column("value_before", sa.String(40), nullable=False), sa.Column("value_after", sa.String(40), nullable=False),
+    sa.Column("sale_id", sa.BigInteger, nullable=False),
+    sa.Column("line_no", sa.Integer, nullable=False),
+    sa.Column("value_before", sa.String(40), nullable=False),
+    sa.Column("value_after", sa.String(40), nullable=False),
     sa.Column("sold_at", sa.DateTime, nullable=False),
-    sa.Column("cursor_before", sa.DateTime, nullable=False), sa.Column("cursor_after", sa.DateTime, nullable=False),
+    sa.Column("cursor_before", sa.DateTime, nullable=False),
+    sa.Column("cursor_after", sa.DateTime, nullable=False),
 )
 """the ledger, times in UTC whatever the POS's zone"""
 
@@ -88,15 +92,37 @@ def _tables(schema: str) -> _Tables:
     """Where each POS schema keeps what a correction touches (the simulator's own knowledge of its POS)."""
     md = pos.metadata(schema)
     if schema == "ventas":
-        return _Tables(md.tables["ventas"], md.tables["ventas_items"], "id_venta", "fecha", "actualizado", "estado",
-                       "aprobada", "renglon", "id_producto", "importe", "total")
-    return _Tables(md.tables["tickets"], md.tables["ticket_lineas"], "ticket_nro", "emitido_en", "modificado_en",
-                   "situacion", pos.TICKET_CODES["status"]["aprobada"], "linea", "cod_articulo", "subtotal",
-                   "importe_total")
+        return _Tables(
+            md.tables["ventas"],
+            md.tables["ventas_items"],
+            "id_venta",
+            "fecha",
+            "actualizado",
+            "estado",
+            "aprobada",
+            "renglon",
+            "id_producto",
+            "importe",
+            "total",
+        )
+    return _Tables(
+        md.tables["tickets"],
+        md.tables["ticket_lineas"],
+        "ticket_nro",
+        "emitido_en",
+        "modificado_en",
+        "situacion",
+        pos.TICKET_CODES["status"]["aprobada"],
+        "linea",
+        "cod_articulo",
+        "subtotal",
+        "importe_total",
+    )
 
 
-def swap_product(settings: Settings, branch_id: str, sold_in: datetime, *, seed: int = 7,
-                 n_products: int = 2000) -> Correction:
+def swap_product(
+    settings: Settings, branch_id: str, sold_in: datetime, *, seed: int = 7, n_products: int = 2000
+) -> Correction:
     """Correct line 1 of the first clean approved sale sold in the hour `sold_in` (UTC) to another catalog
     product, leaving its price, amount and the sale's cursor as they were.
 
@@ -115,14 +141,25 @@ def swap_product(settings: Settings, branch_id: str, sold_in: datetime, *, seed:
         old = _product(catalog, line._mapping[t.product])
         new = _replacement(catalog, old)
         value = new.sku if branch.pos_schema == "tickets" else new.product_id
-        con.execute(t.lines.update().where(t.lines.c[t.sale_id] == sale_id, t.lines.c[t.line_no] == 1)
-                    .values({t.product: value}))
+        con.execute(
+            t.lines.update()
+            .where(t.lines.c[t.sale_id] == sale_id, t.lines.c[t.line_no] == 1)
+            .values({t.product: value})
+        )
         before = old.sku if branch.pos_schema == "tickets" else str(old.product_id)
         return _record(con, branch, "product_swap", sale_id, 1, before, str(value), sold_at, cursor, cursor)
 
 
-def correct_amount(settings: Settings, branch_id: str, sold_in: datetime, *, at: datetime,
-                   discount: Decimal = Decimal("100.00"), seed: int = 7, n_products: int = 2000) -> Correction:
+def correct_amount(
+    settings: Settings,
+    branch_id: str,
+    sold_in: datetime,
+    *,
+    at: datetime,
+    discount: Decimal = Decimal("100.00"),
+    seed: int = 7,
+    n_products: int = 2000,
+) -> Correction:
     """Apply `discount` to line 1 of the first clean approved sale sold in the hour `sold_in` (UTC): the
     line's amount and the sale's total go down by it, and the sale's cursor moves to `at` (UTC, later).
 
@@ -136,17 +173,25 @@ def correct_amount(settings: Settings, branch_id: str, sold_in: datetime, *, at:
         sale_id, sold_at, cursor = _pick_sale(con, t, branch, sold_in, zone, build_catalog(seed, n_products))
         at = utc(at)
         if at <= cursor:
-            raise ValueError(f"branch {branch.id}: sale {sale_id}: a cursor-moving correction at {at:%Y-%m-%d %H:%M} "
-                             f"must be later than its cursor {cursor:%Y-%m-%d %H:%M}")
+            raise ValueError(
+                f"branch {branch.id}: sale {sale_id}: a cursor-moving correction at {at:%Y-%m-%d %H:%M} "
+                f"must be later than its cursor {cursor:%Y-%m-%d %H:%M}"
+            )
         line = t.lines.c[t.sale_id] == sale_id, t.lines.c[t.line_no] == 1
         amount = Decimal(str(con.execute(sa.select(t.lines.c[t.amount]).where(*line)).scalar_one()))
         if discount > amount:
-            raise ValueError(f"branch {branch.id}: sale {sale_id}: discount {discount} exceeds line 1's amount {amount}")
+            raise ValueError(
+                f"branch {branch.id}: sale {sale_id}: discount {discount} exceeds line 1's amount {amount}"
+            )
         con.execute(t.lines.update().where(*line).values({t.amount: amount - discount}))
-        con.execute(t.headers.update().where(t.headers.c[t.sale_id] == sale_id).values(
-            {t.total: t.headers.c[t.total] - discount, t.cursor: wall_clock(at, zone)}))
-        return _record(con, branch, "amount", sale_id, 1, f"{amount:.2f}", f"{amount - discount:.2f}", sold_at,
-                       cursor, at)
+        con.execute(
+            t.headers.update()
+            .where(t.headers.c[t.sale_id] == sale_id)
+            .values({t.total: t.headers.c[t.total] - discount, t.cursor: wall_clock(at, zone)})
+        )
+        return _record(
+            con, branch, "amount", sale_id, 1, f"{amount:.2f}", f"{amount - discount:.2f}", sold_at, cursor, at
+        )
 
 
 def corrections(settings: Settings, branch_id: str) -> list[Correction]:
@@ -159,8 +204,20 @@ def corrections(settings: Settings, branch_id: str) -> list[Correction]:
             rows = con.execute(sa.select(_LEDGER).order_by(_LEDGER.c.seq)).all()
     finally:
         engine.dispose()
-    return [Correction(branch.id, r.kind, r.sale_id, r.line_no, r.value_before, r.value_after, utc(r.sold_at),
-                       utc(r.cursor_before), utc(r.cursor_after)) for r in rows]
+    return [
+        Correction(
+            branch.id,
+            r.kind,
+            r.sale_id,
+            r.line_no,
+            r.value_before,
+            r.value_after,
+            utc(r.sold_at),
+            utc(r.cursor_before),
+            utc(r.cursor_after),
+        )
+        for r in rows
+    ]
 
 
 @contextmanager
@@ -175,17 +232,20 @@ def _transaction(settings: Settings, branch: Branch) -> Iterator[tuple[sa.Connec
         engine.dispose()
 
 
-def _pick_sale(con: sa.Connection, t: _Tables, branch: Branch, sold_in: datetime, zone: ZoneInfo,
-               catalog: tuple[Product, ...]) -> tuple[int, datetime, datetime]:
+def _pick_sale(
+    con: sa.Connection, t: _Tables, branch: Branch, sold_in: datetime, zone: ZoneInfo, catalog: tuple[Product, ...]
+) -> tuple[int, datetime, datetime]:
     """(sale number, sold at, cursor), UTC, of the first approved sale sold in the hour `sold_in` whose lines
     are clean (known products, positive quantities, each line number once): a correction of a defective sale
     would be hidden by its quarantine."""
     hour = utc(sold_in).replace(minute=0, second=0, microsecond=0)
     start, end = local_window(hour, hour + timedelta(hours=1), zone)
     h = t.headers.c
-    candidates = con.execute(sa.select(h[t.sale_id], h[t.sold_at], h[t.cursor])
-                             .where(h[t.status] == t.approved, h[t.sold_at] >= start, h[t.sold_at] < end)
-                             .order_by(h[t.sale_id])).all()
+    candidates = con.execute(
+        sa.select(h[t.sale_id], h[t.sold_at], h[t.cursor])
+        .where(h[t.status] == t.approved, h[t.sold_at] >= start, h[t.sold_at] < end)
+        .order_by(h[t.sale_id])
+    ).all()
     known = {p.sku for p in catalog} | {p.product_id for p in catalog}
     for sale_id, sold_at, cursor in candidates:
         sold_at, cursor = _utc(sold_at, zone), _utc(cursor, zone)
@@ -194,8 +254,12 @@ def _pick_sale(con: sa.Connection, t: _Tables, branch: Branch, sold_in: datetime
         lines = con.execute(sa.select(t.lines).where(t.lines.c[t.sale_id] == sale_id)).mappings().all()
         numbers = [r[t.line_no] for r in lines]
         quantity = "cantidad" if branch.pos_schema == "ventas" else "unidades"
-        if (1 in numbers and len(numbers) == len(set(numbers)) and all(r[t.product] in known for r in lines)
-                and all(r[quantity] > 0 for r in lines)):
+        if (
+            1 in numbers
+            and len(numbers) == len(set(numbers))
+            and all(r[t.product] in known for r in lines)
+            and all(r[quantity] > 0 for r in lines)
+        ):
             return sale_id, sold_at, cursor
     raise LookupError(f"branch {branch.id}: no clean approved sale sold in {hour:%Y-%m-%dT%H} to correct")
 
@@ -217,11 +281,26 @@ def _replacement(catalog: tuple[Product, ...], old: Product) -> Product:
     return next((p for p in others if p.product_id > old.product_id), others[0])
 
 
-def _record(con: sa.Connection, branch: Branch, kind: str, sale_id: int, line_no: int, before: str, after: str,
-            sold_at: datetime, cursor_before: datetime, cursor_after: datetime) -> Correction:
+def _record(
+    con: sa.Connection,
+    branch: Branch,
+    kind: str,
+    sale_id: int,
+    line_no: int,
+    before: str,
+    after: str,
+    sold_at: datetime,
+    cursor_before: datetime,
+    cursor_after: datetime,
+) -> Correction:
     """Write the correction to the ledger (in the correction's transaction) and return it."""
-    naive = {k: v.replace(tzinfo=None) for k, v in
-             (("sold_at", sold_at), ("cursor_before", cursor_before), ("cursor_after", cursor_after))}
-    con.execute(_LEDGER.insert().values(kind=kind, sale_id=sale_id, line_no=line_no, value_before=before,
-                                        value_after=after, **naive))
+    naive = {
+        k: v.replace(tzinfo=None)
+        for k, v in (("sold_at", sold_at), ("cursor_before", cursor_before), ("cursor_after", cursor_after))
+    }
+    con.execute(
+        _LEDGER.insert().values(
+            kind=kind, sale_id=sale_id, line_no=line_no, value_before=before, value_after=after, **naive
+        )
+    )
     return Correction(branch.id, kind, sale_id, line_no, before, after, sold_at, cursor_before, cursor_after)

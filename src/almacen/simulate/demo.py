@@ -41,9 +41,16 @@ def demo_config(folder: Path, branches: int = 5, local_time: bool = False) -> Pa
         f'url = "sqlite:///{folder / "pos" / "erp.sqlite"}"',
     ]
     for bid, name, city, province, schema in chosen:
-        lines += ["", "[[branches]]", f'id = "{bid}"', f'name = "{name}"', f'city = "{city}"',
-                  f'province = "{province}"', f'url = "sqlite:///{folder / "pos" / (bid + ".sqlite")}"',
-                  f'pos_schema = "{schema}"']
+        lines += [
+            "",
+            "[[branches]]",
+            f'id = "{bid}"',
+            f'name = "{name}"',
+            f'city = "{city}"',
+            f'province = "{province}"',
+            f'url = "sqlite:///{folder / "pos" / (bid + ".sqlite")}"',
+            f'pos_schema = "{schema}"',
+        ]
         if local_time and schema == "tickets":
             lines.append(f'timezone = "{LOCAL_TIME_ZONE}"')
     lines += ["", "[stream]", f'landing = "{folder / "landing" / "sales_events"}"']

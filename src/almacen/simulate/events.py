@@ -31,11 +31,18 @@ from almacen.simulate.plan import CHANNELS, PAYMENTS
 
 SCHEMA_VERSION = 1
 STATUSES = {"aprobada": 0.90, "rechazada": 0.04, "pendiente": 0.06}
-BAD_KINDS = ("malformed_json", "unknown_version", "missing_field", "wrong_type", "negative_amount",
-             "duplicate_id", "unknown_branch", "future_time")
+BAD_KINDS = (
+    "malformed_json",
+    "unknown_version",
+    "missing_field",
+    "wrong_type",
+    "negative_amount",
+    "duplicate_id",
+    "unknown_branch",
+    "future_time",
+)
 """defects of content: JSON text a producer got wrong (any transport)"""
-POISON_KINDS = ("tombstone", "null_key", "empty", "binary", "invalid_utf8", "json_array", "json_scalar",
-                "oversized")
+POISON_KINDS = ("tombstone", "null_key", "empty", "binary", "invalid_utf8", "json_array", "json_scalar", "oversized")
 """messages a stream must get past: no value, no key (a valid event still), nothing, binary, not
 UTF-8, a JSON array, a JSON string (the event encoded twice), one byte over the size limit"""
 KAFKA_ONLY = frozenset({"tombstone", "null_key"})
@@ -85,18 +92,21 @@ class Event:
     status: str
 
     def json(self) -> str:
-        return (f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{self.event_id}", '
-                f'"event_time": "{self.event_time.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ}", '
-                f'"branch_id": "{self.branch_id}", "channel": "{self.channel}", "product_id": {self.product_id}, '
-                f'"quantity": {self.quantity}, "amount": "{self.amount}", "payment_type": "{self.payment_type}", '
-                f'"status": "{self.status}"}}')
+        return (
+            f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{self.event_id}", '
+            f'"event_time": "{self.event_time.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S.%fZ}", '
+            f'"branch_id": "{self.branch_id}", "channel": "{self.channel}", "product_id": {self.product_id}, '
+            f'"quantity": {self.quantity}, "amount": "{self.amount}", "payment_type": "{self.payment_type}", '
+            f'"status": "{self.status}"}}'
+        )
 
 
 class EventMaker:
     """Deterministic events for a seed: the same seed and times give the same events."""
 
-    def __init__(self, branches: list[str], seed: int = 7, run: str | None = None,
-                 max_payload_bytes: int = MAX_PAYLOAD_BYTES) -> None:
+    def __init__(
+        self, branches: list[str], seed: int = 7, run: str | None = None, max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    ) -> None:
         if not branches:
             raise UsageError("no branches to simulate events for: the config enables none")
         self.branches = branches
@@ -124,8 +134,19 @@ class EventMaker:
             self.seq += 1
             quantity = 1 + int(rng.random() ** 3 * 4)
             product_id, price = products[i]
-            out.append(Event(f"{self.run}-{self.seq:010d}", start + step * i, branches[i], channels[i], product_id,
-                             quantity, price * quantity, payments[i], statuses[i]))
+            out.append(
+                Event(
+                    f"{self.run}-{self.seq:010d}",
+                    start + step * i,
+                    branches[i],
+                    channels[i],
+                    product_id,
+                    quantity,
+                    price * quantity,
+                    payments[i],
+                    statuses[i],
+                )
+            )
         return out
 
     def bad_line(self, kind: str, good: Event) -> str | bytes | None:
@@ -173,13 +194,16 @@ class EventMaker:
         head = line[:-1] + ', "relleno": "'
         return head + "x" * (self.max_payload_bytes + 1 - len(head) - 2) + '"}'
 
-    def lines(self, n: int, start: datetime, end: datetime, bad_fraction: float = 0.0,
-              kinds: Sequence[str] = BAD_KINDS) -> list[Message]:
+    def lines(
+        self, n: int, start: datetime, end: datetime, bad_fraction: float = 0.0, kinds: Sequence[str] = BAD_KINDS
+    ) -> list[Message]:
         """(key, value) messages: `n` events, about `bad_fraction` of them replaced by defective
         messages of `kinds` in turn (BAD_KINDS by default; POISON_KINDS too). Kept in the ledger."""
         unknown = set(kinds) - set(BAD_KINDS) - set(POISON_KINDS)
         if unknown or not kinds:
-            raise ValueError(f"unknown kinds of bad event {sorted(unknown)}; known: {', '.join(BAD_KINDS + POISON_KINDS)}")
+            raise ValueError(
+                f"unknown kinds of bad event {sorted(unknown)}; known: {', '.join(BAD_KINDS + POISON_KINDS)}"
+            )
         out: list[Message] = []
         ledger = self.ledger
         for e in self.events(n, start, end):
@@ -218,8 +242,10 @@ def parse_kinds(spec: str, kafka: bool) -> tuple[str, ...]:
                 raise UsageError(f"--kinds: {name} needs Kafka (a landing file has no keys and no null lines)")
             kinds.append(name)
         else:
-            raise UsageError(f"--kinds: {name!r} is not a kind of bad event; give bad, poison, all or some of "
-                             f"{', '.join(BAD_KINDS + POISON_KINDS)}")
+            raise UsageError(
+                f"--kinds: {name!r} is not a kind of bad event; give bad, poison, all or some of "
+                f"{', '.join(BAD_KINDS + POISON_KINDS)}"
+            )
     if not kinds:
         raise UsageError("--kinds: give bad, poison, all or names of kinds of bad event")
     return tuple(dict.fromkeys(kinds))
@@ -239,9 +265,17 @@ def parse_rate(rate: str) -> float:
     return value
 
 
-def emit(maker: EventMaker, send: Callable[[list[Message]], None], rate: float, duration: float,
-         *, bad_fraction: float = 0.0, kinds: Sequence[str] = BAD_KINDS, clock: Callable[[], float] = time.time,
-         stop: Callable[[], bool] = lambda: False) -> int:
+def emit(
+    maker: EventMaker,
+    send: Callable[[list[Message]], None],
+    rate: float,
+    duration: float,
+    *,
+    bad_fraction: float = 0.0,
+    kinds: Sequence[str] = BAD_KINDS,
+    clock: Callable[[], float] = time.time,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
     """Send events at `rate` per second for `duration` seconds, stamped with the time they are made,
     about `bad_fraction` of them defective messages of `kinds` (kept in `maker.ledger`).
 

@@ -26,25 +26,49 @@ from typing import Any
 
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, STATUS_RANK
 from almacen.errors import UsageError
-from almacen.simulate.messaging_ledger import (INBOUND, NO_CATEGORY, REPLY, TEMPLATE, Client, Ledger, World,
-                                               build_world, write_reference)
+from almacen.simulate.messaging_ledger import (
+    INBOUND,
+    NO_CATEGORY,
+    REPLY,
+    TEMPLATE,
+    Client,
+    Ledger,
+    World,
+    build_world,
+    write_reference,
+)
 
 __all__ = ["BAD_KINDS", "Client", "Ledger", "MessageMaker", "World", "build_world", "emit_messaging", "write_reference"]
 
 SCHEMA_VERSION = 1
-BAD_KINDS = ("malformed_json", "unknown_version", "unknown_client", "unknown_country", "unknown_category",
-             "missing_field", "future_time", "orphan_status")
+BAD_KINDS = (
+    "malformed_json",
+    "unknown_version",
+    "unknown_client",
+    "unknown_country",
+    "unknown_category",
+    "missing_field",
+    "future_time",
+    "orphan_status",
+)
 DELIVERED, READ, FAILED = 0.92, 0.60, 0.04
 """share of templates delivered, share of the delivered that are also read, share that fail (the rest stay sent)"""
 LATE, DUPLICATED = 0.02, 0.005
 """share of events held back 1–120 s on their way, share of valid events delivered twice"""
-TEMPLATES = {"authentication": ("codigo_verificacion", "codigo_acceso"),
-             "marketing": ("promo_semanal", "carrito_abandonado", "novedades", "cupon_cumpleanos"),
-             "utility": ("confirmacion_pedido", "envio_en_camino", "recordatorio_turno", "factura_disponible")}
-_PHONES = {"AR": ("+549", ("11", "351", "341", "261", "381", "223"), 10),
-           "BR": ("+55", ("119", "219", "319", "419", "519", "619"), 11), "CL": ("+56", ("9",), 9),
-           "CO": ("+57", ("30", "31", "32"), 10), "MX": ("+52", ("55", "33", "81"), 10), "PE": ("+51", ("9",), 9),
-           "US": ("+1", ("305", "786", "212", "713", "646"), 10)}
+TEMPLATES = {
+    "authentication": ("codigo_verificacion", "codigo_acceso"),
+    "marketing": ("promo_semanal", "carrito_abandonado", "novedades", "cupon_cumpleanos"),
+    "utility": ("confirmacion_pedido", "envio_en_camino", "recordatorio_turno", "factura_disponible"),
+}
+_PHONES = {
+    "AR": ("+549", ("11", "351", "341", "261", "381", "223"), 10),
+    "BR": ("+55", ("119", "219", "319", "419", "519", "619"), 11),
+    "CL": ("+56", ("9",), 9),
+    "CO": ("+57", ("30", "31", "32"), 10),
+    "MX": ("+52", ("55", "33", "81"), 10),
+    "PE": ("+51", ("9",), 9),
+    "US": ("+1", ("305", "786", "212", "713", "646"), 10),
+}
 """mobile numbers: country code, area or mobile prefixes, digits after the country code (E.164)"""
 
 _US = 1_000_000
@@ -83,8 +107,16 @@ class MessageMaker:
     replaced by a defective event (BAD_KINDS in turn); `chatbot_share` of them are chatbot traffic.
     """
 
-    def __init__(self, world: World, seed: int = 7, start: datetime | None = None, per_second: float = 100.0,
-                 bad_fraction: float = 0.0, chatbot_share: float = 0.3, run: str | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        seed: int = 7,
+        start: datetime | None = None,
+        per_second: float = 100.0,
+        bad_fraction: float = 0.0,
+        chatbot_share: float = 0.3,
+        run: str | None = None,
+    ) -> None:
         if per_second <= 0:
             raise UsageError(f"per_second must be above zero, not {per_second}")
         if not (0.0 <= bad_fraction < 1.0 and 0.0 <= chatbot_share <= 1.0):
@@ -117,18 +149,29 @@ class MessageMaker:
         self._bad = 0
         self._seconds: dict[int, str] = {}
         self.ledger = Ledger(self._ids, self.run, BAD_KINDS)
-        self._adds: tuple[Callable[[Any], None], ...] = (self.ledger.messages_emitted.append, self.ledger.statuses_emitted.append,
-                      self.ledger.duplicate, self.ledger.defective)
+        self._adds: tuple[Callable[[Any], None], ...] = (
+            self.ledger.messages_emitted.append,
+            self.ledger.statuses_emitted.append,
+            self.ledger.duplicate,
+            self.ledger.defective,
+        )
         """what the ledger does with an emitted event's record, by _MESSAGE, _STATUS, _DUPLICATE, _DEFECTIVE"""
 
     @staticmethod
     def _client_mix(c: Client) -> tuple:
         """A client's draw tables: its recipients' countries × its template categories, and countries."""
-        pairs = [((COUNTRIES.index(co), CATEGORIES.index(ca), co, ca, TEMPLATES[ca]), sc * sa)
-                 for co, sc in c.countries for ca, sa in c.categories]
+        pairs = [
+            ((COUNTRIES.index(co), CATEGORIES.index(ca), co, ca, TEMPLATES[ca]), sc * sa)
+            for co, sc in c.countries
+            for ca, sa in c.categories
+        ]
         countries = [COUNTRIES.index(co) for co, _ in c.countries]
-        return (c.client_id, tuple(pairs[k][0] for k in _table((w for _, w in pairs), _MIX_SLOTS)),
-                tuple(countries[k] for k in _table((s for _, s in c.countries), _MIX_SLOTS)), [None] * len(COUNTRIES))
+        return (
+            c.client_id,
+            tuple(pairs[k][0] for k in _table((w for _, w in pairs), _MIX_SLOTS)),
+            tuple(countries[k] for k in _table((s for _, s in c.countries), _MIX_SLOTS)),
+            [None] * len(COUNTRIES),
+        )
 
     def _second(self, s: int) -> str:
         """The ISO time of second `s` since the epoch, up to its fraction; cached."""
@@ -153,8 +196,9 @@ class MessageMaker:
         pool = self._mix[client][3][country] = tuple(_phone(r, code) for _ in range(size))
         return pool
 
-    def _push(self, t: int, key: str, line: str, add: int, record: tuple,
-              out: list[tuple[str, str]] | None = None) -> None:
+    def _push(
+        self, t: int, key: str, line: str, add: int, record: tuple, out: list[tuple[str, str]] | None = None
+    ) -> None:
         """Put a valid event of time `t` on its way: it arrives at `t` or, held back, 1–120 s later; a
         few arrive a second time up to a minute after. Given `out`, an event of the current clock goes
         straight out when nothing is due before it."""
@@ -169,8 +213,9 @@ class MessageMaker:
         else:
             heapq.heappush(pending, (t, next(self._order), key, line, add, record))
         if u < LATE + DUPLICATED:
-            heapq.heappush(pending, (t + 200_000 + int(r() * 60_000_000), next(self._order), key, line,
-                                     _DUPLICATE, None))
+            heapq.heappush(
+                pending, (t + 200_000 + int(r() * 60_000_000), next(self._order), key, line, _DUPLICATE, None)
+            )
 
     def _template(self, out: list[tuple[str, str]], t: int) -> None:
         """A template sent at `t`, and the statuses it will get."""
@@ -183,10 +228,12 @@ class MessageMaker:
         seq = next(self._seqs)
         mid = f"{run}-m{seq}"  # = message_id(run, seq), spelled out for speed
         s, us = divmod(t, _US)
-        line = (f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{run}-e{next(self._event_ids)}", '
-                f'"event_time": "{seconds.get(s) or self._second(s)}{_D3[us // 1000]}{_D3[us % 1000]}Z", '
-                f'"type": "send", "message_id": "{mid}", "client_id": "{cid}", "recipient": "{recipient}", '
-                f'"country": "{country}", "category": "{category}", "template": "{names[int(r() * len(names))]}"}}')
+        line = (
+            f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{run}-e{next(self._event_ids)}", '
+            f'"event_time": "{seconds.get(s) or self._second(s)}{_D3[us // 1000]}{_D3[us % 1000]}Z", '
+            f'"type": "send", "message_id": "{mid}", "client_id": "{cid}", "recipient": "{recipient}", '
+            f'"country": "{country}", "category": "{category}", "template": "{names[int(r() * len(names))]}"}}'
+        )
         self._push(t, cid, line, _MESSAGE, (seq, ci, recipient, co, ca, TEMPLATE, t), out)
         u = r()
         if u >= DELIVERED + FAILED:
@@ -198,9 +245,11 @@ class MessageMaker:
         tail = f'"type": "status", "message_id": "{mid}", "client_id": "{cid}", "status": "'
         for at, status in statuses:
             s, us = divmod(at, _US)
-            line = (f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{run}-e{next(self._event_ids)}", '
-                    f'"event_time": "{seconds.get(s) or self._second(s)}{_D3[us // 1000]}{_D3[us % 1000]}Z", '
-                    f'{tail}{status}"}}')
+            line = (
+                f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{run}-e{next(self._event_ids)}", '
+                f'"event_time": "{seconds.get(s) or self._second(s)}{_D3[us // 1000]}{_D3[us % 1000]}Z", '
+                f'{tail}{status}"}}'
+            )
             self._push(at, cid, line, _STATUS, (seq, _RANK[status]))
 
     def _conversation(self, out: list[tuple[str, str]], t: int, follow: tuple | None = None) -> None:
@@ -220,9 +269,11 @@ class MessageMaker:
         for k in range(2 + int(r() * 3)):
             seq = next(self._seqs)
             s, us = divmod(at, _US)
-            line = (f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{run}-e{next(self._event_ids)}", '
-                    f'"event_time": "{seconds.get(s) or self._second(s)}{_D3[us // 1000]}{_D3[us % 1000]}Z", '
-                    f'"type": "{"reply" if k else "inbound"}", "message_id": "{run}-m{seq}", {tail}')
+            line = (
+                f'{{"schema_version": {SCHEMA_VERSION}, "event_id": "{run}-e{next(self._event_ids)}", '
+                f'"event_time": "{seconds.get(s) or self._second(s)}{_D3[us // 1000]}{_D3[us % 1000]}Z", '
+                f'"type": "{"reply" if k else "inbound"}", "message_id": "{run}-m{seq}", {tail}'
+            )
             record = (seq, ci, recipient, co, NO_CATEGORY, REPLY if k else INBOUND, at)
             self._push(at, cid, line, _MESSAGE, record, out if k == 0 and follow is None else None)
             at += 1_000_000 + int(r() * 7_000_000)
@@ -238,8 +289,10 @@ class MessageMaker:
         ci = self._clients[int(self.rng.random() * _CLIENT_SLOTS)]
         cid, co, category = self._ids[ci], self._mix[ci][2][0], CATEGORIES[1]
         mid, event_id = f"{self.run}-b{self._bad}", f"{self.run}-e{next(self._event_ids)}"
-        head = (f'{{"schema_version": {99 if kind == "unknown_version" else SCHEMA_VERSION}, "event_id": "{event_id}", '
-                f'"event_time": "{self._stamp(t + 365 * _DAY_US if kind == "future_time" else t)}", ')
+        head = (
+            f'{{"schema_version": {99 if kind == "unknown_version" else SCHEMA_VERSION}, "event_id": "{event_id}", '
+            f'"event_time": "{self._stamp(t + 365 * _DAY_US if kind == "future_time" else t)}", '
+        )
         if kind == "orphan_status":
             line = f'{head}"type": "status", "message_id": "{mid}", "client_id": "{cid}", "status": "delivered"}}'
         else:
@@ -247,9 +300,12 @@ class MessageMaker:
             country = "XX" if kind == "unknown_country" else COUNTRIES[co]
             category = "promocion" if kind == "unknown_category" else category
             pool = self._mix[ci][3][co] or self._pool(ci, co)
-            line = (f'{head}"type": "send", "message_id": "{mid}", "client_id": "{cid}", "recipient": "{pool[0]}", '
-                    f'"country": "{country}", ' + ("" if kind == "missing_field" else f'"category": "{category}", ')
-                    + '"template": "promo_semanal"}')
+            line = (
+                f'{head}"type": "send", "message_id": "{mid}", "client_id": "{cid}", "recipient": "{pool[0]}", '
+                f'"country": "{country}", '
+                + ("" if kind == "missing_field" else f'"category": "{category}", ')
+                + '"template": "promo_semanal"}'
+            )
             if kind == "malformed_json":
                 line = line[: len(line) // 2]
         heapq.heappush(self._pending, (t, next(self._order), cid, line, _DEFECTIVE, kind))
@@ -319,9 +375,15 @@ class MessageMaker:
             self.ledger.compact()
 
 
-def emit_messaging(maker: MessageMaker, write: Callable[[list[tuple[str, str]]], None], per_second_wall: float,
-                   duration: float, *, clock: Callable[[], float] = time.time,
-                   stop: Callable[[], bool] = lambda: False) -> int:
+def emit_messaging(
+    maker: MessageMaker,
+    write: Callable[[list[tuple[str, str]]], None],
+    per_second_wall: float,
+    duration: float,
+    *,
+    clock: Callable[[], float] = time.time,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
     """Write events at `per_second_wall` per second for `duration` seconds, in bursts as events.emit does.
 
     A maker made with `start=None` stamps events with the time they are made; one on a simulated

@@ -27,33 +27,111 @@ from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, STATUS_R
 from almacen.errors import UsageError
 
 BASE_PRICES = {  # USD per delivered template, first tier
-    "authentication": {"AR": "0.0230", "BR": "0.0068", "CL": "0.0200", "CO": "0.0008", "MX": "0.0085",
-                       "PE": "0.0200", "US": "0.0135"},
-    "marketing": {"AR": "0.0618", "BR": "0.0625", "CL": "0.0889", "CO": "0.0125", "MX": "0.0305",
-                  "PE": "0.0703", "US": "0.0250"},
-    "utility": {"AR": "0.0260", "BR": "0.0068", "CL": "0.0200", "CO": "0.0008", "MX": "0.0085",
-                "PE": "0.0200", "US": "0.0040"},
+    "authentication": {
+        "AR": "0.0230",
+        "BR": "0.0068",
+        "CL": "0.0200",
+        "CO": "0.0008",
+        "MX": "0.0085",
+        "PE": "0.0200",
+        "US": "0.0135",
+    },
+    "marketing": {
+        "AR": "0.0618",
+        "BR": "0.0625",
+        "CL": "0.0889",
+        "CO": "0.0125",
+        "MX": "0.0305",
+        "PE": "0.0703",
+        "US": "0.0250",
+    },
+    "utility": {
+        "AR": "0.0260",
+        "BR": "0.0068",
+        "CL": "0.0200",
+        "CO": "0.0008",
+        "MX": "0.0085",
+        "PE": "0.0200",
+        "US": "0.0040",
+    },
 }
 TIERS = ((0, Decimal("1")), (10_000, Decimal("0.94")), (100_000, Decimal("0.88")))
 """graduated tiers: (from unit, factor on the first tier's price)"""
 _TRADES = (  # (trade, category shares authentication/marketing/utility, chance of a chatbot)
-    ("Supermercados", (0.05, 0.65, 0.30), 0.5), ("Farmacias", (0.05, 0.45, 0.50), 0.6),
-    ("Banco", (0.60, 0.10, 0.30), 0.8), ("Financiera", (0.55, 0.20, 0.25), 0.6),
-    ("Seguros", (0.25, 0.25, 0.50), 0.7), ("Tiendas", (0.05, 0.70, 0.25), 0.4),
-    ("Distribuidora", (0.05, 0.35, 0.60), 0.3), ("Clínica", (0.10, 0.15, 0.75), 0.7),
-    ("Transportes", (0.05, 0.15, 0.80), 0.4), ("Inmobiliaria", (0.05, 0.55, 0.40), 0.5),
-    ("Librería", (0.05, 0.70, 0.25), 0.2), ("Ferretería", (0.05, 0.60, 0.35), 0.2),
-    ("Óptica", (0.05, 0.40, 0.55), 0.3), ("Electrodomésticos", (0.10, 0.55, 0.35), 0.5),
-    ("Telecomunicaciones", (0.30, 0.30, 0.40), 0.9), ("Universidad", (0.20, 0.30, 0.50), 0.6),
-    ("Gimnasios", (0.05, 0.50, 0.45), 0.3), ("Viajes", (0.15, 0.50, 0.35), 0.6),
-    ("Restaurantes", (0.05, 0.60, 0.35), 0.4), ("Moda", (0.05, 0.75, 0.20), 0.4))
-_PLACES = ("Norte", "del Sur", "del Plata", "Andina", "Patagonia", "Los Andes", "San Martín", "La Esperanza",
-           "Pampeana", "del Litoral", "Río Grande", "Central", "del Pacífico", "Cuyo", "Austral", "La Estrella",
-           "El Sol", "Belgrano", "Mitre", "Rivadavia", "Sarmiento", "Santa Fe", "Mendoza", "Córdoba", "Rosario",
-           "Salta", "Tucumán", "Bariloche", "Valparaíso", "Medellín", "Guadalajara", "Cusco", "Monterrey",
-           "Bogotá", "Lima", "Santiago", "Porto Alegre", "Curitiba", "Miami", "Montevideo")
-_FORMS = {"AR": ("S.A.", "S.R.L."), "BR": ("Ltda.",), "CL": ("SpA",), "CO": ("S.A.S.",),
-          "MX": ("S.A. de C.V.",), "PE": ("S.A.C.",), "US": ("Inc.", "LLC")}
+    ("Supermercados", (0.05, 0.65, 0.30), 0.5),
+    ("Farmacias", (0.05, 0.45, 0.50), 0.6),
+    ("Banco", (0.60, 0.10, 0.30), 0.8),
+    ("Financiera", (0.55, 0.20, 0.25), 0.6),
+    ("Seguros", (0.25, 0.25, 0.50), 0.7),
+    ("Tiendas", (0.05, 0.70, 0.25), 0.4),
+    ("Distribuidora", (0.05, 0.35, 0.60), 0.3),
+    ("Clínica", (0.10, 0.15, 0.75), 0.7),
+    ("Transportes", (0.05, 0.15, 0.80), 0.4),
+    ("Inmobiliaria", (0.05, 0.55, 0.40), 0.5),
+    ("Librería", (0.05, 0.70, 0.25), 0.2),
+    ("Ferretería", (0.05, 0.60, 0.35), 0.2),
+    ("Óptica", (0.05, 0.40, 0.55), 0.3),
+    ("Electrodomésticos", (0.10, 0.55, 0.35), 0.5),
+    ("Telecomunicaciones", (0.30, 0.30, 0.40), 0.9),
+    ("Universidad", (0.20, 0.30, 0.50), 0.6),
+    ("Gimnasios", (0.05, 0.50, 0.45), 0.3),
+    ("Viajes", (0.15, 0.50, 0.35), 0.6),
+    ("Restaurantes", (0.05, 0.60, 0.35), 0.4),
+    ("Moda", (0.05, 0.75, 0.20), 0.4),
+)
+_PLACES = (
+    "Norte",
+    "del Sur",
+    "del Plata",
+    "Andina",
+    "Patagonia",
+    "Los Andes",
+    "San Martín",
+    "La Esperanza",
+    "Pampeana",
+    "del Litoral",
+    "Río Grande",
+    "Central",
+    "del Pacífico",
+    "Cuyo",
+    "Austral",
+    "La Estrella",
+    "El Sol",
+    "Belgrano",
+    "Mitre",
+    "Rivadavia",
+    "Sarmiento",
+    "Santa Fe",
+    "Mendoza",
+    "Córdoba",
+    "Rosario",
+    "Salta",
+    "Tucumán",
+    "Bariloche",
+    "Valparaíso",
+    "Medellín",
+    "Guadalajara",
+    "Cusco",
+    "Monterrey",
+    "Bogotá",
+    "Lima",
+    "Santiago",
+    "Porto Alegre",
+    "Curitiba",
+    "Miami",
+    "Montevideo",
+)
+_FORMS = {
+    "AR": ("S.A.", "S.R.L."),
+    "BR": ("Ltda.",),
+    "CL": ("SpA",),
+    "CO": ("S.A.S.",),
+    "MX": ("S.A. de C.V.",),
+    "PE": ("S.A.C.",),
+    "US": ("Inc.", "LLC"),
+}
+
+
 @dataclass(frozen=True)
 class Client:
     """A business account: its contracts and the shape of its traffic."""
@@ -106,11 +184,21 @@ def _client(rng: random.Random, i: int, start: date, names: set[str]) -> Client:
         terms.append((rng.choice((0, 1000, 2000, 5000)), rng.choice(("0.00", "5.00", "7.50", "12.00"))))
     client_id = f"c{i + 1:05d}"
     starts = [month_after(start, 0 if k == 0 else k + rng.randrange(2)) for k in range(len(terms))]
-    contracts = tuple(Contract(client_id, day, nxt, free, Decimal(pct))
-                      for day, nxt, (free, pct) in zip(starts, [*starts[1:], None], terms))
+    contracts = tuple(
+        Contract(client_id, day, nxt, free, Decimal(pct))
+        for day, nxt, (free, pct) in zip(starts, [*starts[1:], None], terms)
+    )
     volume = min(200.0, rng.paretovariate(1.2)) * (5 if i == 0 else 1)
-    return Client(client_id, name, contracts, tuple(countries), tuple(zip(CATEGORIES, shares)), volume,
-                  i == 0 or rng.random() < chatbot, int(min(20_000, 40 + volume * 150)))
+    return Client(
+        client_id,
+        name,
+        contracts,
+        tuple(countries),
+        tuple(zip(CATEGORIES, shares)),
+        volume,
+        i == 0 or rng.random() < chatbot,
+        int(min(20_000, 40 + volume * 150)),
+    )
 
 
 def _price(base: str, factor: Decimal) -> Decimal:
@@ -128,13 +216,18 @@ def build_world(clients: int, seed: int = 7, start: date = date(2026, 8, 1)) -> 
     rng = random.Random(seed)
     names: set[str] = set()
     accounts = tuple(_client(rng, i, start, names) for i in range(clients))
-    tiers = {(ca, co): TIERS[:rng.choice((1, 2, 2, 3))] for ca in CATEGORIES for co in COUNTRIES}
+    tiers = {(ca, co): TIERS[: rng.choice((1, 2, 2, 3))] for ca in CATEGORIES for co in COUNTRIES}
     change = {key: Decimal(rng.choice(("0.95", "1", "1.03", "1.08"))) for key in tiers}
     periods = []
     change_day = month_after(start, 2)
     for day, until, moved in ((start, change_day, False), (change_day, None, True)):
-        prices = {(ca, co): tuple(Tier(f, _price(BASE_PRICES[ca][co], k * (change[ca, co] if moved else Decimal(1))))
-                                  for f, k in tiers[ca, co]) for ca, co in tiers}
+        prices = {
+            (ca, co): tuple(
+                Tier(f, _price(BASE_PRICES[ca][co], k * (change[ca, co] if moved else Decimal(1))))
+                for f, k in tiers[ca, co]
+            )
+            for ca, co in tiers
+        }
         periods.append(RatePeriod(day, until, prices))
     return World(start, accounts, RateCard("USD", tuple(periods)))
 
@@ -223,12 +316,22 @@ class Ledger:
     def _rows(self, recipients: bool = False) -> pa.Table:
         """The message rows (in no order), with `rank`: the best status emitted for the message (0: none)."""
         self.compact()
-        extra = {"recipient": pa.array(itertools.chain.from_iterable(self._recipients), pa.string(),
-                                       size=len(self._seq))} if recipients else {}
-        rows = pa.table({**extra, "seq": _int64(self._seq), "client": pa.array(self._client, pa.int32()),
-                         "country": pa.array(self._country, pa.uint8()),
-                         "category": pa.array(self._category, pa.uint8()),
-                         "kind": pa.array(self._kind, pa.uint8()), "sent": _int64(self._sent)})
+        extra = (
+            {"recipient": pa.array(itertools.chain.from_iterable(self._recipients), pa.string(), size=len(self._seq))}
+            if recipients
+            else {}
+        )
+        rows = pa.table(
+            {
+                **extra,
+                "seq": _int64(self._seq),
+                "client": pa.array(self._client, pa.int32()),
+                "country": pa.array(self._country, pa.uint8()),
+                "category": pa.array(self._category, pa.uint8()),
+                "kind": pa.array(self._kind, pa.uint8()),
+                "sent": _int64(self._sent),
+            }
+        )
         statuses = pa.table({"seq": _int64(self._status_seq), "rank": pa.array(self._status_rank, pa.uint8())})
         best = statuses.group_by("seq", use_threads=False).aggregate([("rank", "max")])
         rows = rows.join(best, "seq", join_type="left outer", use_threads=False)
@@ -239,19 +342,27 @@ class Ledger:
         the raw `recipient` phone in place of its pseudonym `recipient_key`."""
         rows = self._rows(recipients=True)
         kind, category = rows["kind"], rows["category"]
-        status = pc.if_else(pc.equal(kind, TEMPLATE), rows["rank"],
-                            pc.if_else(pc.equal(kind, INBOUND), len(_STATUS_NAMES) - 1, STATUS_RANK["sent"]))
-        table = pa.table({
-            "message_id": pc.binary_join_element_wise(message_id(self.run, 0)[:-1], rows["seq"].cast(pa.string()), ""),
-            "client_id": pa.array(self.client_ids, pa.string()).take(rows["client"]),
-            "recipient": rows["recipient"],
-            "country": pa.array(COUNTRIES, pa.string()).take(rows["country"]),
-            "category": pa.array(CATEGORIES, pa.string()).take(
-                pc.if_else(pc.equal(category, NO_CATEGORY), pa.scalar(None, pa.uint8()), category)),
-            "kind": pa.array(KINDS, pa.string()).take(kind),
-            "sent_at": rows["sent"].cast(_TS),
-            "status": pa.array(_STATUS_NAMES, pa.string()).take(status),
-        })
+        status = pc.if_else(
+            pc.equal(kind, TEMPLATE),
+            rows["rank"],
+            pc.if_else(pc.equal(kind, INBOUND), len(_STATUS_NAMES) - 1, STATUS_RANK["sent"]),
+        )
+        table = pa.table(
+            {
+                "message_id": pc.binary_join_element_wise(
+                    message_id(self.run, 0)[:-1], rows["seq"].cast(pa.string()), ""
+                ),
+                "client_id": pa.array(self.client_ids, pa.string()).take(rows["client"]),
+                "recipient": rows["recipient"],
+                "country": pa.array(COUNTRIES, pa.string()).take(rows["country"]),
+                "category": pa.array(CATEGORIES, pa.string()).take(
+                    pc.if_else(pc.equal(category, NO_CATEGORY), pa.scalar(None, pa.uint8()), category)
+                ),
+                "kind": pa.array(KINDS, pa.string()).take(kind),
+                "sent_at": rows["sent"].cast(_TS),
+                "status": pa.array(_STATUS_NAMES, pa.string()).take(status),
+            }
+        )
         return table.sort_by([("sent_at", "ascending"), ("message_id", "ascending")])
 
     def usage_minute(self) -> pa.Table:
@@ -259,32 +370,51 @@ class Ledger:
         sent / delivered (final delivered or read) / read / failed / billable (= delivered)."""
         rows = self._rows().filter(pc.field("kind") == TEMPLATE)
         rank = rows["rank"]
-        flags = {"delivered": pc.greater_equal(rank, STATUS_RANK["delivered"]),
-                 "read": pc.equal(rank, STATUS_RANK["read"]), "failed": pc.equal(rank, STATUS_RANK["failed"])}
+        flags = {
+            "delivered": pc.greater_equal(rank, STATUS_RANK["delivered"]),
+            "read": pc.equal(rank, STATUS_RANK["read"]),
+            "failed": pc.equal(rank, STATUS_RANK["failed"]),
+        }
         keys = ["minute", "client", "category", "country"]
-        grouped = pa.table({
-            "minute": pc.multiply(pc.divide(rows["sent"], _MINUTE_US), _MINUTE_US),  # the times are positive
-            "client": rows["client"], "category": rows["category"], "country": rows["country"],
-            **{k: v.cast(pa.int64()) for k, v in flags.items()},
-        }).group_by(keys, use_threads=False).aggregate([("minute", "count")] + [(k, "sum") for k in flags])
+        grouped = (
+            pa.table(
+                {
+                    "minute": pc.multiply(pc.divide(rows["sent"], _MINUTE_US), _MINUTE_US),  # the times are positive
+                    "client": rows["client"],
+                    "category": rows["category"],
+                    "country": rows["country"],
+                    **{k: v.cast(pa.int64()) for k, v in flags.items()},
+                }
+            )
+            .group_by(keys, use_threads=False)
+            .aggregate([("minute", "count")] + [(k, "sum") for k in flags])
+        )
         grouped = grouped.sort_by([(k, "ascending") for k in keys])  # indices sort as the names they stand for
         minutes = grouped["minute"].cast(_TS)
         delivered = grouped["delivered_sum"].cast(pa.int64())
-        return pa.table({
-            "minute": minutes,
-            "day": minutes.cast(pa.date32()),
-            "client_id": pa.array(self.client_ids, pa.string()).take(grouped["client"]),
-            "category": pa.array(CATEGORIES, pa.string()).take(grouped["category"]),
-            "country": pa.array(COUNTRIES, pa.string()).take(grouped["country"]),
-            "sent": grouped["minute_count"].cast(pa.int64()),
-            "delivered": delivered,
-            "read": grouped["read_sum"].cast(pa.int64()),
-            "failed": grouped["failed_sum"].cast(pa.int64()),
-            "billable": delivered,
-        })
+        return pa.table(
+            {
+                "minute": minutes,
+                "day": minutes.cast(pa.date32()),
+                "client_id": pa.array(self.client_ids, pa.string()).take(grouped["client"]),
+                "category": pa.array(CATEGORIES, pa.string()).take(grouped["category"]),
+                "country": pa.array(COUNTRIES, pa.string()).take(grouped["country"]),
+                "sent": grouped["minute_count"].cast(pa.int64()),
+                "delivered": delivered,
+                "read": grouped["read_sum"].cast(pa.int64()),
+                "failed": grouped["failed_sum"].cast(pa.int64()),
+                "billable": delivered,
+            }
+        )
 
     def counts(self) -> dict[str, object]:
         """Events emitted, the valid ones (each once), messages, duplicates, defective by kind, orphans."""
         bad = sum(self.bad.values())
-        return {"events": self.emitted, "valid": self.emitted - self.duplicates - bad, "messages": len(self),
-                "duplicates": self.duplicates, "bad": dict(self.bad), "orphans": self.bad.get("orphan_status", 0)}
+        return {
+            "events": self.emitted,
+            "valid": self.emitted - self.duplicates - bad,
+            "messages": len(self),
+            "duplicates": self.duplicates,
+            "bad": dict(self.bad),
+            "orphans": self.bad.get("orphan_status", 0),
+        }

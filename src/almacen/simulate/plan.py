@@ -71,9 +71,18 @@ def first_sale_id(day: date) -> int:
     return (day.toordinal() - date(2020, 1, 1).toordinal()) * 100_000 + 1
 
 
-def plan_day(branch_id: str, day: date, products: list[Product], customers: list[Customer], *,
-             seed: int = 7, scale: float = 1.0, bad_rows: float = 0.002, fractional: bool = False,
-             defects: tuple[str, ...] = DEFECTS) -> list[Sale]:
+def plan_day(
+    branch_id: str,
+    day: date,
+    products: list[Product],
+    customers: list[Customer],
+    *,
+    seed: int = 7,
+    scale: float = 1.0,
+    bad_rows: float = 0.002,
+    fractional: bool = False,
+    defects: tuple[str, ...] = DEFECTS,
+) -> list[Sale]:
     """Every sale of `branch_id` on `day` (UTC), sorted by time, with its later status updates.
 
     `fractional` lets weighed goods (Frescos) sell in fractions of a kilo (POS that store decimals);
@@ -102,8 +111,16 @@ def _sale_time(rng: random.Random, day_start: datetime) -> tuple[datetime, str]:
     return day_start + timedelta(hours=utc_hour, seconds=rng.randrange(3600)), channel
 
 
-def _sale(rng: random.Random, sale_id: int, sold_at: datetime, channel: str, products: list[Product],
-          weights: list[float], customers: list[Customer], fractional: bool) -> Sale:
+def _sale(
+    rng: random.Random,
+    sale_id: int,
+    sold_at: datetime,
+    channel: str,
+    products: list[Product],
+    weights: list[float],
+    customers: list[Customer],
+    fractional: bool,
+) -> Sale:
     payments = {k: v for k, v in PAYMENTS.items() if channel == "tienda" or k != "efectivo"}
     payment = rng.choices(list(payments), list(payments.values()))[0]
     identified = rng.random() < (0.5 if channel == "tienda" else 1.0)

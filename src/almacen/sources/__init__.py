@@ -4,9 +4,29 @@
 PySpark only through the session it is given.
 """
 
-from almacen.sources.branch import (SourceError, connect, latest_cursor, probe, query_source, read_window,
-                                   render_query, render_window, safe_source)
+from almacen.sources.branch import (
+    SourceError,
+    connect,
+    latest_cursor,
+    probe,
+    query_source,
+    read_window,
+    render_query,
+    render_window,
+    safe_source,
+)
 from almacen.sources.spark_jdbc import jdbc_options, read_window_spark
 
-__all__ = ["SourceError", "connect", "jdbc_options", "latest_cursor", "probe", "query_source", "read_window",
-           "read_window_spark", "render_query", "render_window", "safe_source"]
+__all__ = [
+    "SourceError",
+    "connect",
+    "jdbc_options",
+    "latest_cursor",
+    "probe",
+    "query_source",
+    "read_window",
+    "read_window_spark",
+    "render_query",
+    "render_window",
+    "safe_source",
+]

@@ -22,7 +22,13 @@ from almacen.clock import UTC, local_window, to_utc
 from almacen.config import SourceTable
 from almacen.errors import Unavailable
 
-_CX_BACKENDS = {"postgresql": "postgresql", "postgres": "postgresql", "mysql": "mysql", "mariadb": "mysql", "sqlite": "sqlite"}
+_CX_BACKENDS = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+    "sqlite": "sqlite",
+}
 _CHUNK = 50_000
 _AHEAD = timedelta(days=366)
 """how far past `since` `latest_cursor` looks"""
@@ -57,8 +63,9 @@ def render_window(template: str, start: datetime, end: datetime, zone: ZoneInfo 
     return re.sub(r":(start|end)\b", lambda m: literal[m.group(1)], template.strip())
 
 
-def read_window(url: str, table_name: str, table: SourceTable, start: datetime, end: datetime,
-                where: str, zone: ZoneInfo = UTC) -> pa.Table:
+def read_window(
+    url: str, table_name: str, table: SourceTable, start: datetime, end: datetime, where: str, zone: ZoneInfo = UTC
+) -> pa.Table:
     """All rows of one source table whose cursor, written in `zone`, falls in the source-time window of
     the UTC window [start, end) (`clock.local_window`). Values come back as the source wrote them: the
     caller converts them (`clock.to_utc`) and keeps the rows of the UTC window."""
@@ -69,8 +76,9 @@ def read_window(url: str, table_name: str, table: SourceTable, start: datetime, 
     return result
 
 
-def latest_cursor(url: str, table_name: str, table: SourceTable, since: datetime, where: str,
-                  zone: ZoneInfo = UTC) -> datetime | None:
+def latest_cursor(
+    url: str, table_name: str, table: SourceTable, since: datetime, where: str, zone: ZoneInfo = UTC
+) -> datetime | None:
     """The table's latest cursor at or after the UTC time `since`, as aware UTC (None: no such row).
 
     How far the source has got: an empty hour is only final once the source is past it
@@ -234,10 +242,29 @@ def error_cause(exc: Exception) -> str:
         return f"database file missing ({text})"
     low = text.lower()
     causes = [
-        (("password authentication failed", "access denied", "authentication failed", "role", "no password supplied"),
-         "wrong credentials"),
-        (("connection refused", "could not connect", "can't connect", "timed out", "name or service not known",
-          "failed to lookup", "unable to open database", "no route to host"), "host unreachable"),
+        (
+            (
+                "password authentication failed",
+                "access denied",
+                "authentication failed",
+                "role",
+                "no password supplied",
+            ),
+            "wrong credentials",
+        ),
+        (
+            (
+                "connection refused",
+                "could not connect",
+                "can't connect",
+                "timed out",
+                "name or service not known",
+                "failed to lookup",
+                "unable to open database",
+                "no route to host",
+            ),
+            "host unreachable",
+        ),
         (("no such table", "doesn't exist", "does not exist", "relation", "unknown table"), "missing table"),
         (("no such column", "unknown column", "column"), "missing column"),
     ]

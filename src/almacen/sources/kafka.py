@@ -40,11 +40,20 @@ def client_config(kafka: KafkaSettings) -> dict[str, str | int | float | bool]:
 
 
 # librdkafka settings the Java client (Spark's Kafka source) knows by the same name.
-_JAVA_SAME = {"security.protocol", "sasl.mechanism", "client.id", "ssl.endpoint.identification.algorithm",
-              "session.timeout.ms", "request.timeout.ms", "socket.connection.setup.timeout.ms"}
-_LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
-                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
-                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}
+_JAVA_SAME = {
+    "security.protocol",
+    "sasl.mechanism",
+    "client.id",
+    "ssl.endpoint.identification.algorithm",
+    "session.timeout.ms",
+    "request.timeout.ms",
+    "socket.connection.setup.timeout.ms",
+}
+_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
 
 
 def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
@@ -63,18 +72,24 @@ def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
         elif key in ("sasl.username", "sasl.password", "bootstrap.servers", "sasl.mechanisms"):
             continue
         else:
-            raise ConfigError(f"stream.kafka.options: {key} has no equivalent in Kafka's Java client, which "
-                              "engine = \"spark\" reads with; set it through spark.conf or drop it")
+            raise ConfigError(
+                f"stream.kafka.options: {key} has no equivalent in Kafka's Java client, which "
+                'engine = "spark" reads with; set it through spark.conf or drop it'
+            )
     mechanism = str(librdkafka.get("sasl.mechanism", librdkafka.get("sasl.mechanisms", "")))
     if mechanism:
         java["sasl.mechanism"] = mechanism
     if "sasl.username" in librdkafka:
         module = _LOGIN_MODULES.get(mechanism.upper())
         if module is None:
-            raise ConfigError(f"stream.kafka: sasl.username with sasl.mechanism {mechanism or '(none)'}: "
-                              f"Spark's Kafka source takes {', '.join(_LOGIN_MODULES)} this way")
+            raise ConfigError(
+                f"stream.kafka: sasl.username with sasl.mechanism {mechanism or '(none)'}: "
+                f"Spark's Kafka source takes {', '.join(_LOGIN_MODULES)} this way"
+            )
         if "sasl.password" not in librdkafka:
-            raise ConfigError("stream.kafka: sasl.username is set but not password_env (the variable holding its password)")
+            raise ConfigError(
+                "stream.kafka: sasl.username is set but not password_env (the variable holding its password)"
+            )
         user, password = (str(librdkafka[k]).replace('"', '\\"') for k in ("sasl.username", "sasl.password"))
         java["sasl.jaas.config"] = f'{module} required username="{user}" password="{password}";'
     return java
@@ -99,8 +114,10 @@ def topic_metadata(client, kafka: KafkaSettings, timeout: float):
     try:
         return client.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise BrokerUnavailable(f"Kafka at {kafka.bootstrap_servers} did not answer within {timeout:g} s "
-                                f"({exc.args[0].str()}); is the broker running?") from None
+        raise BrokerUnavailable(
+            f"Kafka at {kafka.bootstrap_servers} did not answer within {timeout:g} s "
+            f"({exc.args[0].str()}); is the broker running?"
+        ) from None
 
 
 Message = tuple[str | bytes | None, str | bytes | None]
@@ -116,9 +133,16 @@ class KafkaSink:
 
     def __init__(self, kafka: KafkaSettings, max_message_bytes: int = 16 * 1024 * 1024) -> None:
         self.kafka = kafka
-        self._producer = Producer({**client_config(kafka), "linger.ms": 20, "compression.type": "lz4",
-                                   "queue.buffering.max.messages": 500_000, "enable.idempotence": True,
-                                   "message.max.bytes": max_message_bytes})
+        self._producer = Producer(
+            {
+                **client_config(kafka),
+                "linger.ms": 20,
+                "compression.type": "lz4",
+                "queue.buffering.max.messages": 500_000,
+                "enable.idempotence": True,
+                "message.max.bytes": max_message_bytes,
+            }
+        )
 
     def write(self, lines: Sequence[Message]) -> None:
         """Queue messages for delivery (waiting for room when the local queue is full)."""
@@ -146,8 +170,13 @@ class KafkaSource:
     Every message becomes a payload as it is, a null value (tombstone) as None: judging it is the
     parser's job, so no message can stop the consumer at its offset."""
 
-    def __init__(self, kafka: KafkaSettings, connect_timeout: float = 10.0, max_backoff: float = 30.0,
-                 attempts: int | None = None) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        connect_timeout: float = 10.0,
+        max_backoff: float = 30.0,
+        attempts: int | None = None,
+    ) -> None:
         self.kafka = kafka
         self.attempts = attempts
         """how many times `open` tries to reach the broker (None: until it answers)"""
@@ -159,9 +188,15 @@ class KafkaSource:
         self._next: dict[int, int] = {}
 
     def open(self, committed: Committed) -> None:
-        config = {**client_config(self.kafka), "group.id": self.kafka.group_id, "enable.auto.commit": False,
-                  "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
-                  "queued.max.messages.kbytes": 32_768, "fetch.max.bytes": 16_777_216}
+        config = {
+            **client_config(self.kafka),
+            "group.id": self.kafka.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "queued.max.messages.kbytes": 32_768,
+            "fetch.max.bytes": 16_777_216,
+        }
         backoff, tried = 1.0, 0
         while True:  # a broker down at start: say so, and try again with growing pauses
             consumer = Consumer(config)
@@ -179,8 +214,10 @@ class KafkaSource:
         topic = meta.topics.get(self.kafka.topic)
         if topic is None or topic.error is not None:
             consumer.close()
-            raise ConfigError(f"stream.kafka.topic: topic {self.kafka.topic!r} does not exist at "
-                              f"{self.kafka.bootstrap_servers}; create it (almacen simulate stream --kafka does)")
+            raise ConfigError(
+                f"stream.kafka.topic: topic {self.kafka.topic!r} does not exist at "
+                f"{self.kafka.bootstrap_servers}; create it (almacen simulate stream --kafka does)"
+            )
         self._partitions = []
         for p in sorted(topic.partitions):
             last = committed(self._stream(p))
@@ -207,7 +244,9 @@ class KafkaSource:
                 if err is None:
                     messages.append(m)
                 elif err.code() != KafkaError._PARTITION_EOF:
-                    log.warning("Kafka at %s: %s (the client reconnects by itself)", self.kafka.bootstrap_servers, err.str())
+                    log.warning(
+                        "Kafka at %s: %s (the client reconnects by itself)", self.kafka.bootstrap_servers, err.str()
+                    )
         return self._batch(messages)
 
     def _batch(self, messages: list) -> StreamBatch:
@@ -222,8 +261,14 @@ class KafkaSource:
             ends[self._stream(p)] = self._next[p] - 1
         ids = {p: f"kafka:{self.kafka.topic}:{p}:{first[p]}-{self._next[p] - 1}" for p in first}
         streams = {p: self._stream(p) for p in first}
-        return StreamBatch([m.value() for m in messages], [streams[p] for p in partitions], offsets,
-                           [ids[p] for p in partitions], self.label, ends)
+        return StreamBatch(
+            [m.value() for m in messages],
+            [streams[p] for p in partitions],
+            offsets,
+            [ids[p] for p in partitions],
+            self.label,
+            ends,
+        )
 
     def acknowledge(self, ends: dict[str, int]) -> None:
         if self._consumer is None or not ends:

@@ -36,8 +36,10 @@ class LandingWriter:
         self.file_events = file_events
         # the reader deletes files once committed: the writer's last number is kept beside them
         self._seq_file = self.folder / f".{writer}.seq"
-        on_disk = max((int(m["seq"]) for p in self.folder.iterdir()
-                       if (m := _NAME.match(p.name)) and m["writer"] == writer), default=0)
+        on_disk = max(
+            (int(m["seq"]) for p in self.folder.iterdir() if (m := _NAME.match(p.name)) and m["writer"] == writer),
+            default=0,
+        )
         kept = int(self._seq_file.read_text()) if self._seq_file.exists() else 0
         self.seq = max(on_disk, kept)
 
@@ -51,8 +53,11 @@ class LandingWriter:
             name = f"{self.writer}-{self.seq:012d}.jsonl"
             tmp = self.folder / f".{name}.tmp"
             with open(tmp, "wb") as f:
-                f.write(b"\n".join(line.encode() if isinstance(line, str) else line
-                                   for line in lines[i:i + self.file_events]))
+                f.write(
+                    b"\n".join(
+                        line.encode() if isinstance(line, str) else line for line in lines[i : i + self.file_events]
+                    )
+                )
                 f.write(b"\n")
             os.replace(tmp, self.folder / name)
         self._seq_file.write_text(str(self.seq))

@@ -31,10 +31,12 @@ from almacen.clock import UTC, local_window
 from almacen.config import SourceTable
 from almacen.sources.branch import SourceError, error_cause, read_window, render_query, safe_source
 
-DRIVERS = {"postgresql": ("jdbc:postgresql", "org.postgresql.Driver"),
-           "postgres": ("jdbc:postgresql", "org.postgresql.Driver"),
-           "mysql": ("jdbc:mysql", "org.mariadb.jdbc.Driver"),
-           "mariadb": ("jdbc:mysql", "org.mariadb.jdbc.Driver")}
+DRIVERS = {
+    "postgresql": ("jdbc:postgresql", "org.postgresql.Driver"),
+    "postgres": ("jdbc:postgresql", "org.postgresql.Driver"),
+    "mysql": ("jdbc:mysql", "org.mariadb.jdbc.Driver"),
+    "mariadb": ("jdbc:mysql", "org.mariadb.jdbc.Driver"),
+}
 _BOUND = "%Y-%m-%d %H:%M:%S"
 
 
@@ -52,8 +54,10 @@ def jdbc_options(url: str) -> dict[str, str]:
     u = make_url(url)
     backend = u.get_backend_name()
     if backend not in DRIVERS:
-        raise SourceError(f"{safe_source(url)}: a {backend} database is not read through Spark JDBC "
-                          f"(supported: postgresql, mysql, mariadb)")
+        raise SourceError(
+            f"{safe_source(url)}: a {backend} database is not read through Spark JDBC "
+            f"(supported: postgresql, mysql, mariadb)"
+        )
     prefix, driver = DRIVERS[backend]
     port = f":{u.port}" if u.port else ""
     # MariaDB Connector/J takes jdbc:mysql: only when told to; Spark's MySQL dialect (backtick quoting)
@@ -67,8 +71,16 @@ def jdbc_options(url: str) -> dict[str, str]:
     return options
 
 
-def jdbc_frame(spark, url: str, table_name: str, table: SourceTable, start: datetime, end: datetime,
-               partitions: int, zone: ZoneInfo = UTC):
+def jdbc_frame(
+    spark,
+    url: str,
+    table_name: str,
+    table: SourceTable,
+    start: datetime,
+    end: datetime,
+    partitions: int,
+    zone: ZoneInfo = UTC,
+):
     """The Spark DataFrame of one table's UTC window [start, end), split into `partitions` JDBC reads.
 
     Args:
@@ -83,17 +95,28 @@ def jdbc_frame(spark, url: str, table_name: str, table: SourceTable, start: date
     reader = spark.read.format("jdbc")
     for key, value in jdbc_options(url).items():
         reader = reader.option(key, value)
-    return (reader.option("dbtable", f"({render_query(table_name, table, start, end, zone)}) AS q")
-            .option("partitionColumn", table.cursor)
-            .option("lowerBound", low.strftime(_BOUND))
-            .option("upperBound", high.strftime(_BOUND))
-            .option("numPartitions", str(partitions))
-            .option("fetchsize", "10000")
-            .load())
+    return (
+        reader.option("dbtable", f"({render_query(table_name, table, start, end, zone)}) AS q")
+        .option("partitionColumn", table.cursor)
+        .option("lowerBound", low.strftime(_BOUND))
+        .option("upperBound", high.strftime(_BOUND))
+        .option("numPartitions", str(partitions))
+        .option("fetchsize", "10000")
+        .load()
+    )
 
 
-def read_window_spark(spark, url: str, table_name: str, table: SourceTable, start: datetime, end: datetime,
-                      where: str, partitions: int, zone: ZoneInfo = UTC) -> pa.Table:
+def read_window_spark(
+    spark,
+    url: str,
+    table_name: str,
+    table: SourceTable,
+    start: datetime,
+    end: datetime,
+    where: str,
+    partitions: int,
+    zone: ZoneInfo = UTC,
+) -> pa.Table:
     """All rows of one source table whose cursor falls in the source-time window of the UTC window
     [start, end) (`clock.local_window`), read by Spark JDBC, as Arrow, values as the source wrote them.
 
@@ -112,11 +135,15 @@ def read_window_spark(spark, url: str, table_name: str, table: SourceTable, star
     except Exception as exc:  # noqa: BLE001 - Spark wraps every driver error in its own types
         if "not found in the JDBC relation" in str(exc):  # Spark's words for an unknown partitionColumn
             raise SourceError(f"{context} has no column {table.cursor} (the configured cursor)") from exc
-        raise SourceError(f"{context}: cannot read from {safe_source(url)} through Spark JDBC: {error_cause(exc)}") from exc
+        raise SourceError(
+            f"{context}: cannot read from {safe_source(url)} through Spark JDBC: {error_cause(exc)}"
+        ) from exc
     try:
         return _as_embedded(frame.toArrow(), _naive_columns(frame), _jvm_time_zone(spark))
     except Exception as exc:  # noqa: BLE001
-        raise SourceError(f"{context}: cannot read from {safe_source(url)} through Spark JDBC: {error_cause(exc)}") from exc
+        raise SourceError(
+            f"{context}: cannot read from {safe_source(url)} through Spark JDBC: {error_cause(exc)}"
+        ) from exc
 
 
 def _naive_columns(frame) -> set[str]:

@@ -33,12 +33,14 @@ class StreamBatch:
 
     def table(self) -> pa.Table:
         """Positions and payloads as Arrow (payloads as bytes, null kept: decoding is the parser's job)."""
-        return pa.table({
-            "_payload": pa.array(self.payloads, pa.binary()),
-            "_stream": pa.array(self.streams, pa.string()),
-            "_position": pa.array(self.positions, pa.int64()),
-            "_batch_id": pa.array(self.batch_ids, pa.string()),
-        })
+        return pa.table(
+            {
+                "_payload": pa.array(self.payloads, pa.binary()),
+                "_stream": pa.array(self.streams, pa.string()),
+                "_position": pa.array(self.positions, pa.int64()),
+                "_batch_id": pa.array(self.batch_ids, pa.string()),
+            }
+        )
 
 
 Committed = Callable[[str], int | None]

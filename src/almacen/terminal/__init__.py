@@ -32,7 +32,9 @@ from almacen.security import audit_log
 console = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="almacen.toml (default $ALMACEN_CONFIG or ./almacen.toml)")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="almacen.toml (default $ALMACEN_CONFIG or ./almacen.toml)")
+]
 BranchOpt = Annotated[list[str] | None, typer.Option("--branch", "-b", help="only this branch (repeatable)")]
 
 P = ParamSpec("P")
@@ -45,6 +47,7 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
 
     Click's own exits and usage errors (`typer.Exit`, `typer.Abort`, a bad parameter) pass through, and so
     does Ctrl-C (`KeyboardInterrupt` is no `Exception`: Click answers it with "Aborted!")."""
+
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
@@ -56,9 +59,14 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
         except Exception as exc:  # noqa: BLE001 - not the user's mistake: shown whole, so it can be reported
             traceback.print_exception(exc, file=sys.stderr)
-            err.print(f"[bold red]bug:[/] almacen failed with {type(exc).__name__}, which is a bug in almacen, not "
-                      "a mistake of yours: please report it with the traceback above", highlight=False, soft_wrap=True)
+            err.print(
+                f"[bold red]bug:[/] almacen failed with {type(exc).__name__}, which is a bug in almacen, not "
+                "a mistake of yours: please report it with the traceback above",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(BUG_EXIT) from None
+
     return wrapper
 
 
@@ -90,8 +98,14 @@ def parse_time(text: str, option: str) -> datetime:
 
 def progress() -> Progress:
     """The progress bar of long commands (description, bar, done/total, elapsed), gone when it ends."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def cli_actor() -> str:

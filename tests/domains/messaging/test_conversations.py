@@ -10,14 +10,32 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from almacen.domains.messaging.conversations import (CONVERSATION_SCHEMA, DAILY, DAILY_SCHEMA, MONTHLY, MONTHLY_SCHEMA,
-                                                     conversation_id, conversations_py, conversations_sql, rollups_py,
-                                                     rollups_sql)
+from almacen.domains.messaging.conversations import (
+    CONVERSATION_SCHEMA,
+    DAILY,
+    DAILY_SCHEMA,
+    MONTHLY,
+    MONTHLY_SCHEMA,
+    conversation_id,
+    conversations_py,
+    conversations_sql,
+    rollups_py,
+    rollups_sql,
+)
 
 _TS = pa.timestamp("us", tz="UTC")
-MESSAGES_SCHEMA = pa.schema([
-    ("message_id", pa.string()), ("client_id", pa.string()), ("recipient_key", pa.string()), ("country", pa.string()),
-    ("category", pa.string()), ("kind", pa.string()), ("sent_at", _TS), ("status", pa.string())])
+MESSAGES_SCHEMA = pa.schema(
+    [
+        ("message_id", pa.string()),
+        ("client_id", pa.string()),
+        ("recipient_key", pa.string()),
+        ("country", pa.string()),
+        ("category", pa.string()),
+        ("kind", pa.string()),
+        ("sent_at", _TS),
+        ("status", pa.string()),
+    ]
+)
 T0 = datetime(2026, 9, 1, 10, tzinfo=timezone.utc)
 H = timedelta(hours=1)
 US = timedelta(microseconds=1)
@@ -32,8 +50,18 @@ def messages(rows: list[tuple]) -> pa.Table:
         status = rest[0] if rest else DEFAULT_STATUS[kind]
         category = rest[1] if len(rest) > 1 else ("marketing" if kind == "template" else None)
         client_id, key = rest[2:4] if len(rest) > 3 else ("c1", "k1")
-        out.append({"message_id": message_id, "client_id": client_id, "recipient_key": key, "country": "AR",
-                    "category": category, "kind": kind, "sent_at": at, "status": status})
+        out.append(
+            {
+                "message_id": message_id,
+                "client_id": client_id,
+                "recipient_key": key,
+                "country": "AR",
+                "category": category,
+                "kind": kind,
+                "sent_at": at,
+                "status": status,
+            }
+        )
     return pa.Table.from_pylist(out, schema=MESSAGES_SCHEMA)
 
 
@@ -53,61 +81,103 @@ def summary(table: pa.Table) -> list[tuple]:
 
 
 def test_a_conversation_is_open_for_24_hours_from_its_first_message_and_never_extended(engine):
-    rows = messages([("m1", "inbound", T0), ("m2", "reply", T0 + US), ("m3", "template", T0 + 24 * H - US),
-                     ("m4", "inbound", T0 + 24 * H), ("m5", "reply", T0 + 47 * H)])
-    assert summary(both(engine, rows)) == [(timedelta(0), "service", "customer", 3),
-                                           (24 * H, "service", "customer", 2)]
+    rows = messages(
+        [
+            ("m1", "inbound", T0),
+            ("m2", "reply", T0 + US),
+            ("m3", "template", T0 + 24 * H - US),
+            ("m4", "inbound", T0 + 24 * H),
+            ("m5", "reply", T0 + 47 * H),
+        ]
+    )
+    assert summary(both(engine, rows)) == [(timedelta(0), "service", "customer", 3), (24 * H, "service", "customer", 2)]
 
 
 def test_the_chain_follows_openers_not_the_last_message(engine):
-    rows = messages([("m1", "template", T0), ("m2", "reply", T0 + 20 * H), ("m3", "inbound", T0 + 30 * H),
-                     ("m4", "reply", T0 + 44 * H), ("m5", "inbound", T0 + 50 * H), ("m6", "template", T0 + 54 * H)])
-    assert summary(both(engine, rows)) == [(timedelta(0), "marketing", "business", 2),
-                                           (30 * H, "service", "customer", 3),
-                                           (54 * H, "marketing", "business", 1)]
+    rows = messages(
+        [
+            ("m1", "template", T0),
+            ("m2", "reply", T0 + 20 * H),
+            ("m3", "inbound", T0 + 30 * H),
+            ("m4", "reply", T0 + 44 * H),
+            ("m5", "inbound", T0 + 50 * H),
+            ("m6", "template", T0 + 54 * H),
+        ]
+    )
+    assert summary(both(engine, rows)) == [
+        (timedelta(0), "marketing", "business", 2),
+        (30 * H, "service", "customer", 3),
+        (54 * H, "marketing", "business", 1),
+    ]
 
 
 def test_failed_templates_do_not_count_and_a_bot_reply_opens_a_service_conversation(engine):
-    rows = messages([("m1", "template", T0, "failed"), ("m2", "reply", T0 + H), ("m3", "template", T0 + 2 * H, "sent"),
-                     ("m4", "template", T0 + 30 * H, "read", "utility"), ("m5", "template", T0 + 31 * H, "failed")])
+    rows = messages(
+        [
+            ("m1", "template", T0, "failed"),
+            ("m2", "reply", T0 + H),
+            ("m3", "template", T0 + 2 * H, "sent"),
+            ("m4", "template", T0 + 30 * H, "read", "utility"),
+            ("m5", "template", T0 + 31 * H, "failed"),
+        ]
+    )
     assert summary(both(engine, rows)) == [(H, "service", "business", 2), (30 * H, "utility", "business", 1)]
 
 
 def test_messages_at_the_same_instant_are_ordered_by_message_id(engine):
-    rows = messages([("m2", "template", T0, "delivered", "authentication"), ("m1", "inbound", T0),
-                     ("m3", "template", T0 + 24 * H), ("m0", "reply", T0 + 24 * H)])
+    rows = messages(
+        [
+            ("m2", "template", T0, "delivered", "authentication"),
+            ("m1", "inbound", T0),
+            ("m3", "template", T0 + 24 * H),
+            ("m0", "reply", T0 + 24 * H),
+        ]
+    )
     assert summary(both(engine, rows)) == [(timedelta(0), "service", "customer", 2), (24 * H, "service", "business", 2)]
 
 
 def test_each_client_and_phone_has_its_own_conversations_with_ids_of_the_contract(engine):
-    rows = messages([("m1", "inbound", T0, "received", None, "c1", "k1"),
-                     ("m2", "inbound", T0 + H, "received", None, "c1", "k2"),
-                     ("m3", "inbound", T0 + H, "received", None, "c2", "k1"),
-                     ("m4", "reply", T0 + 2 * H, "sent", None, "c1", "k1")])
+    rows = messages(
+        [
+            ("m1", "inbound", T0, "received", None, "c1", "k1"),
+            ("m2", "inbound", T0 + H, "received", None, "c1", "k2"),
+            ("m3", "inbound", T0 + H, "received", None, "c2", "k1"),
+            ("m4", "reply", T0 + 2 * H, "sent", None, "c1", "k1"),
+        ]
+    )
     table = both(engine, rows)
     assert table.schema == CONVERSATION_SCHEMA
     assert table.select(["conversation_id", "client_id", "recipient_key", "messages"]).to_pylist() == [
         {"conversation_id": "c1:k1:1788256800000000", "client_id": "c1", "recipient_key": "k1", "messages": 2},
         {"conversation_id": "c1:k2:1788260400000000", "client_id": "c1", "recipient_key": "k2", "messages": 1},
-        {"conversation_id": "c2:k1:1788260400000000", "client_id": "c2", "recipient_key": "k1", "messages": 1}]
+        {"conversation_id": "c2:k1:1788260400000000", "client_id": "c2", "recipient_key": "k1", "messages": 1},
+    ]
     assert conversation_id("c1", "k1", T0) == "c1:k1:1788256800000000"
     assert table["closes_at"].to_pylist()[0] == T0 + 24 * H
 
 
 def test_rollups_count_by_the_utc_day_and_month_a_conversation_opened(engine):
     late = datetime(2026, 9, 30, 23, 30, tzinfo=timezone.utc)
-    rows = messages([("m1", "inbound", late), ("m2", "reply", late + H), ("m3", "template", late + 2 * H),
-                     ("m4", "template", late + 25 * H, "read", "utility")])
+    rows = messages(
+        [
+            ("m1", "inbound", late),
+            ("m2", "reply", late + H),
+            ("m3", "template", late + 2 * H),
+            ("m4", "template", late + 25 * H, "read", "utility"),
+        ]
+    )
     both(engine, rows)
     engine.register("gold.conversations", conversations_sql(engine))
     rolled = rollups_sql(engine)
     assert rolled[DAILY].schema == DAILY_SCHEMA and rolled[MONTHLY].schema == MONTHLY_SCHEMA
     assert rolled[DAILY].to_pylist() == [
         {"day": date(2026, 9, 30), "client_id": "c1", "category": "service", "conversations": 1, "messages": 3},
-        {"day": date(2026, 10, 2), "client_id": "c1", "category": "utility", "conversations": 1, "messages": 1}]
+        {"day": date(2026, 10, 2), "client_id": "c1", "category": "utility", "conversations": 1, "messages": 1},
+    ]
     assert rolled[MONTHLY].to_pylist() == [
         {"month": date(2026, 9, 1), "client_id": "c1", "category": "service", "conversations": 1, "messages": 3},
-        {"month": date(2026, 10, 1), "client_id": "c1", "category": "utility", "conversations": 1, "messages": 1}]
+        {"month": date(2026, 10, 1), "client_id": "c1", "category": "utility", "conversations": 1, "messages": 1},
+    ]
 
 
 def test_no_messages_give_no_conversations(engine):
@@ -117,8 +187,10 @@ def test_no_messages_give_no_conversations(engine):
 def test_a_message_without_a_phone_stops_both_twins_with_the_same_message(engine):
     rows = messages([("m1", "inbound", T0), ("m2", "reply", T0, "sent", None, "c1", None)])
     engine.register("silver.messages", rows)
-    text = ("silver.messages: 1 message(s) without client_id, recipient_key, sent_at or message_id cannot be placed "
-            "in a conversation (first: m2)")
+    text = (
+        "silver.messages: 1 message(s) without client_id, recipient_key, sent_at or message_id cannot be placed "
+        "in a conversation (first: m2)"
+    )
     with pytest.raises(ValueError) as sql:
         conversations_sql(engine)
     with pytest.raises(ValueError) as py:
@@ -129,11 +201,15 @@ def test_a_message_without_a_phone_stops_both_twins_with_the_same_message(engine
 # -- the SQL twin equals the Python reference on generated histories --------------------------------------
 
 KINDS = st.sampled_from(["template", "template", "inbound", "reply"])
-STATUSES = {"template": st.sampled_from(["sent", "delivered", "read", "failed", "failed"]),
-            "inbound": st.just("received"), "reply": st.just("sent")}
+STATUSES = {
+    "template": st.sampled_from(["sent", "delivered", "read", "failed", "failed"]),
+    "inbound": st.just("received"),
+    "reply": st.just("sent"),
+}
 # times on a 6-hour grid, nudged by a microsecond or not: many messages exactly 24 h (or 0) apart
 TIMES = st.tuples(st.integers(0, 16), st.sampled_from([0, 0, 0, 1, -1, 7])).map(
-    lambda t: datetime(2026, 9, 29, tzinfo=timezone.utc) + t[0] * 6 * H + t[1] * US)
+    lambda t: datetime(2026, 9, 29, tzinfo=timezone.utc) + t[0] * 6 * H + t[1] * US
+)
 
 
 @st.composite
@@ -143,14 +219,27 @@ def histories(draw) -> pa.Table:
     rows = []
     for message_id in ids:
         kind = draw(KINDS)
-        rows.append((message_id, kind, draw(TIMES), draw(STATUSES[kind]),
-                     draw(st.sampled_from(["authentication", "marketing", "utility"])) if kind == "template" else None,
-                     draw(st.sampled_from(["c1", "c1-x", "c2"])), draw(st.sampled_from(["k1", "k2", "k10"]))))
+        rows.append(
+            (
+                message_id,
+                kind,
+                draw(TIMES),
+                draw(STATUSES[kind]),
+                draw(st.sampled_from(["authentication", "marketing", "utility"])) if kind == "template" else None,
+                draw(st.sampled_from(["c1", "c1-x", "c2"])),
+                draw(st.sampled_from(["k1", "k2", "k10"])),
+            )
+        )
     return messages(rows)
 
 
-@settings(max_examples=150, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(histories())
 def test_sql_and_python_give_identical_conversations(engine, history):
     table = both(engine, history)

@@ -20,18 +20,44 @@ from almacen.engine import Engine
 from almacen.ingest.kinds import StreamGold, StreamKind
 from almacen.lake import Access, Lake, Table, define
 from almacen.lake.predicate import isin
-from almacen.quality import JSON_STRING, TIMESTAMP, Allowed, Input, NotNull, NotSeen, Parsed, Range, References, Rule, \
-    Typed, Unique
+from almacen.quality import (
+    JSON_STRING,
+    TIMESTAMP,
+    Allowed,
+    Input,
+    NotNull,
+    NotSeen,
+    Parsed,
+    Range,
+    References,
+    Rule,
+    Typed,
+    Unique,
+)
 from almacen.realtime.positions import Positions, past, transactions
 from almacen.sql import load_sql
 
 BRONZE, QUARANTINE, MINUTE = "bronze.return_events", "quarantine.return_events", "gold.returns_minute"
 REASONS = ("damaged", "wrong_size", "changed_mind")
 _TS = pa.timestamp("us", tz="UTC")
-MINUTE_SCHEMA = pa.schema([("minute", _TS), ("branch_id", pa.string()), ("reason", pa.string()),
-                           ("returns", pa.int64()), ("amount", pa.decimal128(18, 2))])
-RETURNS_MINUTE_TABLE = define(Table(MINUTE, Access.BRANCH, MINUTE_SCHEMA, keys=("minute", "branch_id", "reason"),
-                                    description="returns at the counter per minute, branch and reason"))
+MINUTE_SCHEMA = pa.schema(
+    [
+        ("minute", _TS),
+        ("branch_id", pa.string()),
+        ("reason", pa.string()),
+        ("returns", pa.int64()),
+        ("amount", pa.decimal128(18, 2)),
+    ]
+)
+RETURNS_MINUTE_TABLE = define(
+    Table(
+        MINUTE,
+        Access.BRANCH,
+        MINUTE_SCHEMA,
+        keys=("minute", "branch_id", "reason"),
+        description="returns at the counter per minute, branch and reason",
+    )
+)
 KNOWN_BRANCHES = Input("returning_branches", pa.schema([("branch_id", pa.string())]))
 """the branches of the config: a return names one of them"""
 
@@ -92,9 +118,11 @@ class ReturnsMinute:
             return
         touched = pc.unique(pc.floor_temporal(rows["event_time"], unit="minute")).to_pylist()
         bronze = self.lake.dataset(BRONZE)
-        returned = bronze.to_table(columns=["event_time", "branch_id", "reason", "amount"],
-                                   filter=(pads.field("event_time") >= pa.scalar(min(touched), _TS))
-                                   & (pads.field("event_time") < pa.scalar(max(touched) + timedelta(minutes=1), _TS)))
+        returned = bronze.to_table(
+            columns=["event_time", "branch_id", "reason", "amount"],
+            filter=(pads.field("event_time") >= pa.scalar(min(touched), _TS))
+            & (pads.field("event_time") < pa.scalar(max(touched) + timedelta(minutes=1), _TS)),
+        )
         self.engine.register("returned", returned)
         try:
             minutes = self.engine.query(load_sql("tests.domains.returns", "returns_minute.sql")).cast(MINUTE_SCHEMA)
@@ -120,7 +148,13 @@ def _gold(_settings: Settings, lake: Lake, engine: Engine, _lateness: timedelta)
 
 
 RETURNS = StreamKind(
-    name="returns", job="stream-returns", bronze=BRONZE, quarantine=QUARANTINE,
-    parse=resources.files("tests.domains.returns") / "return_events.sql", settings=_settings, rules=return_rules,
-    inputs=_branches, gold=_gold,
+    name="returns",
+    job="stream-returns",
+    bronze=BRONZE,
+    quarantine=QUARANTINE,
+    parse=resources.files("tests.domains.returns") / "return_events.sql",
+    settings=_settings,
+    rules=return_rules,
+    inputs=_branches,
+    gold=_gold,
 )

@@ -53,8 +53,7 @@ def build_messaging(settings: Settings) -> dict[str, int]:
     counts = {}
     with _engine(lake, settings.messaging.models_memory_limit) as engine:
         engine.execute("CREATE SCHEMA IF NOT EXISTS silver")
-        engine.execute("CREATE OR REPLACE TABLE silver.messages AS "
-                       + load_sql(_PACKAGE, "messages.sql"))
+        engine.execute("CREATE OR REPLACE TABLE silver.messages AS " + load_sql(_PACKAGE, "messages.sql"))
         lake.overwrite(MESSAGES, engine.stream("SELECT * FROM silver.messages"))
         counts[MESSAGES] = engine.query("SELECT count(*) AS n FROM silver.messages")["n"][0].as_py()
         lake.overwrite(CONVERSATIONS, create_conversations(engine))
@@ -79,8 +78,10 @@ def usage_check(settings: Settings) -> tuple[pa.Table, pa.Table]:
     with _engine(lake) as engine:
         messages = engine.query(
             "SELECT m.message_id, make_timestamptz((epoch_us(m.sent_at) // 60000000) * 60000000) AS minute, "
-            "m.client_id, m.category, m.country, r.rank FROM (" + load_sql(_PACKAGE, "messages.sql")
-            + ") m JOIN status_ranks r USING (status) WHERE m.kind = 'template'")
+            "m.client_id, m.category, m.country, r.rank FROM ("
+            + load_sql(_PACKAGE, "messages.sql")
+            + ") m JOIN status_ranks r USING (status) WHERE m.kind = 'template'"
+        )
         fresh = usage_from_messages(engine, messages)
     order = [("minute", "ascending"), ("client_id", "ascending"), ("category", "ascending"), ("country", "ascending")]
     kept = kept.filter(pc.greater(kept["sent"], 0)).sort_by(order)

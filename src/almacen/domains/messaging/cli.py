@@ -13,8 +13,9 @@ from almacen.config import load_config
 from almacen.lake import Lake
 from almacen.terminal import ConfigOpt, audit_run, console, friendly
 
-billing_app = typer.Typer(help="Messaging billing: client accounts, rate cards, invoices and adjustments.",
-                          no_args_is_help=True)
+billing_app = typer.Typer(
+    help="Messaging billing: client accounts, rate cards, invoices and adjustments.", no_args_is_help=True
+)
 clients_app = typer.Typer(help="Client accounts and their contracts (versioned in the lake).", no_args_is_help=True)
 rates_app = typer.Typer(help="Rate cards with effective dates (versioned in the lake).", no_args_is_help=True)
 billing_app.add_typer(clients_app, name="clients")
@@ -45,8 +46,10 @@ def _store(config: Path | None, file: Path, store, what: str, unit: str) -> None
 
     settings = load_config(config)
     version, n = store(Lake(settings.lake), file)
-    console.print(f"{'clients' if what == 'clients' else 'rate card'} version {version}: {n:,} {unit} from {file}",
-                  highlight=False)
+    console.print(
+        f"{'clients' if what == 'clients' else 'rate card'} version {version}: {n:,} {unit} from {file}",
+        highlight=False,
+    )
     audit_run(settings, f"billing.{what}", version=version, rows=n, file=str(file))
 
 
@@ -63,22 +66,34 @@ def build(config: ConfigOpt = None) -> None:
 
 @billing_app.command("invoice")
 @friendly
-def invoice(month: MonthOpt, force: Annotated[bool, typer.Option(help="draft an incomplete month (provisional)")] = False,
-            config: ConfigOpt = None) -> None:
+def invoice(
+    month: MonthOpt,
+    force: Annotated[bool, typer.Option(help="draft an incomplete month (provisional)")] = False,
+    config: ConfigOpt = None,
+) -> None:
     """Draft the month's invoice of every client (replacing earlier drafts); `issue` makes them final."""
     from almacen.domains.messaging.ledger import draft_month, month_start
 
     settings = load_config(config)
     run = draft_month(settings, month_start(month), force=force)
     _summary("drafted", run)
-    audit_run(settings, "billing.invoice", month=month, drafts=run.documents, total=str(run.total),
-              provisional=run.provisional)
+    audit_run(
+        settings,
+        "billing.invoice",
+        month=month,
+        drafts=run.documents,
+        total=str(run.total),
+        provisional=run.provisional,
+    )
 
 
 @billing_app.command("issue")
 @friendly
-def issue(month: MonthOpt, force: Annotated[bool, typer.Option(help="issue provisional drafts too")] = False,
-          config: ConfigOpt = None) -> None:
+def issue(
+    month: MonthOpt,
+    force: Annotated[bool, typer.Option(help="issue provisional drafts too")] = False,
+    config: ConfigOpt = None,
+) -> None:
     """Issue the month's drafts: from then on they are never changed (recalc adds credit/debit notes)."""
     from almacen.domains.messaging.ledger import issue_month, month_start
 
@@ -90,9 +105,11 @@ def issue(month: MonthOpt, force: Annotated[bool, typer.Option(help="issue provi
 
 @billing_app.command("recalc")
 @friendly
-def recalc(since: Annotated[str, typer.Option(help="first month to recompute, e.g. 2026-08")],
-           until: Annotated[str | None, typer.Option(help="last month (default: the last one issued)")] = None,
-           config: ConfigOpt = None) -> None:
+def recalc(
+    since: Annotated[str, typer.Option(help="first month to recompute, e.g. 2026-08")],
+    until: Annotated[str | None, typer.Option(help="last month (default: the last one issued)")] = None,
+    config: ConfigOpt = None,
+) -> None:
     """Recompute months after a rate card or contract change: adjustment notes for what was issued."""
     from almacen.domains.messaging.ledger import month_start
     from almacen.domains.messaging.ledger import recalc as run_recalc
@@ -101,29 +118,59 @@ def recalc(since: Annotated[str, typer.Option(help="first month to recompute, e.
     runs = run_recalc(settings, month_start(since), month_start(until) if until else None)
     for run in runs:
         _summary("adjustment notes", run)
-    audit_run(settings, "billing.recalc", since=since, notes=sum(r.documents for r in runs),
-              total=str(sum(r.total for r in runs)))
+    audit_run(
+        settings,
+        "billing.recalc",
+        since=since,
+        notes=sum(r.documents for r in runs),
+        total=str(sum(r.total for r in runs)),
+    )
 
 
 @billing_app.command("show")
 @friendly
-def show(month: MonthOpt, client: Annotated[str | None, typer.Option(help="one client's documents and lines")] = None,
-         drafts: Annotated[bool, typer.Option(help="the drafts instead of the issued ledger")] = False,
-         config: ConfigOpt = None) -> None:
+def show(
+    month: MonthOpt,
+    client: Annotated[str | None, typer.Option(help="one client's documents and lines")] = None,
+    drafts: Annotated[bool, typer.Option(help="the drafts instead of the issued ledger")] = False,
+    config: ConfigOpt = None,
+) -> None:
     """The month's invoices and notes (and, for one client, their lines)."""
     from almacen.domains.messaging.ledger import DRAFT_LINES, DRAFTS, INVOICES, LINES, month_rows, month_start
 
     lake = Lake(load_config(config).lake)
     m = month_start(month)
-    docs, lines = month_rows(lake, DRAFTS if drafts else INVOICES, m), month_rows(lake, DRAFT_LINES if drafts else LINES, m)
+    docs, lines = (
+        month_rows(lake, DRAFTS if drafts else INVOICES, m),
+        month_rows(lake, DRAFT_LINES if drafts else LINES, m),
+    )
     if client:
         docs = docs.filter(docs["client_id"].to_numpy(zero_copy_only=False) == client)
         lines = lines.filter(lines["client_id"].to_numpy(zero_copy_only=False) == client)
-    _print(docs.select(["invoice_id", "client_id", "kind", "references", "status", "provisional", "subtotal",
-                        "discount", "total"]), f"{'drafts' if drafts else 'invoices'} {month}")
+    _print(
+        docs.select(
+            ["invoice_id", "client_id", "kind", "references", "status", "provisional", "subtotal", "discount", "total"]
+        ),
+        f"{'drafts' if drafts else 'invoices'} {month}",
+    )
     if client:
-        _print(lines.select(["invoice_id", "line_no", "category", "country", "tier", "quantity", "free_quantity",
-                             "unit_price", "amount", "rate_card_version"]), "lines")
+        _print(
+            lines.select(
+                [
+                    "invoice_id",
+                    "line_no",
+                    "category",
+                    "country",
+                    "tier",
+                    "quantity",
+                    "free_quantity",
+                    "unit_price",
+                    "amount",
+                    "rate_card_version",
+                ]
+            ),
+            "lines",
+        )
 
 
 @billing_app.command("pending")
@@ -137,8 +184,9 @@ def pending(config: ConfigOpt = None) -> None:
     console.print(f"{rows.num_rows:,} status events wait for a message that was never seen", highlight=False)
     if rows.num_rows:
         oldest = min(rows["event_time"].to_pylist())
-        console.print(f"oldest: {oldest:%Y-%m-%d %H:%M:%S}Z ({(now - oldest).total_seconds() / 3600:,.1f} h ago)",
-                      highlight=False)
+        console.print(
+            f"oldest: {oldest:%Y-%m-%d %H:%M:%S}Z ({(now - oldest).total_seconds() / 3600:,.1f} h ago)", highlight=False
+        )
         _print(rows.slice(0, 20), "first 20")
 
 

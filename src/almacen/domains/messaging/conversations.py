@@ -28,23 +28,59 @@ _PACKAGE = "almacen.domains.messaging"
 _TS = pa.timestamp("us", tz="UTC")
 WINDOW_US = 24 * 3600 * 1_000_000
 """a conversation lasts 24 hours from the message that opened it, in microseconds"""
-CONVERSATION_SCHEMA = pa.schema([
-    ("conversation_id", pa.string()), ("client_id", pa.string()), ("recipient_key", pa.string()),
-    ("opened_at", _TS), ("closes_at", _TS), ("category", pa.string()), ("opened_by", pa.string()),
-    ("messages", pa.int64())])
-DAILY_SCHEMA = pa.schema([("day", pa.date32()), ("client_id", pa.string()), ("category", pa.string()),
-                          ("conversations", pa.int64()), ("messages", pa.int64())])
+CONVERSATION_SCHEMA = pa.schema(
+    [
+        ("conversation_id", pa.string()),
+        ("client_id", pa.string()),
+        ("recipient_key", pa.string()),
+        ("opened_at", _TS),
+        ("closes_at", _TS),
+        ("category", pa.string()),
+        ("opened_by", pa.string()),
+        ("messages", pa.int64()),
+    ]
+)
+DAILY_SCHEMA = pa.schema(
+    [
+        ("day", pa.date32()),
+        ("client_id", pa.string()),
+        ("category", pa.string()),
+        ("conversations", pa.int64()),
+        ("messages", pa.int64()),
+    ]
+)
 MONTHLY_SCHEMA = pa.schema([("month", pa.date32()), *[DAILY_SCHEMA.field(n) for n in DAILY_SCHEMA.names[1:]]])
 CONVERSATIONS = "gold.conversations"
 DAILY, MONTHLY = "gold.conversations_daily", "gold.conversations_monthly"
 # a client's conversations are its own: once published, rows cut by client_id (almacen.lake.access)
-CONVERSATION_TABLE = define(Table(CONVERSATIONS, Access.CLIENT, CONVERSATION_SCHEMA, keys=("conversation_id",),
-                                  personal=("recipient_key",),
-                                  description="24-hour windows of a client with one customer phone (pseudonymised)"))
-DAILY_TABLE = define(Table(DAILY, Access.CLIENT, DAILY_SCHEMA, keys=("day", "client_id", "category"),
-                           description="conversations opened and their messages per day, client and category"))
-MONTHLY_TABLE = define(Table(MONTHLY, Access.CLIENT, MONTHLY_SCHEMA, keys=("month", "client_id", "category"),
-                             description="conversations opened and their messages per month, client and category"))
+CONVERSATION_TABLE = define(
+    Table(
+        CONVERSATIONS,
+        Access.CLIENT,
+        CONVERSATION_SCHEMA,
+        keys=("conversation_id",),
+        personal=("recipient_key",),
+        description="24-hour windows of a client with one customer phone (pseudonymised)",
+    )
+)
+DAILY_TABLE = define(
+    Table(
+        DAILY,
+        Access.CLIENT,
+        DAILY_SCHEMA,
+        keys=("day", "client_id", "category"),
+        description="conversations opened and their messages per day, client and category",
+    )
+)
+MONTHLY_TABLE = define(
+    Table(
+        MONTHLY,
+        Access.CLIENT,
+        MONTHLY_SCHEMA,
+        keys=("month", "client_id", "category"),
+        description="conversations opened and their messages per month, client and category",
+    )
+)
 _CONSIDERED_KINDS = ("template", "inbound", "reply")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DAY_US = 86400 * 1_000_000
@@ -83,8 +119,10 @@ def conversations_py(messages: pa.Table) -> pa.Table:
         table["category"].append(category if kind == "template" else SERVICE)
         table["opened_by"].append("customer" if kind == "inbound" else "business")
         table["messages"].append(count)
-    return pa.table({name: pa.array(values, CONVERSATION_SCHEMA.field(name).type)
-                     for name, values in table.items()}, schema=CONVERSATION_SCHEMA)
+    return pa.table(
+        {name: pa.array(values, CONVERSATION_SCHEMA.field(name).type) for name, values in table.items()},
+        schema=CONVERSATION_SCHEMA,
+    )
 
 
 def conversations_sql(engine: DuckDBEngine) -> pa.Table:
@@ -129,9 +167,10 @@ def rollups_py(conversations: pa.Table) -> dict[str, pa.Table]:
 
 def rollups_sql(engine: DuckDBEngine) -> dict[str, pa.Table]:
     """Both rollups of the registered gold.conversations, by their lake names, computed in DuckDB."""
-    return {DAILY: exactly(engine.query(load_sql(_PACKAGE, "conversations_daily.sql")), DAILY_SCHEMA, "conversation"),
-            MONTHLY: exactly(engine.query(load_sql(_PACKAGE, "conversations_monthly.sql")), MONTHLY_SCHEMA,
-                             "conversation")}
+    return {
+        DAILY: exactly(engine.query(load_sql(_PACKAGE, "conversations_daily.sql")), DAILY_SCHEMA, "conversation"),
+        MONTHLY: exactly(engine.query(load_sql(_PACKAGE, "conversations_monthly.sql")), MONTHLY_SCHEMA, "conversation"),
+    }
 
 
 def _rollup(conversations: pa.Table, period, schema: pa.Schema) -> pa.Table:
@@ -139,27 +178,35 @@ def _rollup(conversations: pa.Table, period, schema: pa.Schema) -> pa.Table:
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
     days: dict[int, date] = {}
     opened = pc.cast(conversations["opened_at"].cast(_TS), pa.int64()).to_pylist()
-    for us, client_id, category, messages in zip(opened, conversations["client_id"].to_pylist(),
-                                                 conversations["category"].to_pylist(),
-                                                 conversations["messages"].to_pylist()):
+    for us, client_id, category, messages in zip(
+        opened,
+        conversations["client_id"].to_pylist(),
+        conversations["category"].to_pylist(),
+        conversations["messages"].to_pylist(),
+    ):
         n = us // _DAY_US
         day = days.get(n) or days.setdefault(n, period(_EPOCH.date() + timedelta(days=n)))
         total = totals[(day, client_id, category)]
         total[0] += 1
         total[1] += messages
     keys = sorted(totals, key=lambda k: tuple((v is None, v if v is not None else "") for v in k))
-    return pa.table({schema.names[0]: pa.array([k[0] for k in keys], pa.date32()),
-                     "client_id": pa.array([k[1] for k in keys], pa.string()),
-                     "category": pa.array([k[2] for k in keys], pa.string()),
-                     "conversations": pa.array([totals[k][0] for k in keys], pa.int64()),
-                     "messages": pa.array([totals[k][1] for k in keys], pa.int64())}, schema=schema)
+    return pa.table(
+        {
+            schema.names[0]: pa.array([k[0] for k in keys], pa.date32()),
+            "client_id": pa.array([k[1] for k in keys], pa.string()),
+            "category": pa.array([k[2] for k in keys], pa.string()),
+            "conversations": pa.array([totals[k][0] for k in keys], pa.int64()),
+            "messages": pa.array([totals[k][1] for k in keys], pa.int64()),
+        },
+        schema=schema,
+    )
 
 
 def _unplaced_message(count: int, first_id: str | None) -> str:
-    return (f"silver.messages: {count} message(s) without client_id, recipient_key, sent_at or message_id "
-            f"cannot be placed in a conversation (first: {first_id})")
-
-
+    return (
+        f"silver.messages: {count} message(s) without client_id, recipient_key, sent_at or message_id "
+        f"cannot be placed in a conversation (first: {first_id})"
+    )
 
 
 def conversation_id(client_id: str, recipient_key: str, opened_at: datetime) -> str:

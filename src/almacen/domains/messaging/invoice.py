@@ -27,17 +27,42 @@ from almacen.sql import exactly, load_sql
 _PACKAGE = "almacen.domains.messaging"
 """where the SQL files beside this module are"""
 _TS = pa.timestamp("us", tz="UTC")
-INVOICE_SCHEMA = pa.schema([
-    ("invoice_id", pa.string()), ("client_id", pa.string()), ("month", pa.date32()), ("kind", pa.string()),
-    ("references", pa.string()), ("status", pa.string()), ("provisional", pa.bool_()),
-    ("rate_card_version", pa.int64()), ("contract_version", pa.int64()), ("currency", pa.string()),
-    ("subtotal", pa.decimal128(18, 2)), ("discount", pa.decimal128(18, 2)), ("total", pa.decimal128(18, 2)),
-    ("created_at", _TS), ("issued_at", _TS)])
-LINE_SCHEMA = pa.schema([
-    ("invoice_id", pa.string()), ("line_no", pa.int32()), ("client_id", pa.string()), ("month", pa.date32()),
-    ("category", pa.string()), ("country", pa.string()), ("tier", pa.int32()), ("tier_from", pa.int64()),
-    ("unit_price", pa.decimal128(18, 6)), ("quantity", pa.int64()), ("free_quantity", pa.int64()),
-    ("amount", pa.decimal128(18, 2)), ("rate_card_version", pa.int64())])
+INVOICE_SCHEMA = pa.schema(
+    [
+        ("invoice_id", pa.string()),
+        ("client_id", pa.string()),
+        ("month", pa.date32()),
+        ("kind", pa.string()),
+        ("references", pa.string()),
+        ("status", pa.string()),
+        ("provisional", pa.bool_()),
+        ("rate_card_version", pa.int64()),
+        ("contract_version", pa.int64()),
+        ("currency", pa.string()),
+        ("subtotal", pa.decimal128(18, 2)),
+        ("discount", pa.decimal128(18, 2)),
+        ("total", pa.decimal128(18, 2)),
+        ("created_at", _TS),
+        ("issued_at", _TS),
+    ]
+)
+LINE_SCHEMA = pa.schema(
+    [
+        ("invoice_id", pa.string()),
+        ("line_no", pa.int32()),
+        ("client_id", pa.string()),
+        ("month", pa.date32()),
+        ("category", pa.string()),
+        ("country", pa.string()),
+        ("tier", pa.int32()),
+        ("tier_from", pa.int64()),
+        ("unit_price", pa.decimal128(18, 6)),
+        ("quantity", pa.int64()),
+        ("free_quantity", pa.int64()),
+        ("amount", pa.decimal128(18, 2)),
+        ("rate_card_version", pa.int64()),
+    ]
+)
 CENT = Decimal("0.01")
 _SHOWN = 10  # items named in an error before "... (n in all)"
 
@@ -51,8 +76,9 @@ def invoice_id(client_id: str, month: date) -> str:
     return f"INV-{month:%Y-%m}-{client_id}"
 
 
-def invoice_month_py(usage: pa.Table, rate_card: RateCard, clients: list[ClientAccount], month: date,
-                     created_at: datetime | None = None) -> tuple[pa.Table, pa.Table]:
+def invoice_month_py(
+    usage: pa.Table, rate_card: RateCard, clients: list[ClientAccount], month: date, created_at: datetime | None = None
+) -> tuple[pa.Table, pa.Table]:
     """(invoices, lines) of `month` in the gold shapes, computed in plain Python: the reference for the SQL.
 
     `usage` has gold.usage_minute's columns (rows outside the month are ignored); the contract version
@@ -61,9 +87,12 @@ def invoice_month_py(usage: pa.Table, rate_card: RateCard, clients: list[ClientA
     period = rate_card.period_for(month)
     quantities = _quantities(usage, month)
     contracts = {a.client_id: c for a in clients if (c := contract_in_force(a.contracts, a.client_id, month))}
-    _raise_on_problems(month, rate_card.version,
-                       sorted({client for client, _, _ in quantities} - set(contracts)),
-                       _unpriced(quantities, period.prices))
+    _raise_on_problems(
+        month,
+        rate_card.version,
+        sorted({client for client, _, _ in quantities} - set(contracts)),
+        _unpriced(quantities, period.prices),
+    )
     contract_version = _one_version(clients)
     used: dict[str, list[tuple[str, str, int]]] = {}
     for (client_id, category, country), quantity in sorted(quantities.items()):
@@ -86,30 +115,58 @@ def invoice_month_py(usage: pa.Table, rate_card: RateCard, clients: list[ClientA
                     amount = ((held - free) * tier.unit_price).quantize(CENT, ROUND_HALF_UP)
                     subtotal += amount
                     line_no += 1
-                    lines.append({"invoice_id": number, "line_no": line_no,
-                                  "client_id": client_id, "month": month, "category": category, "country": country,
-                                  "tier": i, "tier_from": tier.start, "unit_price": tier.unit_price,
-                                  "quantity": held, "free_quantity": free, "amount": amount,
-                                  "rate_card_version": rate_card.version})
+                    lines.append(
+                        {
+                            "invoice_id": number,
+                            "line_no": line_no,
+                            "client_id": client_id,
+                            "month": month,
+                            "category": category,
+                            "country": country,
+                            "tier": i,
+                            "tier_from": tier.start,
+                            "unit_price": tier.unit_price,
+                            "quantity": held,
+                            "free_quantity": free,
+                            "amount": amount,
+                            "rate_card_version": rate_card.version,
+                        }
+                    )
             discount = (subtotal * contract.discount_pct / 100).quantize(CENT, ROUND_HALF_UP)
-            invoices.append({"invoice_id": number, "client_id": client_id, "month": month, "kind": "invoice",
-                             "references": None, "status": "draft", "provisional": False,
-                             "rate_card_version": rate_card.version, "contract_version": contract_version,
-                             "currency": rate_card.currency, "subtotal": subtotal, "discount": discount,
-                             "total": subtotal - discount, "created_at": created_at, "issued_at": None})
+            invoices.append(
+                {
+                    "invoice_id": number,
+                    "client_id": client_id,
+                    "month": month,
+                    "kind": "invoice",
+                    "references": None,
+                    "status": "draft",
+                    "provisional": False,
+                    "rate_card_version": rate_card.version,
+                    "contract_version": contract_version,
+                    "currency": rate_card.currency,
+                    "subtotal": subtotal,
+                    "discount": discount,
+                    "total": subtotal - discount,
+                    "created_at": created_at,
+                    "issued_at": None,
+                }
+            )
     return (pa.Table.from_pylist(invoices, schema=INVOICE_SCHEMA), pa.Table.from_pylist(lines, schema=LINE_SCHEMA))
 
 
-def register_inputs(engine: DuckDBEngine, usage: pa.Table, rate_card_table: pa.Table,
-                    contracts_table: pa.Table) -> None:
+def register_inputs(
+    engine: DuckDBEngine, usage: pa.Table, rate_card_table: pa.Table, contracts_table: pa.Table
+) -> None:
     """Register the three inputs of `invoice_month_sql` under the names its SQL reads."""
     engine.register("gold.usage_minute", usage)
     engine.register("silver.rate_cards", rate_card_table)
     engine.register("silver.contracts", contracts_table)
 
 
-def invoice_month_sql(engine: DuckDBEngine, month: date,
-                      created_at: datetime | None = None) -> tuple[pa.Table, pa.Table]:
+def invoice_month_sql(
+    engine: DuckDBEngine, month: date, created_at: datetime | None = None
+) -> tuple[pa.Table, pa.Table]:
     """(invoices, lines) of `month` in the gold shapes, computed by invoice.sql over the registered
     gold.usage_minute, silver.rate_cards and silver.contracts (the highest version of each).
 
@@ -122,9 +179,12 @@ def invoice_month_sql(engine: DuckDBEngine, month: date,
             if p["version"] is None:
                 raise RateCardError("silver.rate_cards is empty: load a rate card first")
             raise RateCardError(no_period_message(p["version"], month, p["first_period"]))
-    _raise_on_problems(month, problems[0]["version"] if problems else None,
-                       [p["client_id"] for p in problems if p["problem"] == "contract"],
-                       [(p["category"], p["country"], p["client_id"]) for p in problems if p["problem"] == "price"])
+    _raise_on_problems(
+        month,
+        problems[0]["version"] if problems else None,
+        [p["client_id"] for p in problems if p["problem"] == "contract"],
+        [(p["category"], p["country"], p["client_id"]) for p in problems if p["problem"] == "price"],
+    )
     result = engine.query(load_sql(_PACKAGE, "invoice.sql"), {**params, "created_at": created_at})
     lines = pc.list_flatten(result.column("lines"))
     lines = pa.Table.from_struct_array(lines) if len(lines) else LINE_SCHEMA.empty_table()
@@ -152,19 +212,23 @@ def _unpriced(quantities: dict[tuple[str, str, str], int], prices: dict) -> list
     return [(category, country, client_id) for (category, country), client_id in first.items()]
 
 
-def _raise_on_problems(month: date, rate_card_version: int | None, uncontracted: list[str],
-                       unpriced: list[tuple[str, str, str]]) -> None:
+def _raise_on_problems(
+    month: date, rate_card_version: int | None, uncontracted: list[str], unpriced: list[tuple[str, str, str]]
+) -> None:
     """The one wording, for both twins, of usage that cannot be billed."""
     if uncontracted:
         ids = sorted(uncontracted, key=lambda c: (c is None, c or ""))
         plural = "s" if len(ids) > 1 else ""
-        raise InvoiceError(f"invoice {month:%Y-%m}: billable usage of client{plural} {_listed(ids)} "
-                           f"but no contract in force on {month}")
+        raise InvoiceError(
+            f"invoice {month:%Y-%m}: billable usage of client{plural} {_listed(ids)} "
+            f"but no contract in force on {month}"
+        )
     if unpriced:
         items = [f"{c}/{k} (client {client})" for c, k, client in sorted(unpriced, key=_nulls_last)]
         card = "rate card" if rate_card_version is None else f"rate card version {rate_card_version}"
-        raise InvoiceError(f"invoice {month:%Y-%m}: billable usage of {_listed(items)} "
-                           f"but no price in force on {month} in {card}")
+        raise InvoiceError(
+            f"invoice {month:%Y-%m}: billable usage of {_listed(items)} but no price in force on {month} in {card}"
+        )
 
 
 def _listed(items: list) -> str:

@@ -37,14 +37,42 @@ INVOICES, LINES = "gold.invoices", "gold.invoice_lines"
 _RUN = pa.field("run_id", pa.string())
 """the run that wrote a document (`_with_run`), kept with it"""
 LEDGER_SCHEMA, LEDGER_LINE_SCHEMA = INVOICE_SCHEMA.append(_RUN), LINE_SCHEMA.append(_RUN)
-INVOICE_TABLE = define(Table(INVOICES, Access.CLIENT, LEDGER_SCHEMA, keys=("invoice_id",),
-                             description="issued invoices and their credit and debit notes (append-only)"))
-LINE_TABLE = define(Table(LINES, Access.CLIENT, LEDGER_LINE_SCHEMA, keys=("invoice_id", "line_no"),
-                          description="the lines of issued invoices and notes (append-only)"))
-DRAFT_TABLE = define(Table(DRAFTS, Access.ADMIN, LEDGER_SCHEMA, keys=("invoice_id",),
-                           description="the month's invoice drafts, replaced by every invoice run"))
-DRAFT_LINE_TABLE = define(Table(DRAFT_LINES, Access.ADMIN, LEDGER_LINE_SCHEMA, keys=("invoice_id", "line_no"),
-                                description="the lines of the month's invoice drafts"))
+INVOICE_TABLE = define(
+    Table(
+        INVOICES,
+        Access.CLIENT,
+        LEDGER_SCHEMA,
+        keys=("invoice_id",),
+        description="issued invoices and their credit and debit notes (append-only)",
+    )
+)
+LINE_TABLE = define(
+    Table(
+        LINES,
+        Access.CLIENT,
+        LEDGER_LINE_SCHEMA,
+        keys=("invoice_id", "line_no"),
+        description="the lines of issued invoices and notes (append-only)",
+    )
+)
+DRAFT_TABLE = define(
+    Table(
+        DRAFTS,
+        Access.ADMIN,
+        LEDGER_SCHEMA,
+        keys=("invoice_id",),
+        description="the month's invoice drafts, replaced by every invoice run",
+    )
+)
+DRAFT_LINE_TABLE = define(
+    Table(
+        DRAFT_LINES,
+        Access.ADMIN,
+        LEDGER_LINE_SCHEMA,
+        keys=("invoice_id", "line_no"),
+        description="the lines of the month's invoice drafts",
+    )
+)
 INPUTS = ("gold.usage_minute", "silver.rate_cards", "silver.contracts")
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -91,8 +119,11 @@ def compute_month(lake: Lake, month: date) -> tuple[pa.Table, pa.Table]:
             try:
                 engine.register_table(table, lake)
             except NotFound as exc:
-                hint = ("run `almacen stream messaging` first" if table.startswith("gold")
-                        else f"load it with `almacen billing {'rates' if 'rate' in table else 'clients'} load FILE`")
+                hint = (
+                    "run `almacen stream messaging` first"
+                    if table.startswith("gold")
+                    else f"load it with `almacen billing {'rates' if 'rate' in table else 'clients'} load FILE`"
+                )
                 raise LedgerError(f"cannot invoice: {exc}; {hint}") from None
         return invoice_month_sql(engine, month)
 
@@ -104,7 +135,8 @@ def draft_month(settings: Settings, month: date, *, force: bool = False, now: da
     if not complete and not force:
         raise LedgerError(
             f"{month:%Y-%m} is not complete yet: message events are in up to {watermark or 'nothing'}, and the "
-            f"month closes {settings.messaging.settle_hours} h after its end; use --force for a provisional draft")
+            f"month closes {settings.messaging.settle_hours} h after its end; use --force for a provisional draft"
+        )
     _remove_orphan_lines(lake)
     invoices, lines = compute_month(lake, month)
     issued = set(_issued(lake, month, kind="invoice")["client_id"].to_pylist())
@@ -117,8 +149,13 @@ def draft_month(settings: Settings, month: date, *, force: bool = False, now: da
     where = equals("month", month)
     _replace_or_create(lake, DRAFT_LINES, lines, where)
     _replace_or_create(lake, DRAFTS, invoices, where)
-    return MonthRun(month, invoices.num_rows, _sum(invoices["total"]), not complete,
-                    [f"{c}: already issued (use recalc)" for c in sorted(issued)])
+    return MonthRun(
+        month,
+        invoices.num_rows,
+        _sum(invoices["total"]),
+        not complete,
+        [f"{c}: already issued (use recalc)" for c in sorted(issued)],
+    )
 
 
 def issue_month(settings: Settings, month: date, *, force: bool = False, now: datetime | None = None) -> MonthRun:
@@ -128,28 +165,40 @@ def issue_month(settings: Settings, month: date, *, force: bool = False, now: da
     if drafts.num_rows == 0:
         raise LedgerError(f"no drafts for {month:%Y-%m}: run `almacen billing invoice --month {month:%Y-%m}` first")
     if not force and pc.any(drafts["provisional"]).as_py():
-        raise LedgerError(f"the drafts of {month:%Y-%m} are provisional (the month was not complete): "
-                           "draft again once it is, or issue them with --force")
+        raise LedgerError(
+            f"the drafts of {month:%Y-%m} are provisional (the month was not complete): "
+            "draft again once it is, or issue them with --force"
+        )
     _remove_orphan_lines(lake)
     already = set(_issued(lake, month)["invoice_id"].to_pylist())
     drafts = drafts.filter(pc.invert(pc.is_in(drafts["invoice_id"], pa.array(sorted(already), pa.string()))))
     lines = month_rows(lake, DRAFT_LINES, month)
     lines = lines.filter(pc.is_in(lines["invoice_id"], drafts["invoice_id"]))
-    issued = drafts.set_column(drafts.schema.get_field_index("status"), "status",
-                               pa.repeat(pa.scalar("issued"), drafts.num_rows))
-    issued = issued.set_column(issued.schema.get_field_index("issued_at"), pa.field("issued_at", _TS),
-                               pa.repeat(pa.scalar(now, _TS), drafts.num_rows))
+    issued = drafts.set_column(
+        drafts.schema.get_field_index("status"), "status", pa.repeat(pa.scalar("issued"), drafts.num_rows)
+    )
+    issued = issued.set_column(
+        issued.schema.get_field_index("issued_at"),
+        pa.field("issued_at", _TS),
+        pa.repeat(pa.scalar(now, _TS), drafts.num_rows),
+    )
     if issued.num_rows:
         lake.append(LINES, lines.cast(_with_run(LINE_SCHEMA.empty_table(), "").schema))
         lake.append(INVOICES, issued)
     where = equals("month", month)
     lake.replace(DRAFT_LINES, month_rows(lake, DRAFT_LINES, month).slice(0, 0), where)
     lake.replace(DRAFTS, drafts.slice(0, 0), where)
-    return MonthRun(month, issued.num_rows, _sum(issued["total"]), bool(pc.any(issued["provisional"]).as_py())
-                    if issued.num_rows else False)
+    return MonthRun(
+        month,
+        issued.num_rows,
+        _sum(issued["total"]),
+        bool(pc.any(issued["provisional"]).as_py()) if issued.num_rows else False,
+    )
 
 
-def recalc(settings: Settings, since: date, until: date | None = None, *, now: datetime | None = None) -> list[MonthRun]:
+def recalc(
+    settings: Settings, since: date, until: date | None = None, *, now: datetime | None = None
+) -> list[MonthRun]:
     """Recompute every month from `since` (to `until`, default the last month issued): for each issued
     invoice whose fresh figures differ from what was issued, issue a credit or debit note with the
     differences per line; drafts are simply drafted again."""
@@ -202,15 +251,18 @@ def _adjust_month(lake: Lake, month: date, now: datetime) -> MonthRun:
         invoices = lake.table(INVOICES)
         invoice_schema = invoices.schema().to_arrow() if invoices is not None else None
         lake.append(LINES, pa.Table.from_pylist(note_lines, schema=_with_run(LINE_SCHEMA.empty_table(), "").schema))
-        lake.append(INVOICES, pa.Table.from_pylist(notes, schema=pa.schema(invoice_schema)
-                                                   if invoice_schema is not None else None))
+        lake.append(
+            INVOICES,
+            pa.Table.from_pylist(notes, schema=pa.schema(invoice_schema) if invoice_schema is not None else None),
+        )
     run.documents = len(notes)
     run.total = sum((n["total"] for n in notes), Decimal("0.00"))
     return run
 
 
-def adjustment_note(issued: list[dict], billed_lines: list[dict], fresh: dict,
-                    fresh_lines: list[dict]) -> tuple[dict, list[dict]] | None:
+def adjustment_note(
+    issued: list[dict], billed_lines: list[dict], fresh: dict, fresh_lines: list[dict]
+) -> tuple[dict, list[dict]] | None:
     """The note that brings what was issued for an invoice (`issued`: the invoice and its earlier notes,
     `billed_lines`: all their lines) to its `fresh` figures, or None when nothing moved.
 
@@ -223,8 +275,15 @@ def adjustment_note(issued: list[dict], billed_lines: list[dict], fresh: dict,
     if not lines and not any(money.values()):
         return None
     note_id = f"{original['invoice_id']}-A{len(issued)}"
-    note = {**fresh, "invoice_id": note_id, "kind": "credit" if money["total"] < 0 else "debit",
-            "references": original["invoice_id"], "status": "issued", "provisional": False, **money}
+    note = {
+        **fresh,
+        "invoice_id": note_id,
+        "kind": "credit" if money["total"] < 0 else "debit",
+        "references": original["invoice_id"],
+        "status": "issued",
+        "provisional": False,
+        **money,
+    }
     return note, [{**line, "invoice_id": note_id, "line_no": i} for i, line in enumerate(lines, start=1)]
 
 
@@ -262,10 +321,14 @@ def month_rows(lake: Lake, table: str, month: date) -> pa.Table:
 
 def _stamp(invoices: pa.Table, *, status: str, provisional: bool, created_at: datetime, run_id: str) -> pa.Table:
     n = invoices.num_rows
-    for name, value, typ in (("status", status, pa.string()), ("provisional", provisional, pa.bool_()),
-                             ("created_at", created_at, _TS)):
-        invoices = invoices.set_column(invoices.schema.get_field_index(name), pa.field(name, typ),
-                                       pa.repeat(pa.scalar(value, typ), n))
+    for name, value, typ in (
+        ("status", status, pa.string()),
+        ("provisional", provisional, pa.bool_()),
+        ("created_at", created_at, _TS),
+    ):
+        invoices = invoices.set_column(
+            invoices.schema.get_field_index(name), pa.field(name, typ), pa.repeat(pa.scalar(value, typ), n)
+        )
     return _with_run(invoices, run_id)
 
 
@@ -300,5 +363,3 @@ def _remove_orphan_lines(lake: Lake) -> None:
 
 def _sum(values: pa.ChunkedArray) -> Decimal:
     return (pc.sum(values).as_py() or Decimal("0")).quantize(CENT)
-
-

@@ -5,7 +5,21 @@ from __future__ import annotations
 import pyarrow as pa
 
 from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, DELIVERY_STATUSES, EVENT_TYPES
-from almacen.quality import JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, Input, NotFuture, NotNull, NotSeen, Parsed, References, Rule, Typed, Unique
+from almacen.quality import (
+    JSON_INTEGER,
+    JSON_STRING,
+    TIMESTAMP,
+    Allowed,
+    Input,
+    NotFuture,
+    NotNull,
+    NotSeen,
+    Parsed,
+    References,
+    Rule,
+    Typed,
+    Unique,
+)
 from almacen.security.pseudonym import pseudonymise
 
 MESSAGE_SCHEMA_VERSIONS = ("1",)
@@ -27,8 +41,9 @@ def message_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
         Allowed("schema_version", MESSAGE_SCHEMA_VERSIONS),
         Typed(("event_id",), JSON_STRING),
         Typed(("event_time",), TIMESTAMP),
-        Typed(("type", "message_id", "client_id", "recipient", "country", "category", "template", "status"),
-              JSON_STRING),
+        Typed(
+            ("type", "message_id", "client_id", "recipient", "country", "category", "template", "status"), JSON_STRING
+        ),
         NotNull(("event_id", "event_time", "type", "message_id", "client_id")),
         Allowed("type", EVENT_TYPES),
         References(("client_id",), KNOWN_CLIENTS, ("client_id",), missing="is not a known client account"),

@@ -24,18 +24,37 @@ from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES
 from almacen.errors import AlmacenError
 
 _TS = pa.timestamp("us", tz="UTC")
-RATE_CARDS_SCHEMA = pa.schema([
-    ("version", pa.int64()), ("loaded_at", _TS), ("currency", pa.string()), ("effective_from", pa.date32()),
-    ("effective_to", pa.date32()), ("category", pa.string()), ("country", pa.string()), ("tier", pa.int32()),
-    ("tier_from", pa.int64()), ("unit_price", pa.decimal128(18, 6))])
-CLIENTS_SCHEMA = pa.schema([("version", pa.int64()), ("loaded_at", _TS), ("client_id", pa.string()),
-                            ("name", pa.string())])
-CONTRACTS_SCHEMA = pa.schema([
-    ("version", pa.int64()), ("loaded_at", _TS), ("client_id", pa.string()), ("effective_from", pa.date32()),
-    ("effective_to", pa.date32()), ("free_messages", pa.int64()), ("discount_pct", pa.decimal128(5, 2))])
+RATE_CARDS_SCHEMA = pa.schema(
+    [
+        ("version", pa.int64()),
+        ("loaded_at", _TS),
+        ("currency", pa.string()),
+        ("effective_from", pa.date32()),
+        ("effective_to", pa.date32()),
+        ("category", pa.string()),
+        ("country", pa.string()),
+        ("tier", pa.int32()),
+        ("tier_from", pa.int64()),
+        ("unit_price", pa.decimal128(18, 6)),
+    ]
+)
+CLIENTS_SCHEMA = pa.schema(
+    [("version", pa.int64()), ("loaded_at", _TS), ("client_id", pa.string()), ("name", pa.string())]
+)
+CONTRACTS_SCHEMA = pa.schema(
+    [
+        ("version", pa.int64()),
+        ("loaded_at", _TS),
+        ("client_id", pa.string()),
+        ("effective_from", pa.date32()),
+        ("effective_to", pa.date32()),
+        ("free_messages", pa.int64()),
+        ("discount_pct", pa.decimal128(5, 2)),
+    ]
+)
 CLIENT_ID = re.compile(r"^[a-z0-9_-]+$")
 _MAX_PRICE = Decimal(10) ** 12  # decimal(18, 6) holds 12 integer digits
-_MAX_INT64 = 2 ** 63 - 1
+_MAX_INT64 = 2**63 - 1
 
 
 class RateCardError(AlmacenError, ValueError):
@@ -79,12 +98,23 @@ class RateCard:
 
     def to_table(self, version: int, loaded_at: datetime) -> pa.Table:
         """The card as version `version` of `silver.rate_cards`: one row per period, category, country and tier."""
-        rows = [{"version": version, "loaded_at": loaded_at, "currency": self.currency,
-                 "effective_from": p.effective_from, "effective_to": p.effective_to, "category": category,
-                 "country": country, "tier": i, "tier_from": tier.start, "unit_price": tier.unit_price}
-                for p in sorted(self.periods, key=lambda p: p.effective_from)
-                for (category, country), tiers in sorted(p.prices.items())
-                for i, tier in enumerate(tiers, start=1)]
+        rows = [
+            {
+                "version": version,
+                "loaded_at": loaded_at,
+                "currency": self.currency,
+                "effective_from": p.effective_from,
+                "effective_to": p.effective_to,
+                "category": category,
+                "country": country,
+                "tier": i,
+                "tier_from": tier.start,
+                "unit_price": tier.unit_price,
+            }
+            for p in sorted(self.periods, key=lambda p: p.effective_from)
+            for (category, country), tiers in sorted(p.prices.items())
+            for i, tier in enumerate(tiers, start=1)
+        ]
         return pa.Table.from_pylist(rows, schema=RATE_CARDS_SCHEMA)
 
     @classmethod
@@ -99,11 +129,23 @@ class RateCard:
             currency = row["currency"]
             prices = periods.setdefault((row["effective_from"], row["effective_to"]), {})
             prices.setdefault((row["category"], row["country"]), []).append(
-                (row["tier"], Tier(row["tier_from"], row["unit_price"])))
-        return cls(currency, tuple(
-            RatePeriod(start, end, {key: tuple(t for _, t in sorted(tiers, key=lambda x: x[0]))
-                                    for key, tiers in sorted(prices.items())})
-            for (start, end), prices in sorted(periods.items(), key=lambda kv: kv[0][0])), version)
+                (row["tier"], Tier(row["tier_from"], row["unit_price"]))
+            )
+        return cls(
+            currency,
+            tuple(
+                RatePeriod(
+                    start,
+                    end,
+                    {
+                        key: tuple(t for _, t in sorted(tiers, key=lambda x: x[0]))
+                        for key, tiers in sorted(prices.items())
+                    },
+                )
+                for (start, end), prices in sorted(periods.items(), key=lambda kv: kv[0][0])
+            ),
+            version,
+        )
 
 
 def no_period_message(version: int | None, month: date, first: date | None) -> str:
@@ -155,12 +197,23 @@ def clients_to_tables(clients: Iterable[ClientAccount], version: int, loaded_at:
     """Version `version` of `silver.clients` and `silver.contracts`."""
     clients = sorted(clients, key=lambda a: a.client_id)
     accounts = [{"version": version, "loaded_at": loaded_at, "client_id": a.client_id, "name": a.name} for a in clients]
-    contracts = [{"version": version, "loaded_at": loaded_at, "client_id": a.client_id,
-                  "effective_from": c.effective_from, "effective_to": c.effective_to,
-                  "free_messages": c.free_messages, "discount_pct": c.discount_pct}
-                 for a in clients for c in sorted(a.contracts, key=lambda c: c.effective_from)]
-    return (pa.Table.from_pylist(accounts, schema=CLIENTS_SCHEMA),
-            pa.Table.from_pylist(contracts, schema=CONTRACTS_SCHEMA))
+    contracts = [
+        {
+            "version": version,
+            "loaded_at": loaded_at,
+            "client_id": a.client_id,
+            "effective_from": c.effective_from,
+            "effective_to": c.effective_to,
+            "free_messages": c.free_messages,
+            "discount_pct": c.discount_pct,
+        }
+        for a in clients
+        for c in sorted(a.contracts, key=lambda c: c.effective_from)
+    ]
+    return (
+        pa.Table.from_pylist(accounts, schema=CLIENTS_SCHEMA),
+        pa.Table.from_pylist(contracts, schema=CONTRACTS_SCHEMA),
+    )
 
 
 def contracts_from_table(contracts: pa.Table, clients: pa.Table | None = None) -> list[ClientAccount]:
@@ -174,12 +227,21 @@ def contracts_from_table(contracts: pa.Table, clients: pa.Table | None = None) -
     by_client: dict[str, list[Contract]] = {client_id: [] for client_id in names}
     if version is not None:
         for row in contracts.filter(pc.equal(contracts["version"], version)).to_pylist():
-            by_client.setdefault(row["client_id"], []).append(Contract(
-                row["client_id"], row["effective_from"], row["effective_to"], row["free_messages"],
-                row["discount_pct"]))
-    return [ClientAccount(client_id, names.get(client_id, client_id),
-                          tuple(sorted(found, key=lambda c: c.effective_from)), version)
-            for client_id, found in sorted(by_client.items())]
+            by_client.setdefault(row["client_id"], []).append(
+                Contract(
+                    row["client_id"],
+                    row["effective_from"],
+                    row["effective_to"],
+                    row["free_messages"],
+                    row["discount_pct"],
+                )
+            )
+    return [
+        ClientAccount(
+            client_id, names.get(client_id, client_id), tuple(sorted(found, key=lambda c: c.effective_from)), version
+        )
+        for client_id, found in sorted(by_client.items())
+    ]
 
 
 def load_rate_card(path: str | Path) -> RateCard:
@@ -194,6 +256,7 @@ def load_clients(path: str | Path) -> list[ClientAccount]:
 
 def parse_rate_card(data: dict, source: str = "rates.toml") -> RateCard:
     """A rate card from parsed TOML; `source` names the file in errors."""
+
     def fail(*where: str) -> RateCardError:
         return RateCardError(": ".join((source, *where)))
 
@@ -227,6 +290,7 @@ def parse_rate_card(data: dict, source: str = "rates.toml") -> RateCard:
 
 def parse_clients(data: dict, source: str = "clients.toml") -> list[ClientAccount]:
     """Client accounts from parsed TOML, sorted by id; `source` names the file in errors."""
+
     def fail(*where: str) -> ContractError:
         return ContractError(": ".join((source, *where)))
 
@@ -320,8 +384,10 @@ def _tiers(raw: object, fail: Callable[..., ValueError]) -> tuple[Tier, ...]:
         if k == 1 and start != 0:
             raise fail("tiers must start at 0")
         if tiers and start <= tiers[-1].start:
-            raise fail(f"tier {k} starts at {start}, not after tier {k - 1} at {tiers[-1].start} "
-                       "(tiers must start in strictly increasing order)")
+            raise fail(
+                f"tier {k} starts at {start}, not after tier {k - 1} at {tiers[-1].start} "
+                "(tiers must start in strictly increasing order)"
+            )
         tiers.append(Tier(start, _price(price, lambda *w, k=k: fail(f"tier {k}", *w))))
     return tuple(tiers)
 

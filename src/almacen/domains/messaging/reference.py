@@ -52,8 +52,10 @@ def clients_toml(accounts: Iterable[ClientAccount]) -> str:
     for a in accounts:
         out.append(f"[[client]]\nid = {_toml(a.client_id)}\nname = {_toml(a.name)}\n")
         for c in a.contracts:
-            out.append(f'[[client.contract]]\neffective_from = "{c.effective_from}"\n'
-                       f'free_messages = {c.free_messages}\ndiscount_pct = "{c.discount_pct}"\n')
+            out.append(
+                f'[[client.contract]]\neffective_from = "{c.effective_from}"\n'
+                f'free_messages = {c.free_messages}\ndiscount_pct = "{c.discount_pct}"\n'
+            )
     return "\n".join(out)
 
 

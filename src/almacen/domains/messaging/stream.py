@@ -26,8 +26,10 @@ def _message_rules(settings: Settings) -> list[Rule]:
 def _known_clients(_settings: Settings, lake: Lake) -> dict[str, pa.Table]:
     clients = known_clients(lake)
     if clients is None:
-        raise ConfigError("no client accounts in the lake: load them first with "
-                          "`almacen billing clients load clients.toml` (message events name their client)")
+        raise ConfigError(
+            "no client accounts in the lake: load them first with "
+            "`almacen billing clients load clients.toml` (message events name their client)"
+        )
     return {KNOWN_CLIENTS.name: clients}
 
 
@@ -40,9 +42,16 @@ def _pseudonymise_recipients(settings: Settings, parsed: pa.Table) -> pa.Table:
 
 
 MESSAGING = StreamKind(
-    name="messaging", job="stream-messaging", bronze=MESSAGE_EVENTS,
-    quarantine="quarantine.message_events", parse=resources.files("almacen.domains.messaging") / "message_events.sql",
-    settings=lambda s: s.messaging.stream, rules=_message_rules, inputs=_known_clients, gold=_usage_minutes,
-    gold_needs=("STATE_TABLES",), prepare=_pseudonymise_recipients,
+    name="messaging",
+    job="stream-messaging",
+    bronze=MESSAGE_EVENTS,
+    quarantine="quarantine.message_events",
+    parse=resources.files("almacen.domains.messaging") / "message_events.sql",
+    settings=lambda s: s.messaging.stream,
+    rules=_message_rules,
+    inputs=_known_clients,
+    gold=_usage_minutes,
+    gold_needs=("STATE_TABLES",),
+    prepare=_pseudonymise_recipients,
 )
 """notification events of the messaging platform: bronze.message_events -> gold.usage_minute"""

@@ -36,14 +36,30 @@ WATERMARK_APP = "almacen-messaging:watermark"
 MESSAGE_EVENTS = "bronze.message_events"
 """the bronze table of the message stream (declared by `stream.MESSAGING`, which reads it from here)"""
 _TS = pa.timestamp("us", tz="UTC")
-USAGE_SCHEMA = pa.schema([
-    ("minute", _TS), ("day", pa.date32()), ("client_id", pa.string()), ("category", pa.string()),
-    ("country", pa.string()), ("sent", pa.int64()), ("delivered", pa.int64()), ("read", pa.int64()),
-    ("failed", pa.int64()), ("billable", pa.int64()),
-])
-USAGE_TABLE = define(Table(USAGE, Access.CLIENT, USAGE_SCHEMA, keys=("minute", "client_id", "category", "country"),
-                           partition_by=("day",),
-                           description="WhatsApp templates sent, delivered, read, failed and billable per minute"))
+USAGE_SCHEMA = pa.schema(
+    [
+        ("minute", _TS),
+        ("day", pa.date32()),
+        ("client_id", pa.string()),
+        ("category", pa.string()),
+        ("country", pa.string()),
+        ("sent", pa.int64()),
+        ("delivered", pa.int64()),
+        ("read", pa.int64()),
+        ("failed", pa.int64()),
+        ("billable", pa.int64()),
+    ]
+)
+USAGE_TABLE = define(
+    Table(
+        USAGE,
+        Access.CLIENT,
+        USAGE_SCHEMA,
+        keys=("minute", "client_id", "category", "country"),
+        partition_by=("day",),
+        description="WhatsApp templates sent, delivered, read, failed and billable per minute",
+    )
+)
 """a client's usage is its own: once published, rows cut by client_id"""
 STATE_COLUMNS = ["event_id", "type", "message_id", "event_time", "client_id", "category", "country", "status"]
 _STATE = load_sql("almacen.domains.messaging", "usage_state.sql")
@@ -104,10 +120,13 @@ class UsageMinutes:
         self._gold_exists = gold is not None
         self.watermark = self.high = None if gold is None else from_ms(gold.transaction_version(WATERMARK_APP))
         self.engine.register("status_ranks", status_ranks())
-        self.engine.execute("CREATE OR REPLACE TABLE msg_state (message_id VARCHAR, sent_at TIMESTAMPTZ, "
-                            "minute TIMESTAMPTZ, client_id VARCHAR, category VARCHAR, country VARCHAR, rank TINYINT)")
-        self.engine.execute("CREATE OR REPLACE TABLE msg_pending (message_id VARCHAR, rank TINYINT, "
-                            "event_time TIMESTAMPTZ)")
+        self.engine.execute(
+            "CREATE OR REPLACE TABLE msg_state (message_id VARCHAR, sent_at TIMESTAMPTZ, "
+            "minute TIMESTAMPTZ, client_id VARCHAR, category VARCHAR, country VARCHAR, rank TINYINT)"
+        )
+        self.engine.execute(
+            "CREATE OR REPLACE TABLE msg_pending (message_id VARCHAR, rank TINYINT, event_time TIMESTAMPTZ)"
+        )
         self.engine.execute("CREATE OR REPLACE TABLE msg_evicted (h UBIGINT)")
         data = self.lake.dataset(MESSAGE_EVENTS)
         if data is None:
@@ -119,16 +138,20 @@ class UsageMinutes:
         recent = data.to_table(columns=STATE_COLUMNS, filter=pads.field("event_date") >= pa.scalar(since.date()))
         self.engine.register("state_events", recent)
         try:
-            self.engine.execute(f"INSERT INTO msg_state SELECT * FROM ({_STATE}) WHERE sent_at >= $since",
-                                {"since": since})
+            self.engine.execute(
+                f"INSERT INTO msg_state SELECT * FROM ({_STATE}) WHERE sent_at >= $since", {"since": since}
+            )
             sends = data.to_table(columns=["message_id"], filter=pads.field("type") == "send")
             self.engine.register("all_sends", sends)
             self.engine.execute(
                 "INSERT INTO msg_pending SELECT e.message_id, r.rank, e.event_time FROM state_events e "
                 "JOIN status_ranks r USING (status) WHERE e.type = 'status' "
-                "AND e.message_id NOT IN (SELECT message_id FROM all_sends)")
-            self.engine.execute("INSERT INTO msg_evicted SELECT hash(message_id) FROM all_sends a WHERE NOT EXISTS "
-                                "(SELECT 1 FROM msg_state m WHERE m.message_id = a.message_id)")
+                "AND e.message_id NOT IN (SELECT message_id FROM all_sends)"
+            )
+            self.engine.execute(
+                "INSERT INTO msg_evicted SELECT hash(message_id) FROM all_sends a WHERE NOT EXISTS "
+                "(SELECT 1 FROM msg_state m WHERE m.message_id = a.message_id)"
+            )
         finally:
             self.engine.forget("state_events")
             self.engine.forget("all_sends")
@@ -170,8 +193,8 @@ class UsageMinutes:
         self.engine.register("state_events", rows)
         try:
             touched = self.engine.query(
-                "SELECT DISTINCT s.minute FROM msg_state s WHERE s.message_id IN "
-                "(SELECT message_id FROM state_events)")["minute"].to_pylist()
+                "SELECT DISTINCT s.minute FROM msg_state s WHERE s.message_id IN (SELECT message_id FROM state_events)"
+            )["minute"].to_pylist()
         finally:
             self.engine.forget("state_events")
         batch_max = pc.max(rows["event_time"]).as_py() if rows.num_rows else None
@@ -186,7 +209,8 @@ class UsageMinutes:
             self.engine.execute(
                 "CREATE OR REPLACE TEMP TABLE batch_status AS SELECT message_id, max(r.rank) AS rank, "
                 "max(event_time) AS event_time FROM state_events JOIN status_ranks r USING (status) "
-                "WHERE type = 'status' GROUP BY message_id")
+                "WHERE type = 'status' GROUP BY message_id"
+            )
         finally:
             self.engine.forget("state_events")
         recalled = self._recall_old_messages() if self.evicted else []
@@ -194,14 +218,17 @@ class UsageMinutes:
             "INSERT INTO msg_state SELECT s.message_id, s.sent_at, s.minute, s.client_id, s.category, s.country, "
             "greatest(s.rank, coalesce(p.rank, 0))::TINYINT FROM batch_sends s "
             "LEFT JOIN (SELECT message_id, max(rank) AS rank FROM msg_pending GROUP BY message_id) p USING (message_id) "
-            "WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id) RETURNING minute")
+            "WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id) RETURNING minute"
+        )
         self.engine.execute("DELETE FROM msg_pending WHERE message_id IN (SELECT message_id FROM batch_sends)")
         updated = self.engine.query(
             "UPDATE msg_state SET rank = b.rank FROM batch_status b "
-            "WHERE msg_state.message_id = b.message_id AND b.rank > msg_state.rank RETURNING msg_state.minute")
+            "WHERE msg_state.message_id = b.message_id AND b.rank > msg_state.rank RETURNING msg_state.minute"
+        )
         self.engine.execute(
             "INSERT INTO msg_pending SELECT b.message_id, b.rank, b.event_time FROM batch_status b "
-            "WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)")
+            "WHERE NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)"
+        )
         return sorted(set(touched["minute"].to_pylist()) | set(updated["minute"].to_pylist()) | set(recalled))
 
     def _recall_old_messages(self) -> list[datetime]:
@@ -209,26 +236,33 @@ class UsageMinutes:
         holds this batch, so their ranks are final), and their minutes are returned as touched."""
         unknown = self.engine.query(
             "SELECT message_id FROM batch_status b WHERE hash(message_id) IN (SELECT h FROM msg_evicted) "
-            "AND NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)")
+            "AND NOT EXISTS (SELECT 1 FROM msg_state m WHERE m.message_id = b.message_id)"
+        )
         data = self.lake.dataset(MESSAGE_EVENTS) if unknown.num_rows else None
         if data is None:
             return []
         is_send = pads.field("type") == "send"
-        sends = data.to_table(columns=["event_time"], filter=is_send & pads.field("message_id").isin(unknown["message_id"]))
+        sends = data.to_table(
+            columns=["event_time"], filter=is_send & pads.field("message_id").isin(unknown["message_id"])
+        )
         if sends.num_rows == 0:
             return []
         # a minute is recounted whole: every message sent in it is read back, not only these
         minutes = pc.unique(pc.floor_temporal(sends["event_time"], unit="minute"))
         dates = pc.unique(pc.cast(sends["event_time"], pa.date32()))
-        near = data.to_table(columns=["message_id", "event_time"], filter=is_send & pads.field("event_date").isin(dates))
+        near = data.to_table(
+            columns=["message_id", "event_time"], filter=is_send & pads.field("event_date").isin(dates)
+        )
         same_minute = pc.is_in(pc.floor_temporal(near["event_time"], unit="minute"), minutes)
         ids = near.filter(same_minute)["message_id"]
         old = data.to_table(columns=STATE_COLUMNS, filter=pads.field("message_id").isin(ids))
         self.engine.register("state_events", old)
         try:
-            return self.engine.query(f"INSERT INTO msg_state SELECT * FROM ({_STATE}) s WHERE NOT EXISTS "
-                                     "(SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id) "
-                                     "RETURNING minute")["minute"].to_pylist()
+            return self.engine.query(
+                f"INSERT INTO msg_state SELECT * FROM ({_STATE}) s WHERE NOT EXISTS "
+                "(SELECT 1 FROM msg_state m WHERE m.message_id = s.message_id) "
+                "RETURNING minute"
+            )["minute"].to_pylist()
         finally:
             self.engine.forget("state_events")
 
@@ -294,9 +328,9 @@ class UsageMinutes:
         self._last_evict = time.monotonic()
         before = {"before": floor_minute(self.high - self.horizon)}  # whole minutes stay or go
         if self.engine.query("SELECT count(*) AS n FROM msg_state WHERE sent_at < $before", before)["n"][0].as_py():
-            self.engine.execute("INSERT INTO msg_evicted SELECT hash(message_id) FROM msg_state "
-                                "WHERE sent_at < $before", before)
+            self.engine.execute(
+                "INSERT INTO msg_evicted SELECT hash(message_id) FROM msg_state WHERE sent_at < $before", before
+            )
             self.engine.execute("DELETE FROM msg_state WHERE sent_at < $before", before)
             self.evicted = True
             self.held_from = max(before["before"], self.held_from or before["before"])
-

@@ -27,6 +27,23 @@ DOMAIN = Domain(
     marts="almacen.domains.sales.serve.marts:MART",
 )
 
-__all__ = ["APPROVED", "CHANNELS", "DOMAIN", "MODELS", "PAYMENT_TYPES", "SALES", "STATUSES", "Fix", "Reconciliation",
-           "build", "commit_pos", "extract", "extract_slices", "fix", "reconcile", "sales_event_rules",
-           "sales_lines_rules", "sales_rules"]
+__all__ = [
+    "APPROVED",
+    "CHANNELS",
+    "DOMAIN",
+    "MODELS",
+    "PAYMENT_TYPES",
+    "SALES",
+    "STATUSES",
+    "Fix",
+    "Reconciliation",
+    "build",
+    "commit_pos",
+    "extract",
+    "extract_slices",
+    "fix",
+    "reconcile",
+    "sales_event_rules",
+    "sales_lines_rules",
+    "sales_rules",
+]

@@ -14,7 +14,18 @@ from almacen.config import load_config
 from almacen.domains.sales.reconcile import Reconciliation
 from almacen.errors import UsageError
 from almacen.ingest import batch_id
-from almacen.terminal import BranchOpt, ConfigOpt, audit_run, console, err, friendly, parse_day, parse_hour, parse_time, stop_on_signals
+from almacen.terminal import (
+    BranchOpt,
+    ConfigOpt,
+    audit_run,
+    console,
+    err,
+    friendly,
+    parse_day,
+    parse_hour,
+    parse_time,
+    stop_on_signals,
+)
 from almacen.terminal import report
 
 
@@ -29,8 +40,9 @@ def install(app: typer.Typer) -> None:
 def reconcile(
     hour: Annotated[str | None, typer.Option(help="one hour (UTC), e.g. 2026-11-23T14")] = None,
     day: Annotated[str | None, typer.Option(help="a whole UTC day, e.g. 2026-11-23")] = None,
-    fix: Annotated[bool, typer.Option("--fix", help="re-extract the slices the differences name, rebuild, "
-                                                     "reconcile again")] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="re-extract the slices the differences name, rebuild, reconcile again")
+    ] = False,
     branch: BranchOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -61,9 +73,17 @@ def reconcile(
             fixed = [f"{r.branch_id}:{r.window_start:%Y-%m-%dT%H}" for r in repaired.runs if r.status == "ok"]
             result = repaired.after
             show_reconciliation(console, result)
-    audit_run(settings, "reconcile", start=start, end=end, hours=result.rows.num_rows,
-              differences=result.differences.num_rows, unreadable=sorted(result.errors), ok=result.ok,
-              **({"re_extracted": fixed} if fix else {}))
+    audit_run(
+        settings,
+        "reconcile",
+        start=start,
+        end=end,
+        hours=result.rows.num_rows,
+        differences=result.differences.num_rows,
+        unreadable=sorted(result.errors),
+        ok=result.ok,
+        **({"re_extracted": fixed} if fix else {}),
+    )
     if not result.ok:
         raise typer.Exit(1)
 
@@ -87,7 +107,6 @@ def minutes(
     _minutes(console, config, last, by, total, status, until)
 
 
-
 def _top(config: Path | None, minutes: int) -> None:
     from almacen.lake import Lake
     from almacen.domains.sales.realtime.top import live
@@ -96,14 +115,21 @@ def _top(config: Path | None, minutes: int) -> None:
     live(Lake(load_config(config).lake), minutes, stop=stop.is_set)
 
 
-def _minutes(console: Console, config: Path | None, last: int, by: str, total: bool, status: str | None,
-            until: str | None) -> None:
+def _minutes(
+    console: Console, config: Path | None, last: int, by: str, total: bool, status: str | None, until: str | None
+) -> None:
     from almacen.lake import Lake
     from almacen.domains.sales.realtime import sales_minutes
 
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    rows = sales_minutes(Lake(load_config(config).lake), last, dims, per_minute=not total, status=status,
-                         until=parse_time(until, "--until") if until else None)
+    rows = sales_minutes(
+        Lake(load_config(config).lake),
+        last,
+        dims,
+        per_minute=not total,
+        status=status,
+        until=parse_time(until, "--until") if until else None,
+    )
     table = Table(title=f"sales, last {last} minutes")
     for name in rows.column_names:
         table.add_column(name, justify="left" if name in ("minute", *dims) else "right")
@@ -127,16 +153,34 @@ def show_reconciliation(console: Console, result: Reconciliation) -> None:
     for branch in sorted({r["branch_id"] for r in rows}):
         rs = [r for r in rows if r["branch_id"] == branch]
         ok = all(r["ok"] for r in rs)
-        t.add_row(branch, str(len(rs)), f"{sum(r['source_tickets'] for r in rs):,}",
-                  f"{sum(r['quarantined_tickets'] for r in rs):,}", f"{sum(r['source_revenue'] for r in rs):,.2f}",
-                  f"{sum(r['quarantined_revenue'] for r in rs):,.2f}", "[green]OK[/]" if ok else "[red]FAIL[/]")
+        t.add_row(
+            branch,
+            str(len(rs)),
+            f"{sum(r['source_tickets'] for r in rs):,}",
+            f"{sum(r['quarantined_tickets'] for r in rs):,}",
+            f"{sum(r['source_revenue'] for r in rs):,.2f}",
+            f"{sum(r['quarantined_revenue'] for r in rs):,.2f}",
+            "[green]OK[/]" if ok else "[red]FAIL[/]",
+        )
     console.print(t)
-    columns = {"tickets": "tickets", "approved tickets": "approved", "approved revenue": "revenue",
-               "checksum": "checksum"}
+    columns = {
+        "tickets": "tickets",
+        "approved tickets": "approved",
+        "approved revenue": "revenue",
+        "checksum": "checksum",
+    }
     for r in result.differences.to_pylist():
-        measures = [f"{m} {r['source_' + c]} vs {r['gold_' + c]}+{r['quarantined_' + c]}"
-                    for m, c in columns.items() if m in r["differs"].split(", ")]
+        measures = [
+            f"{m} {r['source_' + c]} vs {r['gold_' + c]}+{r['quarantined_' + c]}"
+            for m, c in columns.items()
+            if m in r["differs"].split(", ")
+        ]
         slices = ", ".join(batch_id(r["branch_id"], h) for h in r["slices"] or [])
-        todo = f"re-extract {slices}" if slices else "no slice to re-extract: gold disagrees with its own lines (rebuild)"
-        console.print(f"[red]difference[/] {r['branch_id']} {r['hour']:%Y-%m-%dT%H}: {'; '.join(measures)}; {todo}",
-                      highlight=False, soft_wrap=True)
+        todo = (
+            f"re-extract {slices}" if slices else "no slice to re-extract: gold disagrees with its own lines (rebuild)"
+        )
+        console.print(
+            f"[red]difference[/] {r['branch_id']} {r['hour']:%Y-%m-%dT%H}: {'; '.join(measures)}; {todo}",
+            highlight=False,
+            soft_wrap=True,
+        )

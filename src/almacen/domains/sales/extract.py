@@ -41,20 +41,36 @@ def commit_pos(settings: Settings, lake: Lake, engine: Engine, slices: list[Slic
         by_role[source.role].append(conform(engine, source, rows, f"bronze_{table_name}"))
     now = datetime.now(timezone.utc)
     sales = _with_known_versions(lake, engine, concat(by_role["sales"]), batch_ids)
-    sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes),
-                        name="batch_sales", now=now)
-    sales_split = Split(_pseudonymise(sales_split.passed.drop_columns(["_known_updated_at"]), pseudonym_key(settings)),
-                        _pseudonymise(sales_split.quarantined.drop_columns(["_known_updated_at"]), pseudonym_key(settings)))
+    sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes), name="batch_sales", now=now)
+    sales_split = Split(
+        _pseudonymise(sales_split.passed.drop_columns(["_known_updated_at"]), pseudonym_key(settings)),
+        _pseudonymise(sales_split.quarantined.drop_columns(["_known_updated_at"]), pseudonym_key(settings)),
+    )
     lines = concat(by_role["sales_lines"])
-    lines_split = split(engine, lines, sales_lines_rules(), name="batch_lines", now=now,
-                        inputs={ACCEPTED_SALES.name: sales_split.passed.select(["_batch_id", "sale_id"])})
-    lake.replace("silver.sales_versions", sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches,
-                 txns=_high_water_marks(lake, slices))
-    lake.replace("silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches)
-    for table, quarantined in (("quarantine.sales", sales_split.quarantined),
-                               ("quarantine.sales_lines", lines_split.quarantined)):
+    lines_split = split(
+        engine,
+        lines,
+        sales_lines_rules(),
+        name="batch_lines",
+        now=now,
+        inputs={ACCEPTED_SALES.name: sales_split.passed.select(["_batch_id", "sale_id"])},
+    )
+    lake.replace(
+        "silver.sales_versions",
+        sales_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]),
+        in_batches,
+        txns=_high_water_marks(lake, slices),
+    )
+    lake.replace(
+        "silver.sales_lines_versions", lines_split.passed.drop_columns(["_untyped", "_bad_text", "_raw"]), in_batches
+    )
+    for table, quarantined in (
+        ("quarantine.sales", sales_split.quarantined),
+        ("quarantine.sales_lines", lines_split.quarantined),
+    ):
         quarantined = quarantined.drop_columns(["_untyped", "_bad_text"]).append_column(
-            "_quarantined_at", pa.array([now] * quarantined.num_rows, pa.timestamp("us", tz="UTC")))
+            "_quarantined_at", pa.array([now] * quarantined.num_rows, pa.timestamp("us", tz="UTC"))
+        )
         lake.replace(table, quarantined, in_batches)
     written = _count_by_batch(sales_split.passed, lines_split.passed)
     quarantined = _count_by_batch(sales_split.quarantined, lines_split.quarantined)
@@ -70,8 +86,10 @@ def _high_water_marks(lake: Lake, slices: list[Slice]) -> list[tuple[str, int]]:
     marks: dict[str, int] = {}
     for s in slices:
         marks[s.branch.id] = max(marks.get(s.branch.id, 0), int(s.hour.timestamp()) // 3600 + 1)
-    return [(app, max(version, lake.transaction_version("silver.sales_versions", app) or 0))
-            for app, version in ((f"{TXN_PREFIX}{b}", v) for b, v in marks.items())]
+    return [
+        (app, max(version, lake.transaction_version("silver.sales_versions", app) or 0))
+        for app, version in ((f"{TXN_PREFIX}{b}", v) for b, v in marks.items())
+    ]
 
 
 def _with_known_versions(lake: Lake, engine: Engine, sales: pa.Table, batch_ids: list[str]) -> pa.Table:
@@ -111,13 +129,18 @@ def _count_by_batch(*tables: pa.Table) -> dict[str, int]:
     return counts
 
 
-def extract(settings: Settings, hours: Iterable[datetime], branch_ids: Sequence[str] | None = None,
-            on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
+def extract(
+    settings: Settings,
+    hours: Iterable[datetime],
+    branch_ids: Sequence[str] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[RunRecord]:
     """`almacen.ingest.extract.extract` of the branches' POS sales (see there)."""
     return core_extract(settings, hours, branch_ids, on_progress, commit=commit_pos)
 
 
-def extract_slices(settings: Settings, slices: Iterable[tuple[str, datetime]],
-                   on_progress: Callable[[int], None] | None = None) -> list[RunRecord]:
+def extract_slices(
+    settings: Settings, slices: Iterable[tuple[str, datetime]], on_progress: Callable[[int], None] | None = None
+) -> list[RunRecord]:
     """`almacen.ingest.extract.extract_slices` of the branches' POS sales (see there)."""
     return core_extract_slices(settings, slices, on_progress, commit=commit_pos)

@@ -5,8 +5,24 @@ from __future__ import annotations
 import pyarrow as pa
 
 from almacen.domains.sales.vocabulary import CHANNELS, PAYMENT_TYPES, STATUSES
-from almacen.quality import (JSON_INTEGER, JSON_STRING, TIMESTAMP, Allowed, Input, NotBefore, NotFuture, NotNull, NotSeen, Parsed, Range, References, Rule, Typed, Unique,
-                             ValidText)
+from almacen.quality import (
+    JSON_INTEGER,
+    JSON_STRING,
+    TIMESTAMP,
+    Allowed,
+    Input,
+    NotBefore,
+    NotFuture,
+    NotNull,
+    NotSeen,
+    Parsed,
+    Range,
+    References,
+    Rule,
+    Typed,
+    Unique,
+    ValidText,
+)
 
 ACCEPTED_SALES = Input("accepted_sales", pa.schema([("_batch_id", pa.string()), ("sale_id", pa.string())]))
 """the sale headers of the batch that passed their rules: a line needs its sale among them"""
@@ -42,10 +58,19 @@ def sales_lines_rules() -> list[Rule]:
         NotNull(("sale_id", "line_no", "quantity", "unit_price", "amount")),
         Range("quantity", above=0),
         Range("unit_price", at_least=0),
-        References(("product_id",), "silver.products", ("product_id",), shown="coalesce(sku, product_id::VARCHAR)",
-                   missing="is not in the product catalog"),
-        References(("_batch_id", "sale_id"), ACCEPTED_SALES, ("_batch_id", "sale_id"),
-                   missing="has no accepted header in this batch (the sale itself was quarantined or is missing)"),
+        References(
+            ("product_id",),
+            "silver.products",
+            ("product_id",),
+            shown="coalesce(sku, product_id::VARCHAR)",
+            missing="is not in the product catalog",
+        ),
+        References(
+            ("_batch_id", "sale_id"),
+            ACCEPTED_SALES,
+            ("_batch_id", "sale_id"),
+            missing="has no accepted header in this batch (the sale itself was quarantined or is missing)",
+        ),
         Unique(("_batch_id", "sale_id", "line_no")),
     ]
 
@@ -74,8 +99,19 @@ def sales_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
         Typed(("quantity",), QUANTITY),
         Typed(("amount",), AMOUNT),
         Typed(("payment_type", "status"), JSON_STRING),
-        NotNull(("event_id", "event_time", "branch_id", "channel", "product_id", "quantity", "amount",
-                 "payment_type", "status")),
+        NotNull(
+            (
+                "event_id",
+                "event_time",
+                "branch_id",
+                "channel",
+                "product_id",
+                "quantity",
+                "amount",
+                "payment_type",
+                "status",
+            )
+        ),
         Allowed("channel", CHANNELS),
         Allowed("payment_type", PAYMENT_TYPES),
         Allowed("status", STATUSES),

@@ -37,10 +37,24 @@ SCHEMA = pa.schema(
     + [(f"{side}_{m}", pa.int64()) for m in ("tickets", "approved") for side in ("source", "gold", "quarantined")]
     + [(f"{side}_revenue", pa.decimal128(18, 2)) for side in ("source", "gold", "quarantined")]
     + [(f"{side}_checksum", pa.decimal128(38, 0)) for side in ("source", "gold", "quarantined")]
-    + [("differs", pa.string()), ("slices", pa.list_(pa.field("element", _TS))), ("ok", pa.bool_()), ("checked_at", _TS)])
+    + [
+        ("differs", pa.string()),
+        ("slices", pa.list_(pa.field("element", _TS))),
+        ("ok", pa.bool_()),
+        ("checked_at", _TS),
+    ]
+)
 """`_system.reconciliation`, whichever engine computed it (Spark marks list items non-null, DuckDB does not)"""
-_LAKE_TABLES = ("gold.fact_sales", "gold.fact_sales_lines", "gold.dim_product", "gold.sales_hourly", "silver.sales",
-                "silver.sales_versions", "quarantine.sales", "quarantine.sales_lines")
+_LAKE_TABLES = (
+    "gold.fact_sales",
+    "gold.fact_sales_lines",
+    "gold.dim_product",
+    "gold.sales_hourly",
+    "silver.sales",
+    "silver.sales_versions",
+    "quarantine.sales",
+    "quarantine.sales_lines",
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +90,9 @@ class Fix:
     after: Reconciliation
 
 
-def reconcile(settings: Settings, start: datetime, end: datetime, branch_ids: list[str] | None = None) -> Reconciliation:
+def reconcile(
+    settings: Settings, start: datetime, end: datetime, branch_ids: list[str] | None = None
+) -> Reconciliation:
     """Compare every hour of sale in [start, end) for the selected branches, and record the result in the lake.
 
     A branch whose source cannot be read, or whose POS schema has no control report, is listed in
@@ -101,25 +117,34 @@ def reconcile(settings: Settings, start: datetime, end: datetime, branch_ids: li
         return Reconciliation(pa.table({}), errors)
     with open_engine(settings) as engine:  # the configured engine: Spark reconciles on Spark
         for role, part in (("sales", "sales"), ("sales_lines", "lines")):
-            engine.register(f"source.{role}", concat(
-                _with_branch(getattr(rows, part), branch_id) for branch_id, rows in controls.items()))
+            engine.register(
+                f"source.{role}",
+                concat(_with_branch(getattr(rows, part), branch_id) for branch_id, rows in controls.items()),
+            )
         for table in _LAKE_TABLES:
             try:
                 engine.register_table(table, lake)
             except NotFound as exc:
                 raise NotFound(f"{exc}: run `almacen extract` and `almacen build` first") from None
-        engine.register("branches", pa.table({"branch_id": list(controls),
-                                              "product_key": [c.product_key for c in controls.values()]},
-                                             schema=pa.schema([("branch_id", pa.string()), ("product_key", pa.string())])))
-        rows = engine.query(load_sql("almacen.domains.sales", "reconcile.sql"), {"start": start, "end": end}).cast(SCHEMA)
+        engine.register(
+            "branches",
+            pa.table(
+                {"branch_id": list(controls), "product_key": [c.product_key for c in controls.values()]},
+                schema=pa.schema([("branch_id", pa.string()), ("product_key", pa.string())]),
+            ),
+        )
+        rows = engine.query(load_sql("almacen.domains.sales", "reconcile.sql"), {"start": start, "end": end}).cast(
+            SCHEMA
+        )
     if rows.num_rows:
         checked = isin("branch_id", sorted(set(rows["branch_id"].to_pylist())))
         lake.replace(RECONCILIATION, rows, all_of(checked, at_least("hour", start), before("hour", end)))
     return Reconciliation(rows, errors)
 
 
-def fix(settings: Settings, result: Reconciliation, start: datetime, end: datetime,
-        branch_ids: list[str] | None = None) -> Fix:
+def fix(
+    settings: Settings, result: Reconciliation, start: datetime, end: datetime, branch_ids: list[str] | None = None
+) -> Fix:
     """Re-extract exactly the slices `result` names, rebuild the models, and reconcile [start, end) again.
 
     A difference that names no slice (gold differs from what its own lines say: a model, not a cut) and an

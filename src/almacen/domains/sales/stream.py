@@ -29,8 +29,14 @@ def _minute_rollup(_settings: Settings, lake: Lake, engine: Engine, lateness: ti
 
 
 SALES = StreamKind(
-    name="sales", job="stream", bronze=SALES_EVENTS, quarantine="quarantine.sales_events",
-    parse=resources.files("almacen.domains.sales") / "events.sql", settings=lambda s: s.stream, rules=_sales_rules,
-    inputs=_known_branches, gold=_minute_rollup,
+    name="sales",
+    job="stream",
+    bronze=SALES_EVENTS,
+    quarantine="quarantine.sales_events",
+    parse=resources.files("almacen.domains.sales") / "events.sql",
+    settings=lambda s: s.stream,
+    rules=_sales_rules,
+    inputs=_known_branches,
+    gold=_minute_rollup,
 )
 """sale events of the branches' POS and the online shop: bronze.sales_events -> gold.sales_minute"""

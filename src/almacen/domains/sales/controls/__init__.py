@@ -79,7 +79,8 @@ def control_for(schema: str, declared: PosControl | None = None) -> Control:
         raise NotFound(
             f"POS schema {schema!r} has no control totals ({', '.join(missing)} missing from "
             "src/almacen/domains/sales/controls/, and no [pos_schemas.<name>.control] in the config): reconciliation compares gold with the source's own control "
-            "report, never through the mapping that loaded it; write its control queries to reconcile it")
+            "report, never through the mapping that loaded it; write its control queries to reconcile it"
+        )
     return Control(schema, load_sql(_PACKAGE, files["sales"]), load_sql(_PACKAGE, files["lines"]))
 
 
@@ -101,15 +102,25 @@ def read_control(url: str, control: Control, start: datetime, end: datetime, zon
         if part == "lines" and not any(c in rows.column_names for c in PRODUCT_COLUMNS):
             missing.append(" or ".join(PRODUCT_COLUMNS))
         if missing:
-            raise SourceError(f"{where}: control {control.schema}.{part}.sql returned no column {missing[0]}; "
-                              f"it must return {', '.join(required)}")
+            raise SourceError(
+                f"{where}: control {control.schema}.{part}.sql returned no column {missing[0]}; "
+                f"it must return {', '.join(required)}"
+            )
         tables[part] = rows
     sales, lines = tables["sales"], tables["lines"]
     product_key = next(c for c in PRODUCT_COLUMNS if c in lines.column_names)
-    sales = pa.table({c: _utc(sales[c], zone, where, c) if c in ("sold_at", "updated_at") else _text(sales[c])
-                      for c in SALES_COLUMNS})
-    lines = pa.table({c: _text(lines[c]) if c in lines.column_names else pa.nulls(lines.num_rows, pa.string())
-                      for c in (*LINES_COLUMNS, *PRODUCT_COLUMNS)})
+    sales = pa.table(
+        {
+            c: _utc(sales[c], zone, where, c) if c in ("sold_at", "updated_at") else _text(sales[c])
+            for c in SALES_COLUMNS
+        }
+    )
+    lines = pa.table(
+        {
+            c: _text(lines[c]) if c in lines.column_names else pa.nulls(lines.num_rows, pa.string())
+            for c in (*LINES_COLUMNS, *PRODUCT_COLUMNS)
+        }
+    )
     return ControlRows(sales, lines, product_key)
 
 

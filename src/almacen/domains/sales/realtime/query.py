@@ -18,8 +18,15 @@ DIMENSIONS = ("branch_id", "channel", "payment_type", "status")
 MEASURES = ("events", "units", "amount")
 
 
-def sales_minutes(lake: Lake, last: int = 15, by: Sequence[str] = (), *, until: datetime | None = None,
-                  per_minute: bool = True, status: str | None = None) -> pa.Table:
+def sales_minutes(
+    lake: Lake,
+    last: int = 15,
+    by: Sequence[str] = (),
+    *,
+    until: datetime | None = None,
+    per_minute: bool = True,
+    status: str | None = None,
+) -> pa.Table:
     """Events, units and amount of the last `last` minutes up to `until` (default: now), by minute
     (unless `per_minute` is false) and by any of DIMENSIONS; `status` keeps one status only."""
     unknown = [d for d in by if d not in DIMENSIONS]

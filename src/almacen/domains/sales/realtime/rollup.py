@@ -42,17 +42,39 @@ SALES_EVENTS = "bronze.sales_events"
 WATERMARK_APP = "almacen-stream:watermark"
 _TS = pa.timestamp("us", tz="UTC")
 GRAIN = ("minute", "branch_id", "channel", "payment_type", "status")
-MINUTE_SCHEMA = pa.schema([
-    ("minute", _TS), ("branch_id", pa.string()), ("channel", pa.string()), ("payment_type", pa.string()),
-    ("status", pa.string()), ("events", pa.int64()), ("units", pa.decimal128(18, 3)), ("amount", pa.decimal128(18, 2)),
-])
+MINUTE_SCHEMA = pa.schema(
+    [
+        ("minute", _TS),
+        ("branch_id", pa.string()),
+        ("channel", pa.string()),
+        ("payment_type", pa.string()),
+        ("status", pa.string()),
+        ("events", pa.int64()),
+        ("units", pa.decimal128(18, 3)),
+        ("amount", pa.decimal128(18, 2)),
+    ]
+)
 LATE_SCHEMA = MINUTE_SCHEMA
 """late events keep every dimension: on-time plus late equals bronze at the full grain"""
-MINUTE_TABLE = define(Table(MINUTE, Access.BRANCH, MINUTE_SCHEMA, keys=GRAIN,
-                     description="approved and other sales per minute of event time, from the sale-event stream"))
+MINUTE_TABLE = define(
+    Table(
+        MINUTE,
+        Access.BRANCH,
+        MINUTE_SCHEMA,
+        keys=GRAIN,
+        description="approved and other sales per minute of event time, from the sale-event stream",
+    )
+)
 """once published, each branch's role reads its own minutes (almacen.lake.access)"""
-LATE_TABLE = define(Table(LATE, Access.BRANCH, LATE_SCHEMA, keys=GRAIN,
-                   description="events that arrived after their minute closed, at the same grain"))
+LATE_TABLE = define(
+    Table(
+        LATE,
+        Access.BRANCH,
+        LATE_SCHEMA,
+        keys=GRAIN,
+        description="events that arrived after their minute closed, at the same grain",
+    )
+)
 
 
 class LateTableError(AlmacenError, RuntimeError):
@@ -141,8 +163,9 @@ class MinuteRollup:
                 log.info("completing %s from bronze: %d events past its positions", table, rows.num_rows)
                 self.apply_minutes(rows.filter(pc.invert(rows["_late"])), positions, latest_per_stream(rows))
             else:
-                self.apply_late(bronze.to_table(filter=past(behind, missing) & pads.field("_late")), positions,
-                                record_empty=True)
+                self.apply_late(
+                    bronze.to_table(filter=past(behind, missing) & pads.field("_late")), positions, record_empty=True
+                )
 
     def apply_minutes(self, on_time: pa.Table, positions: dict[str, int], latest: dict[str, datetime]) -> None:
         """Fold accepted, on-time events into their minutes and replace the open minutes in gold, committing
@@ -174,8 +197,11 @@ class MinuteRollup:
 
     def _keep_open(self, minutes: pa.Table) -> None:
         """Hold the minutes of `minutes` still open under the watermark (all of them before there is one)."""
-        still_open = minutes if self.watermark is None else minutes.filter(
-            pc.greater_equal(minutes["minute"], pa.scalar(self._open_from(), _TS)))
+        still_open = (
+            minutes
+            if self.watermark is None
+            else minutes.filter(pc.greater_equal(minutes["minute"], pa.scalar(self._open_from(), _TS)))
+        )
         self.engine.register("open_minutes", still_open.cast(MINUTE_SCHEMA))
 
     def apply_late(self, late: pa.Table, positions: dict[str, int], *, record_empty: bool = False) -> None:
@@ -200,8 +226,11 @@ def fold_late(lake: Lake, engine: Engine, late: pa.Table, known: pa.Table | None
     if known is None:
         minutes = pc.unique(pc.floor_temporal(late["event_time"], unit="minute"))
         table = lake.dataset(LATE)
-        known = (table.to_table(filter=pads.field("minute").isin(minutes.cast(_TS)))
-                 if table is not None else LATE_SCHEMA.empty_table())
+        known = (
+            table.to_table(filter=pads.field("minute").isin(minutes.cast(_TS)))
+            if table is not None
+            else LATE_SCHEMA.empty_table()
+        )
     engine.register("late_known", known.select(LATE_SCHEMA.names).cast(LATE_SCHEMA))
     engine.register("late_events", late)
     try:
@@ -230,8 +259,11 @@ def upgrade_late(lake: Lake, engine: Engine) -> bool:
     late = bronze.to_table(filter=pads.field("_late")) if bronze is not None else None
     rows = LATE_SCHEMA.empty_table()
     if late is not None and late.num_rows:
-        held = {s: p for s in pc.unique(late["_stream"]).to_pylist()
-                if (p := table.transaction_version(app_id(s))) is not None}
+        held = {
+            s: p
+            for s in pc.unique(late["_stream"]).to_pylist()
+            if (p := table.transaction_version(app_id(s))) is not None
+        }
         included = [(pads.field("_stream") == s) & (pads.field("_position") <= p) for s, p in held.items()]
         late = late.filter(functools.reduce(operator.or_, included)) if included else late.slice(0, 0)
         rows = fold_late(lake, engine, late, LATE_SCHEMA.empty_table()) if late.num_rows else rows
@@ -239,10 +271,15 @@ def upgrade_late(lake: Lake, engine: Engine) -> bool:
         raise LateTableError(
             f"{LATE} ({lake.path(LATE)}) has the old grain (minute x branch) and {SALES_EVENTS} does not give back "
             f"its counts ({old.num_rows} rows); rebuild it from bronze: move the folder aside and run "
-            "`almacen stream --until-idle` (the late events in bronze are counted again)")
+            "`almacen stream --until-idle` (the late events in bronze are counted again)"
+        )
     lake.overwrite(LATE, rows)
-    log.info("%s moved to the full grain (minute x branch x channel x payment type x status): %d rows from %s",
-             LATE, rows.num_rows, SALES_EVENTS)
+    log.info(
+        "%s moved to the full grain (minute x branch x channel x payment type x status): %d rows from %s",
+        LATE,
+        rows.num_rows,
+        SALES_EVENTS,
+    )
     return True
 
 

@@ -32,8 +32,10 @@ def render(lake: Lake, minutes: int = 10, until: datetime | None = None) -> Grou
     for r in by_channel:
         rows.setdefault(r["minute"], {})[r["channel"]] = r
     for minute in sorted(rows):
-        cells = [f"{rows[minute][c]['events']} · {_money(rows[minute][c]['amount'])}" if c in rows[minute] else "-"
-                 for c in channels]
+        cells = [
+            f"{rows[minute][c]['events']} · {_money(rows[minute][c]['amount'])}" if c in rows[minute] else "-"
+            for c in channels
+        ]
         total = sum(r["amount"] for r in rows[minute].values())
         per_minute.add_row(f"{minute:%H:%M}", *cells, _money(total))
     branches = Table(title="by branch", expand=False)

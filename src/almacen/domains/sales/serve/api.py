@@ -33,28 +33,43 @@ class Choices(BaseModel):
 def choices(request: Request, user: UserDep) -> Choices:
     """The branches in the user's scope and the product categories (not audited: no sales figures)."""
     found = services(request).marts.read(user, "choices").to_pylist()
-    return Choices(branches=[{"branch_id": r["value"], "name": r["label"]} for r in found if r["kind"] == "branch"],
-                   categories=[r["value"] for r in found if r["kind"] == "category"],
-                   channels=list(MART.vocabularies["channel"]), payment_types=list(MART.vocabularies["payment_type"]))
+    return Choices(
+        branches=[{"branch_id": r["value"], "name": r["label"]} for r in found if r["kind"] == "branch"],
+        categories=[r["value"] for r in found if r["kind"] == "category"],
+        channels=list(MART.vocabularies["channel"]),
+        payment_types=list(MART.vocabularies["payment_type"]),
+    )
 
 
-@router.get("/kpis", response_model=None, responses=ROWS,
-            summary="revenue, tickets, average ticket, units per ticket, approval rate with trends")
+@router.get(
+    "/kpis",
+    response_model=None,
+    responses=ROWS,
+    summary="revenue, tickets, average ticket, units per ticket, approval rate with trends",
+)
 def kpis(request: Request, user: UserDep, f: FilterDep) -> Response:
     table, described = read(request, user, "kpis", f)
     return answer("kpis", described, table)
 
 
-@router.get("/sales", response_model=None, responses=ROWS, summary="approved sales by a dimension, per day, week or month")
-def sales(request: Request, user: UserDep, f: FilterDep,
-          options: Annotated[dict[str, Any], Depends(sales_options)]) -> Response:
+@router.get(
+    "/sales", response_model=None, responses=ROWS, summary="approved sales by a dimension, per day, week or month"
+)
+def sales(
+    request: Request, user: UserDep, f: FilterDep, options: Annotated[dict[str, Any], Depends(sales_options)]
+) -> Response:
     table, described = read(request, user, "sales", f, **options)
     return answer("sales", described, table)
 
 
-@router.get("/realtime", response_model=None, responses=ROWS,
-            summary="approved sales per minute of the last minutes (gold.sales_minute)")
-def realtime(request: Request, user: UserDep, f: FilterDep,
-             options: Annotated[dict[str, Any], Depends(realtime_options)]) -> Response:
+@router.get(
+    "/realtime",
+    response_model=None,
+    responses=ROWS,
+    summary="approved sales per minute of the last minutes (gold.sales_minute)",
+)
+def realtime(
+    request: Request, user: UserDep, f: FilterDep, options: Annotated[dict[str, Any], Depends(realtime_options)]
+) -> Response:
     table, described = read(request, user, "realtime", f, **options)
     return answer("realtime", described, table)

@@ -47,15 +47,34 @@ def realtime_options(minutes: Annotated[int, Query(ge=1, le=180)] = 60) -> dict[
 def kpis(marts: Marts, f: Filters, branches: list[str] | None, **_: Any) -> pa.Table:
     """A row per KPI: its value, the previous period's, the same days last week's and the changes in %."""
     prev, week = f.shifted(f.days), f.shifted(7)
-    periods = {r["period"]: r for r in marts.query(sql("kpis"), {
-        **f.params(), "prev_start": prev.start, "prev_end": prev.end,
-        "week_start": week.start, "week_end": week.end}).to_pylist()}
+    periods = {
+        r["period"]: r
+        for r in marts.query(
+            sql("kpis"),
+            {
+                **f.params(),
+                "prev_start": prev.start,
+                "prev_end": prev.end,
+                "week_start": week.start,
+                "week_end": week.end,
+            },
+        ).to_pylist()
+    }
     now, before, last_week = periods["current"], periods["previous"], periods["last_week"]
-    rows = [{"kpi": k, "value": now[k], "previous": before[k], "last_week": last_week[k],
-             "vs_previous_pct": _change(now[k], before[k]), "vs_last_week_pct": _change(now[k], last_week[k])}
-            for k in KPIS]
-    return pa.Table.from_pylist([{**r, **{c: None if r[c] is None else str(r[c])
-                                         for c in ("value", "previous", "last_week")}} for r in rows])
+    rows = [
+        {
+            "kpi": k,
+            "value": now[k],
+            "previous": before[k],
+            "last_week": last_week[k],
+            "vs_previous_pct": _change(now[k], before[k]),
+            "vs_last_week_pct": _change(now[k], last_week[k]),
+        }
+        for k in KPIS
+    ]
+    return pa.Table.from_pylist(
+        [{**r, **{c: None if r[c] is None else str(r[c]) for c in ("value", "previous", "last_week")}} for r in rows]
+    )
 
 
 def sales(marts: Marts, f: Filters, branches: list[str] | None, *, by: str = "branch", grain: str = "day") -> pa.Table:
@@ -66,9 +85,13 @@ def sales(marts: Marts, f: Filters, branches: list[str] | None, *, by: str = "br
 
 def realtime(marts: Marts, f: Filters | None, branches: list[str] | None, *, minutes: int = 60) -> pa.Table:
     """Approved sales per minute of the last `minutes` minutes up to the clock's, every minute present."""
-    params = {"until": floor_minute(marts.clock()), "minutes": minutes, "branches": branches,
-              "channels": list(f.channels) if f and f.channels else None,
-              "payment_types": list(f.payment_types) if f and f.payment_types else None}
+    params = {
+        "until": floor_minute(marts.clock()),
+        "minutes": minutes,
+        "branches": branches,
+        "channels": list(f.channels) if f and f.channels else None,
+        "payment_types": list(f.payment_types) if f and f.payment_types else None,
+    }
     return marts.query(sql("realtime"), params)
 
 
@@ -86,14 +109,25 @@ def _change(value, base) -> float | None:
 
 MART = Mart(
     name="sales",
-    tables=(Held("gold.sales_tickets_daily"), Held("gold.sales_daily"), Held("gold.dim_branch"),
-            Held("gold.dim_product"),
-            Held(MINUTE, empty=MINUTE_SCHEMA, recent=("minute", timedelta(hours=REALTIME_HOURS)))),
+    tables=(
+        Held("gold.sales_tickets_daily"),
+        Held("gold.sales_daily"),
+        Held("gold.dim_branch"),
+        Held("gold.dim_product"),
+        Held(MINUTE, empty=MINUTE_SCHEMA, recent=("minute", timedelta(hours=REALTIME_HOURS))),
+    ),
     datasets=(
         Dataset("kpis", Permission.SALES, kpis, filtered=True, default_days=1, cached=True),
         Dataset("sales", Permission.SALES, sales, filtered=True, options=sales_options, cached=True),
-        Dataset("realtime", Permission.SALES, realtime, filtered=True, options=realtime_options, cached=True,
-                per_minute=True),
+        Dataset(
+            "realtime",
+            Permission.SALES,
+            realtime,
+            filtered=True,
+            options=realtime_options,
+            cached=True,
+            per_minute=True,
+        ),
         Dataset("choices", Permission.SALES, choices, exported=False),
     ),
     latest=sql("latest"),
