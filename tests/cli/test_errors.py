@@ -136,3 +136,12 @@ def test_a_stray_key_error_inside_a_command_is_reported_as_a_bug(tmp_path: Path,
         "with the traceback above"
     )
     assert "error:" not in result.output
+
+
+def test_a_folder_the_system_refuses_is_one_line_naming_it(tmp_path: Path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the landing folder should be", encoding="utf-8")
+    cfg = demo_config(tmp_path, branches=1)
+    result = _invoke("simulate", "stream", "--landing", str(blocker / "landing"), "--duration", "1", "-c", str(cfg))
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [f"error: [Errno 20] Not a directory: '{blocker / 'landing'}'"]

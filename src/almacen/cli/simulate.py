@@ -36,7 +36,7 @@ def simulate(
     until: Annotated[str | None, typer.Option(help="apply events up to this hour only (UTC)")] = None,
     seed: int = 7,
     scale: float = 1.0,
-    bad_rows: Annotated[float, typer.Option(help="share of sales with one defect")] = 0.002,
+    bad_rows: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of sales with one defect")] = 0.002,
     config: ConfigOpt = None,
 ) -> None:
     """Write a simulated day of sales into every branch's POS database."""

@@ -19,7 +19,7 @@ import pyarrow.dataset as pads
 
 from almacen.config import ConfigError, SparkSettings
 from almacen.engine.base import MalformedInput, QueryError, require_capability
-from almacen.errors import NotFound
+from almacen.errors import NotFound, Unavailable
 from almacen.lake import Lake
 
 SESSION_DEFAULTS = {
@@ -64,7 +64,10 @@ def spark_session(cfg: SparkSettings):
             builder = builder.config("spark.sql.warehouse.dir", str(warehouse))
         if cfg.jars:
             builder = builder.config("spark.jars", ",".join(connector_jars(cfg.jars)))
-    return builder.getOrCreate()
+    try:
+        return builder.getOrCreate()
+    except RuntimeError as exc:  # PySparkRuntimeError: no Java, a master that does not answer
+        raise Unavailable(f"spark: no session on master {cfg.master!r}: {exc}") from exc
 
 
 def connector_jars(folder: str) -> list[str]:

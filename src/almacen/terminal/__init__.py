@@ -42,8 +42,9 @@ R = TypeVar("R")
 
 
 def friendly(fn: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a command so that an `AlmacenError` (the user's to fix) ends in one red line on stderr and exit
-    code 1, and anything else (a bug) prints its traceback, says it is a bug, and exits with `BUG_EXIT`.
+    """Wrap a command so that an `AlmacenError` (the user's to fix), or an `OSError` (the system refused a
+    folder, file, port or certificate the user named: its message names it), ends in one red line on stderr
+    and exit code 1, and anything else (a bug) prints its traceback, says it is a bug, and exits with `BUG_EXIT`.
 
     Click's own exits and usage errors (`typer.Exit`, `typer.Abort`, a bad parameter) pass through, and so
     does Ctrl-C (`KeyboardInterrupt` is no `Exception`: Click answers it with "Aborted!")."""
@@ -54,7 +55,7 @@ def friendly(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.TyperException):  # Click's exits and its usage errors
             raise
-        except AlmacenError as exc:
+        except (AlmacenError, OSError) as exc:  # an OSError: the system refused a path, port or file the user gave
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         except Exception as exc:  # noqa: BLE001 - not the user's mistake: shown whole, so it can be reported
