@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from almacen.clock import hour_start
+from almacen.clock import hour_start, hours_between
 from almacen.config import Settings
 from almacen.lake import Lake
 from almacen.monitor import read_runs
@@ -98,11 +98,12 @@ def missed_slices(
         since = pc.min(runs["window_start"]).as_py()
     history, unsettled = extract_history(runs)
     branches = branch_ids or [b.id for b in settings.branches if b.enabled]
-    missed, hour = [], hour_start(since)
-    while hour < until:
-        missed += [(b, hour) for b in branches if (b, hour) not in history or (b, hour) in unsettled]
-        hour += timedelta(hours=1)
-    return missed
+    return [
+        (b, hour)
+        for hour in hours_between(hour_start(since), until)
+        for b in branches
+        if (b, hour) not in history or (b, hour) in unsettled
+    ]
 
 
 def lookback_slices(

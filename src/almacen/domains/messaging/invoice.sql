@@ -1,5 +1,5 @@
 -- gold.invoices of month $month (date, its first day) for every client with a contract in force, each
--- with its gold.invoice_lines as the list `lines` (billing.py splits them). Inputs: gold.usage_minute,
+-- with its gold.invoice_lines as the list `lines` (invoice.py splits them). Inputs: gold.usage_minute,
 -- silver.rate_cards and silver.contracts, the highest version of each. $created_at: timestamptz or null.
 -- invoice_check.sql must have passed: here usage without a contract or a price is simply not billed.
 WITH bounds AS (

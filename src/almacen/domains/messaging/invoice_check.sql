@@ -1,7 +1,7 @@
 -- What stops month $month from being invoiced, one row per problem (none: invoice.sql may run):
 -- `period` no rate card period in force (first_period: the first start); `contract` billable usage of a
 -- client with no contract in force; `price` billable usage of a (category, country) the period does not
--- price (with the first client using it); `version` is the rate card's. billing.py words the errors
+-- price (with the first client using it); `version` is the rate card's. invoice.py words the errors
 -- exactly as its Python twin does.
 WITH bounds AS (
     SELECT $month::DATE AS month, $month::DATE::TIMESTAMP AT TIME ZONE 'UTC' AS starts_at,

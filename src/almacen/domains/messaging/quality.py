@@ -34,7 +34,7 @@ def message_event_rules(future_tolerance_minutes: int = 5) -> list[Rule]:
     input `KNOWN_CLIENTS`), with the fields its type needs in vocabulary, not from the future, new (the
     input `seen_in_batch`, which the stream step gives).
 
-    A status for a message not seen yet passes: it waits in bronze for its send (see realtime.usage)."""
+    A status for a message not seen yet passes: it waits in bronze for its send (see domains.messaging.usage)."""
     return [
         Parsed(),
         Typed(("schema_version",), JSON_INTEGER),
