@@ -64,6 +64,10 @@ def test_the_registry_holds_the_new_domain_beside_the_shipped_ones():
         Access.BRANCH,
     )
     assert REGISTRY.tables()["gold.returns_minute"].keys == ("minute", "branch_id", "reason")
+    assert (declared["gold.returns_minute"].keys, declared["gold.returns_daily"].keys) == (
+        ("minute", "branch_id", "reason"),
+        ("day", "branch_id", "reason"),
+    )  # what publish makes primary keys
 
 
 def test_its_events_stream_into_bronze_quarantine_and_gold_exactly_once(settings: Settings):

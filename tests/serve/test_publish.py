@@ -586,6 +586,16 @@ def test_every_generated_role_reads_exactly_its_scope_of_every_published_table(f
         n for (n,) in db.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'almacen'")
     }
     assert published == set(gold) | BOOKKEEPING
+    primary = dict(
+        db.execute(
+            "SELECT r.relname, pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'almacen' AND c.contype = 'p'"
+        ).fetchall()
+    )
+    assert {t: k for t, k in primary.items() if t in gold} == {
+        t: f"PRIMARY KEY ({', '.join(d.keys)})" for t, d in ((t, access()[f"gold.{t}"]) for t in gold) if d.keys
+    }  # each table's declared grain
+    assert {"conversations_daily", "invoice_drafts", "fact_sales"} <= set(primary)
 
     reach = {
         done.user_roles[names["admin"]]: Reach(branches=ALL, clients=ALL, admin=True),
@@ -667,7 +677,7 @@ def test_a_gold_table_without_an_access_scope_is_refused_and_nothing_is_publishe
     assert message.startswith(
         "publish: gold.aa_new_mart has no access scope: declare who may read it beside its definition"
     )
-    assert "-- access: branch|client|admin|public" in message and "almacen.lake.access" in message
+    assert "-- access: branch|client|admin|public" in message and "define(Table(" in message
     assert message.endswith("nothing was published")
     assert _seen(db) == before
     assert db.execute("SELECT to_regclass('almacen.aa_new_mart')").fetchone()[0] is None

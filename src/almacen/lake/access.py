@@ -2,8 +2,8 @@
 
 A table leaves the lake (today: `almacen publish` to PostgreSQL for BI tools) only with an explicit
 decision of who may read its rows, declared beside the table's definition — a `-- access: <scope>`
-header in a gold SQL model, or `declare("gold.x", Access.CLIENT)` next to the schema of a table a
-Python module writes. There is no default: a table nobody declared is refused by the publisher, so a
+header in a gold SQL model, or the catalog entry of a table a Python module writes
+(`almacen.lake.catalog.Table`, whose `define` calls `declare` here). There is no default: a table nobody declared is refused by the publisher, so a
 new table can never be published readable by everyone because its author forgot about it.
 
 The scopes:
@@ -52,19 +52,22 @@ class AccessError(AlmacenError, ValueError):
 
 @dataclass(frozen=True)
 class Declaration:
-    """One table's access decision: its scope and, for `branch` and `client`, the column rows are cut by."""
+    """One table's access decision: its scope and, for `branch` and `client`, the column rows are cut by;
+    with the columns that identify a row (what `publish` makes its primary key), declared beside it."""
 
     table: str
     """`layer.name`, e.g. `gold.sales_daily`"""
     access: Access
     column: str | None = None
     """the scoping column (`branch_id`, `client_id`); None for `admin` and `public`"""
+    keys: tuple[str, ...] = ()
+    """the table's grain (none declared: published without a primary key)"""
 
 
 _REGISTRY: dict[str, Declaration] = {}
 
 
-def declare(table: str, access: Access | str, column: str | None = None) -> Declaration:
+def declare(table: str, access: Access | str, column: str | None = None, keys: tuple[str, ...] = ()) -> Declaration:
     """Record `table`'s access scope, beside its definition; returns the declaration.
 
     Declaring the same scope again is harmless (a module imported twice); a different scope for a
@@ -74,6 +77,7 @@ def declare(table: str, access: Access | str, column: str | None = None) -> Decl
         table: `layer.name`, e.g. `gold.invoices`.
         access: one of Access (or its value, as a SQL header spells it).
         column: the scoping column of a `branch` or `client` table (default `branch_id` / `client_id`).
+        keys: the columns that identify a row (a catalog entry's `keys`, a gold model's `-- keys:` header).
     """
     layer, _, name = table.partition(".")
     if layer not in LAYERS or not _NAME.fullmatch(name):
@@ -90,14 +94,24 @@ def declare(table: str, access: Access | str, column: str | None = None) -> Decl
             raise AccessError(f"access: {table} names scoping column {column!r}, which is not a plain column name")
     elif column is not None:
         raise AccessError(f"access: {table} is {scope} and has no scoping column, but {column!r} was given")
-    found = Declaration(table, scope, column)
-    earlier = _REGISTRY.setdefault(table, found)
-    if earlier != found:
+    bad = [k for k in keys if not _NAME.fullmatch(k)]
+    if bad:
+        raise AccessError(f"access: {table} names key column(s) {bad}, which are not plain column names")
+    found = Declaration(table, scope, column, tuple(keys))
+    earlier = _REGISTRY.get(table)
+    if earlier is None or (not earlier.keys and found.keys):
+        if earlier is not None and (earlier.access, earlier.column) != (scope, column):
+            raise AccessError(_contradiction(earlier, found))
+        _REGISTRY[table] = found
+        return found
+    if (earlier.access, earlier.column) != (scope, column):
+        raise AccessError(_contradiction(earlier, found))
+    if found.keys and found.keys != earlier.keys:
         raise AccessError(
-            f"access: {table} is declared {_describe(earlier)} already; declaring it {_describe(found)} "
-            "too is a contradiction: keep one declaration beside the table's definition"
+            f"access: {table} has keys {', '.join(earlier.keys)} already; declaring keys "
+            f"{', '.join(found.keys)} too is a contradiction: keep one declaration beside its definition"
         )
-    return found
+    return earlier  # the same again (a module imported twice, a scope repeated without its keys): harmless
 
 
 def access_of(table: str) -> Declaration | None:
@@ -113,3 +127,10 @@ def declared() -> Mapping[str, Declaration]:
 
 def _describe(d: Declaration) -> str:
     return f"{d.access} (by {d.column})" if d.column else str(d.access)
+
+
+def _contradiction(earlier: Declaration, found: Declaration) -> str:
+    return (
+        f"access: {found.table} is declared {_describe(earlier)} already; declaring it {_describe(found)} "
+        "too is a contradiction: keep one declaration beside the table's definition"
+    )

@@ -63,8 +63,8 @@ class Table:
         return self.name.partition(".")[0]
 
     def declare(self) -> Declaration:
-        """Record this table's access scope (`almacen.lake.declare`); harmless when repeated."""
-        return declare(self.name, self.access, self.column)
+        """Record this table's access scope and keys (`almacen.lake.declare`); harmless when repeated."""
+        return declare(self.name, self.access, self.column, self.keys)
 
 
 _CATALOG: dict[str, Table] = {}

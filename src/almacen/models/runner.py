@@ -28,6 +28,8 @@ from almacen.sql import load_sql_file
 
 ACCESS_HEADER = re.compile(r"--\s*access:\s*(\S*)\s*")
 """`-- access: <scope>`, among the comment lines a gold model starts with"""
+KEYS_HEADER = re.compile(r"--\s*keys:\s*(.*?)\s*")
+"""`-- keys: <column>, <column>`: the columns that identify a row of a gold model (its grain)"""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,18 @@ def model_access(table: str, text: str) -> Access:
     )
 
 
+def model_keys(text: str) -> tuple[str, ...]:
+    """The columns a gold model's `-- keys: a, b` header names (among its leading comment lines); none
+    without one (the table is then published without a primary key)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("--"):
+            break
+        if match := KEYS_HEADER.fullmatch(line):
+            return tuple(k.strip() for k in match.group(1).split(",") if k.strip())
+    return ()
+
+
 def declare_access(folders: Sequence[Traversable]) -> list[str]:
     """Declare the access scope of every gold model in `folders` whose header names one (the declaration
     sits in the model's own file); the gold tables of `folders`, declared or not. A model without a
@@ -97,7 +111,7 @@ def declare_access(folders: Sequence[Traversable]) -> list[str]:
         if layer == "gold":
             gold.append(table)
             try:
-                declare(table, model_access(table, text))
+                declare(table, model_access(table, text), keys=model_keys(text))
             except ModelError:
                 pass
     return gold
@@ -114,7 +128,7 @@ def discover(folders: Sequence[Traversable]) -> dict[str, Model]:
         if table in models:
             raise ModelError(f"two model files define {table}: one table has one model")
         if layer == "gold":
-            declare(table, model_access(table, text))
+            declare(table, model_access(table, text), keys=model_keys(text))
         models[table] = Model(table, text)
     return models
 

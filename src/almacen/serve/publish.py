@@ -71,27 +71,6 @@ SCOPE_GROUPS = {Access.BRANCH: ALL_BRANCHES, Access.CLIENT: ALL_CLIENTS}
 BOOKKEEPING = {"_publication": ADMIN, "_branch_roles": ADMIN, "_client_roles": ADMIN, "_freshness": READER}
 """who reads each bookkeeping table (`_users`: only the publisher)"""
 
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "dim_branch": ("branch_id",),
-    "dim_product": ("product_id",),
-    "dim_channel": ("channel",),
-    "dim_payment_type": ("payment_type",),
-    "dim_date": ("date",),
-    "fact_sales": ("branch_id", "sale_id"),
-    "fact_sales_lines": ("branch_id", "sale_id", "line_no"),
-    "sales_daily": ("date", "branch_id", "category", "payment_type", "channel"),
-    "sales_hourly": ("hour", "branch_id", "category", "payment_type", "channel"),
-    "sales_status_daily": ("date", "branch_id", "status"),
-    "sales_tickets_daily": ("date", "branch_id", "channel", "payment_type", "status"),
-    "kpi_daily": ("date", "branch_id"),
-    "sales_minute": ("minute", "branch_id", "channel", "payment_type", "status"),
-    "sales_minute_late": ("minute", "branch_id", "channel", "payment_type", "status"),
-    "usage_minute": ("minute", "client_id", "category", "country"),
-    "conversations": ("conversation_id",),
-    "invoices": ("invoice_id",),
-    "invoice_lines": ("invoice_id", "line_no"),
-}
-"""the grains of DATA-MODEL.md; a table publishes with its key only when it has every column of it"""
 INDEXED = ("date", "branch_id", "client_id")
 BATCH_ROWS = 100_000
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,47}")
@@ -163,8 +142,8 @@ def scopes(lake: Lake, tables: Sequence[str], access: Mapping[str, Declaration])
         raise PublishError(
             f"publish: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no access scope: declare who may "
             "read it beside its definition, with a first line `-- access: branch|client|admin|public` in its "
-            'models/gold SQL file or `declare("gold.<name>", Access.<SCOPE>)` (almacen.lake.access) next to '
-            "the schema of a table Python writes; nothing was published"
+            'gold SQL model, or `define(Table("gold.<name>", Access.<SCOPE>, ...))` (almacen.lake) beside the '
+            "code of a table Python writes; nothing was published"
         )
     found = {t: access[f"gold.{t}"] for t in tables}
     for name, d in found.items():
@@ -254,7 +233,7 @@ class _Publisher:
                 if keys is not None and scope.column:
                     keys.update(str(k) for k in pc.unique(batch.column(scope.column)).to_pylist() if k is not None)
         self.step = f"adding keys and indexes to {self.staging}.{name}"
-        key = PRIMARY_KEYS.get(name, ())
+        key = scope.keys  # the grain declared with the table (catalog entry or `-- keys:` header)
         if key and set(key) <= set(schema.names):
             self.run(
                 [

@@ -282,7 +282,9 @@ class UsageMinutes:
             txns.append((WATERMARK_APP, to_ms(high)))
         if not touched:
             if txns:
-                self.lake.append(USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=["day"])
+                self.lake.append(
+                    USAGE, USAGE_SCHEMA.empty_table(), txns=txns, partition_by=list(USAGE_TABLE.partition_by)
+                )
                 self._gold_exists = True
             self._held().committed(ends)
             self.high = high
@@ -297,7 +299,7 @@ class UsageMinutes:
         if self._gold_exists:
             self.lake.replace(USAGE, rows, predicate, txns=txns)
         else:
-            self.lake.append(USAGE, rows, txns=txns, partition_by=["day"])
+            self.lake.append(USAGE, rows, txns=txns, partition_by=list(USAGE_TABLE.partition_by))
         self._gold_exists = True
         self._held().committed(ends)
         self.high = high

@@ -1,4 +1,5 @@
 -- access: public
+-- keys: date
 -- Every business date (in the business time zone) from the first sale to the last.
 WITH bounds AS (
     SELECT min(sold_at AT TIME ZONE $timezone)::DATE AS first_day, max(sold_at AT TIME ZONE $timezone)::DATE AS last_day

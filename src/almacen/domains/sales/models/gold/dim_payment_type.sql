@@ -1,4 +1,5 @@
 -- access: public
+-- keys: payment_type
 -- Payment types with their display names.
 SELECT * FROM (VALUES ('efectivo', 'Efectivo', 'Cash'), ('debito', 'Tarjeta de débito', 'Debit card'),
                       ('credito', 'Tarjeta de crédito', 'Credit card'),

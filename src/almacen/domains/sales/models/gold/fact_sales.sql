@@ -1,4 +1,5 @@
 -- access: branch
+-- keys: branch_id, sale_id
 -- One row per sale with its business date and hour, status and totals of its accepted lines.
 SELECT s.branch_id, s.sale_id, s.sold_at, date_trunc('hour', s.sold_at) AS hour,
        (s.sold_at AT TIME ZONE $timezone)::DATE AS date, s.channel, s.payment_type, s.status, s.customer_key,

@@ -1,4 +1,5 @@
 -- access: branch
+-- keys: date, branch_id
 -- Daily KPIs per branch with their trend versus the previous day and the same weekday last week.
 WITH day AS (
     SELECT date, branch_id,

@@ -1,4 +1,5 @@
 -- access: branch
+-- keys: hour, branch_id, category, payment_type, channel
 -- Approved sales by UTC hour × branch × category × payment type × channel.
 SELECT hour, any_value(date) AS date, branch_id, category, payment_type, channel,
        sum(quantity)::DECIMAL(18,3) AS units, sum(amount)::DECIMAL(18,2) AS revenue, count(DISTINCT sale_id) AS tickets,
