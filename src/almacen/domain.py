@@ -95,12 +95,6 @@ class Registry:
     def __iter__(self) -> Iterator[Domain]:
         return iter(self.domains)
 
-    def domain(self, name: str) -> Domain:
-        for d in self.domains:
-            if d.name == name:
-                return d
-        raise NotFound(f"no domain {name!r}; the registered ones are {', '.join(d.name for d in self.domains)}")
-
     def streams(self) -> Mapping[str, StreamKind]:
         """Every stream kind, by name."""
         return MappingProxyType({k.name: k for d in self.domains for k in d.streams})

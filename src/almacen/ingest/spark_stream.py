@@ -35,12 +35,13 @@ import logging
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from almacen.clock import utc_now
 from almacen.config import ConfigError, Settings
 from almacen.engine import CAPABILITIES, DuckDBEngine, Engine
 from almacen.engine.spark import SparkEngine
@@ -231,9 +232,10 @@ class SparkStreamIngestor:
         try:
             while query.isActive and not should_stop():
                 query.awaitTermination(0.5)
-                if not available_now and self._period.since + timedelta(
-                    seconds=self.cfg.report_every_seconds
-                ) < datetime.now(timezone.utc):
+                if (
+                    not available_now
+                    and self._period.since + timedelta(seconds=self.cfg.report_every_seconds) < utc_now()
+                ):
                     self.report()
         finally:
             if query.isActive:
@@ -246,8 +248,9 @@ class SparkStreamIngestor:
 
     def _topic_partitions(self) -> list[int]:
         """The topic's partitions, as the broker lists them."""
-        from almacen.sources.kafka import topic_metadata
         from confluent_kafka.admin import AdminClient
+
+        from almacen.sources.kafka import topic_metadata
 
         meta = topic_metadata(AdminClient(client_config(self.cfg.kafka)), self.cfg.kafka, 10.0).topics.get(self.topic)
         if meta is None or meta.error is not None:
@@ -283,7 +286,7 @@ class SparkStreamIngestor:
         if raw.num_rows == 0:
             return
         ends = {s: p for s, p in zip(*_last_per_stream(raw))}
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         self.gold.release(ends.keys(), self._drained(ends))
         parsed = parse_batch(self.kind, self.settings, self.duck, raw, self.cfg.max_payload_bytes)
         self.appends.epoch = epoch_id
@@ -340,7 +343,7 @@ class SparkStreamIngestor:
 
     def report(self) -> None:
         """A run record of the events since the last one (the lag is left to Spark's query progress)."""
-        p, now = self._period, datetime.now(timezone.utc)
+        p, now = self._period, utc_now()
         if p.batches == 0 and p.read == 0:
             return
         record_runs(

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from almacen.clock import utc_now
 from almacen.config import Settings
 from almacen.engine import Engine
 from almacen.ingest.kinds import StreamGold, StreamKind
@@ -55,7 +56,7 @@ class Totals:
     late: int = 0
     lag: int | None = None
     last_batch_s: float = 0.0
-    since: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    since: datetime = field(default_factory=utc_now)
 
     def add(self, counts: Counts) -> None:
         """Count one batch's `counts` in."""

@@ -20,12 +20,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from almacen.clock import utc_now
 from almacen.config import Settings, StreamSettings
 from almacen.engine import DuckDBEngine
 from almacen.ingest.kinds import StreamGold, StreamKind
@@ -157,7 +158,7 @@ class StreamIngestor:
         """The step (`ingest.step`) over a polled batch."""
         if self._step is None:
             raise RuntimeError("StreamIngestor.start() was not called before the first batch")
-        now = datetime.now(timezone.utc)
+        now = utc_now()
         parsed = parse_batch(self.kind, self.settings, self.engine, batch.table(), self.cfg.max_payload_bytes)
         counts = self._step.run(parsed, batch.ends, source=batch.source, now=now)
         for t in (self.totals, self._period):
@@ -165,7 +166,7 @@ class StreamIngestor:
 
     def report(self) -> None:
         """A run record of the events since the last one, with the lag behind the source."""
-        p, now = self._period, datetime.now(timezone.utc)
+        p, now = self._period, utc_now()
         if p.batches == 0 and p.read == 0:
             return
         record = RunRecord(

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from almacen.clock import utc_now
 from almacen.engine import Engine
 from almacen.lake import same_type
 from almacen.quality.rules import Check, Input, Rule
@@ -111,7 +112,7 @@ class Gate:
                 self._registered.append(key)
         batch = batch.append_column("_row", pa.array(range(batch.num_rows), pa.int64()))
         self.engine.register(self.name, batch)
-        params = {"now": now or datetime.now(timezone.utc)} if "$now" in self._sql else None
+        params = {"now": now or utc_now()} if "$now" in self._sql else None
         judged = self.engine.query(self._sql, params)
         failed = pc.is_valid(judged["_rule"])
         passed = judged.filter(pc.invert(failed)).drop_columns(["_rule", "_reason"])

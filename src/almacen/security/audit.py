@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
+from almacen.clock import utc_now
 from almacen.config.settings import ConfigError
 from almacen.errors import AlmacenError, Unavailable
 from almacen.lake import Lake
@@ -186,7 +187,7 @@ class AuditLog:
         with self._cv:
             if self._closed:
                 raise RuntimeError(f"audit log {self.lake.path(TABLE)} is closed; {action} by {actor} not recorded")
-            item.at = datetime.now(timezone.utc)  # under the lock: `at` follows `seq` within a process
+            item.at = utc_now()  # under the lock: `at` follows `seq` within a process
             self._queue.append(item)
             while not item.done:
                 if self._writing:
@@ -324,7 +325,7 @@ class AuditLog:
                     return  # a journaled head put back into a table cut below it: anchored already
                 first = last["seq"] + 1  # also covers a fold whose checkpoint was lost (crash, failed write)
             seq, digest = rows[-1]["seq"], rows[-1]["hash"]
-            at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            at = utc_now().isoformat(timespec="microseconds")
             assert self._key is not None  # `_to_table` resolved it (`_mac`) before this fold
             self.anchor.append(
                 {

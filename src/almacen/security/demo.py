@@ -8,9 +8,9 @@ cannot silently go into use.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
+from almacen.clock import utc_now
 from almacen.config import Settings
 from almacen.config.settings import DEMO_PSEUDONYM_KEY
 from almacen.errors import AlmacenError
@@ -32,7 +32,7 @@ def mark_demo_lake(lake: Lake) -> None:
     """Write the demo marker (once; keeps the first date)."""
     if is_demo_lake(lake):
         return
-    text = f"written with almacen's public demo keys on {datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}\n"
+    text = f"written with almacen's public demo keys on {utc_now():%Y-%m-%dT%H:%M:%SZ}\n"
     if "://" in lake.root:
         from pyarrow import fs as pafs
 

@@ -22,16 +22,17 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
-from almacen.clock import floor_minute
+from almacen.clock import floor_minute, utc_now
 from almacen.engine import DuckDBEngine
 from almacen.errors import NotFound
 from almacen.lake import Access, Lake, access_of
-from almacen.monitor.runs import RUNS, SCHEMA as RUNS_SCHEMA
+from almacen.monitor.runs import RUNS
+from almacen.monitor.runs import SCHEMA as RUNS_SCHEMA
 from almacen.security import Permission, User, require
 from almacen.serve.filters import Filters
 from almacen.serve.site import Dataset, Held, Mart
@@ -105,7 +106,7 @@ class Marts:
         marts: Sequence[Mart] = (),
         branches: Mapping[str, str] | None = None,
         refresh_seconds: float = 5.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.marts = (SYSTEM, *marts)
         self._datasets: dict[str, Dataset] = {}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from almacen.clock import utc_now
 
 
 def dev_certificate(folder: Path, host: str = "127.0.0.1", days: int = 30) -> tuple[Path, Path]:
@@ -26,7 +28,7 @@ def dev_certificate(folder: Path, host: str = "127.0.0.1", days: int = 30) -> tu
         names.append(x509.IPAddress(ipaddress.ip_address(host)))
     except ValueError:
         names.append(x509.DNSName(host))
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

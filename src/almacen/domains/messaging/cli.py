@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from almacen.clock import utc_now
 from almacen.config import load_config
 from almacen.lake import Lake
 from almacen.terminal import ConfigOpt, audit_run, console, friendly
@@ -180,7 +180,7 @@ def pending(config: ConfigOpt = None) -> None:
     from almacen.domains.messaging.build import pending_statuses
 
     rows = pending_statuses(load_config(config))
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     console.print(f"{rows.num_rows:,} status events wait for a message that was never seen", highlight=False)
     if rows.num_rows:
         oldest = min(rows["event_time"].to_pylist())

@@ -8,11 +8,12 @@ version is in force, and every earlier one stays so an invoice can be traced to 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
 
+from almacen.clock import utc_now
 from almacen.domains.messaging.accounts import CLIENTS
 from almacen.domains.messaging.rates import ClientAccount, RateCard, clients_to_tables, load_clients, load_rate_card
 from almacen.lake import Lake
@@ -31,7 +32,7 @@ def store_clients(lake: Lake, path: Path, now: datetime | None = None) -> tuple[
     """Validate `clients.toml` and append it as a new version; returns (version, clients)."""
     accounts = load_clients(path)
     version = max(next_version(lake, CLIENTS), next_version(lake, CONTRACTS))
-    clients, contracts = clients_to_tables(accounts, version, now or datetime.now(timezone.utc))
+    clients, contracts = clients_to_tables(accounts, version, now or utc_now())
     lake.append(CONTRACTS, contracts)
     lake.append(CLIENTS, clients)  # last: a version of clients always has its contracts
     return version, clients.num_rows
@@ -41,7 +42,7 @@ def store_rate_card(lake: Lake, path: Path, now: datetime | None = None) -> tupl
     """Validate `rates.toml` and append it as a new version; returns (version, priced rows)."""
     card = load_rate_card(path)
     version = next_version(lake, RATE_CARDS)
-    table = card.to_table(version, now or datetime.now(timezone.utc))
+    table = card.to_table(version, now or utc_now())
     lake.append(RATE_CARDS, table)
     return version, table.num_rows
 

@@ -9,16 +9,17 @@ versions and quarantine, one commit per table. `extract` and `extract_slices` ar
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pyarrow as pa
 
+from almacen.clock import utc_now
 from almacen.config import Settings
 from almacen.domains.sales.quality import ACCEPTED_SALES, sales_lines_rules, sales_rules
 from almacen.engine import Engine
-from almacen.ingest.conform import conform
 from almacen.ingest import extract as core_extract
 from almacen.ingest import extract_slices as core_extract_slices
+from almacen.ingest.conform import conform
 from almacen.ingest.extract import TXN_PREFIX, Slice
 from almacen.lake import Lake, concat
 from almacen.lake.predicate import isin
@@ -39,7 +40,7 @@ def commit_pos(settings: Settings, lake: Lake, engine: Engine, slices: list[Slic
         lake.replace(f"bronze.pos_{table_name}", rows, in_batches)
         source = settings.schemas()[schema_name].tables[table_name]
         by_role[source.role].append(conform(engine, source, rows, f"bronze_{table_name}"))
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     sales = _with_known_versions(lake, engine, concat(by_role["sales"]), batch_ids)
     sales_split = split(engine, sales, sales_rules(settings.future_tolerance_minutes), name="batch_sales", now=now)
     sales_split = Split(

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
-from almacen.clock import floor_minute
+from almacen.clock import floor_minute, utc_now
+from almacen.domains.sales.realtime.rollup import GRAIN, LATE, LATE_SCHEMA, MINUTE, MINUTE_SCHEMA
 from almacen.errors import UsageError
 from almacen.lake import Lake
-from almacen.domains.sales.realtime.rollup import GRAIN, LATE, LATE_SCHEMA, MINUTE, MINUTE_SCHEMA
 
 DIMENSIONS = ("branch_id", "channel", "payment_type", "status")
 MEASURES = ("events", "units", "amount")
@@ -32,7 +32,7 @@ def sales_minutes(
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
         raise UsageError(f"cannot group by {', '.join(unknown)}: choose among {', '.join(DIMENSIONS)}")
-    end = floor_minute(until or datetime.now(timezone.utc)) + timedelta(minutes=1)
+    end = floor_minute(until or utc_now()) + timedelta(minutes=1)
     start = end - timedelta(minutes=last)
     keys = (["minute"] if per_minute else []) + list(by)
     data = lake.dataset(MINUTE)

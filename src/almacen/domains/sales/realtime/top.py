@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
 from rich.console import Group, JustifyMethod
 from rich.live import Live
 from rich.table import Table
 
-from almacen.lake import Lake
+from almacen.clock import utc_now
 from almacen.domains.sales.realtime.query import sales_minutes
+from almacen.lake import Lake
 
 
 def _money(value) -> str:
@@ -20,7 +21,7 @@ def _money(value) -> str:
 
 def render(lake: Lake, minutes: int = 10, until: datetime | None = None) -> Group:
     """Approved sales per minute by channel, and the busiest branches, over the last `minutes`."""
-    until = until or datetime.now(timezone.utc)
+    until = until or utc_now()
     by_channel = sales_minutes(lake, minutes, ["channel"], until=until, status="aprobada").to_pylist()
     channels = sorted({r["channel"] for r in by_channel})
     per_minute = Table(title=f"approved sales per minute, last {minutes} min (UTC)", expand=False)
