@@ -76,7 +76,7 @@ def test_with_no_domain_there_are_no_domain_pages_routes_or_exports(settings):
     assert export.status_code == 404
     assert export.json()["detail"] == (
         "nothing to export as 'kpis.csv': ask for <dataset>.csv or .xlsx, dataset one "
-        "of runs, freshness, quarantine, quarantine_rows, reconciliation, audit"
+        "of runs, freshness, quarantine, quarantine_rows, audit"
     )
     assert set(client.get("/api/openapi.json").json()["paths"]) == {
         "/api/me",

@@ -7,8 +7,8 @@ Every read goes through `Marts.read`, which applies the user's permission and br
 the one place they are enforced.
 
 The tables held and the datasets answered come from the marts the server is given (`almacen.serve.site.Mart`:
-each domain declares one) beside the server's own `SYSTEM` mart (runs, freshness, quarantine,
-reconciliation); this module names no domain's table.
+each domain declares one) beside the server's own `SYSTEM` mart (runs, freshness, quarantine); this module names no
+domain's table.
 
 Answers of cached datasets are kept until the next reload of any table, keyed by the scoped filters:
 dashboards ask the same few questions over and over, and a query costs 5–15 ms of CPU against ~0.1 ms
@@ -39,17 +39,6 @@ from almacen.serve.site import Dataset, Held, Mart
 from almacen.sql import load_sql
 
 _TS = pa.timestamp("us", tz="UTC")
-RECONCILIATION = "_system.reconciliation"
-RECONCILIATION_SCHEMA = pa.schema(
-    [
-        ("branch_id", pa.string()),
-        ("hour", _TS),
-        ("ok", pa.bool_()),
-        ("checked_at", _TS),
-        ("source_revenue", pa.decimal128(18, 2)),
-        ("gold_revenue", pa.decimal128(18, 2)),
-    ]
-)
 BRANCHES_SCHEMA = pa.schema([("branch_id", pa.string()), ("name", pa.string())])
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -336,7 +325,7 @@ def _quality(part: str) -> Callable[..., pa.Table]:
 
 SYSTEM = Mart(
     name="system",
-    tables=(Held(RUNS, empty=RUNS_SCHEMA), Held(RECONCILIATION, empty=RECONCILIATION_SCHEMA)),
+    tables=(Held(RUNS, empty=RUNS_SCHEMA),),
     datasets=tuple(
         Dataset(name, Permission.QUALITY, _quality(part))
         for name, part in (
@@ -344,8 +333,8 @@ SYSTEM = Mart(
             ("freshness", "freshness"),
             ("quarantine", "quarantine_summary"),
             ("quarantine_rows", "quarantine_rows"),
-            ("reconciliation", "reconciliation"),
         )
     ),
 )
-"""what the server itself serves: job runs, freshness per configured branch, quarantine, reconciliation"""
+"""what the server itself serves: job runs, freshness per configured branch, quarantine (a domain adds its
+reconciliation: the sales mart's `reconciliation`)"""

@@ -5,7 +5,7 @@ from almacen.domain import Domain
 from almacen.domains.sales.extract import commit_pos, extract, extract_slices
 from almacen.domains.sales.models import MODELS, build
 from almacen.domains.sales.quality import sales_event_rules, sales_lines_rules, sales_rules
-from almacen.domains.sales.reconcile import Fix, Reconciliation, fix, reconcile
+from almacen.domains.sales.reconcile import RECONCILIATION_TABLE, Fix, Reconciliation, fix, reconcile
 from almacen.domains.sales.realtime.rollup import LATE_TABLE, MINUTE_TABLE
 from almacen.domains.sales.stream import SALES
 from almacen.domains.sales.serve import PAGES, STATIC, TEMPLATES, TEXTS
@@ -13,7 +13,7 @@ from almacen.domains.sales.vocabulary import APPROVED, CHANNELS, PAYMENT_TYPES, 
 
 DOMAIN = Domain(
     name="sales",
-    tables=(MINUTE_TABLE, LATE_TABLE),
+    tables=(MINUTE_TABLE, LATE_TABLE, RECONCILIATION_TABLE),
     streams=(SALES,),
     models=(MODELS,),
     extraction=commit_pos,

@@ -25,7 +25,7 @@ from almacen.domains.sales.extract import extract_slices
 from almacen.domains.sales.models import build
 from almacen.engine import open_engine
 from almacen.errors import NotFound
-from almacen.lake import Lake, concat
+from almacen.lake import Access, Lake, Table, concat, define
 from almacen.lake.predicate import all_of, at_least, before, isin
 from almacen.monitor import RunRecord
 from almacen.sql import load_sql
@@ -45,6 +45,15 @@ SCHEMA = pa.schema(
     ]
 )
 """`_system.reconciliation`, whichever engine computed it (Spark marks list items non-null, DuckDB does not)"""
+RECONCILIATION_TABLE = define(
+    Table(
+        RECONCILIATION,
+        Access.BRANCH,
+        SCHEMA,
+        keys=("branch_id", "hour"),
+        description="the last check of each branch's hour: source control vs gold + quarantine, and why they differ",
+    )
+)
 _LAKE_TABLES = (
     "gold.fact_sales",
     "gold.fact_sales_lines",

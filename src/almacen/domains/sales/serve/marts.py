@@ -15,6 +15,7 @@ from fastapi import Query
 
 from almacen.clock import floor_minute
 from almacen.domains.sales.realtime.rollup import MINUTE, MINUTE_SCHEMA
+from almacen.domains.sales.reconcile import RECONCILIATION, SCHEMA as RECONCILIATION_SCHEMA
 from almacen.domains.sales.vocabulary import CHANNELS, PAYMENT_TYPES
 from almacen.security import Permission
 from almacen.serve.filters import Filters
@@ -107,6 +108,12 @@ def _change(value, base) -> float | None:
     return round(100 * (float(value) - float(base)) / float(base), 1)
 
 
+def reconciliation(marts: Marts, f: Filters | None, branches: list[str] | None, **_: Any) -> pa.Table:
+    """Per branch in scope: hours checked against the branch sources, hours failing, the first of them, the
+    last check, and the revenue each side reports (the quality page's reconciliation)."""
+    return marts.query(sql("reconciliation"), {"branches": branches})
+
+
 MART = Mart(
     name="sales",
     tables=(
@@ -115,6 +122,7 @@ MART = Mart(
         Held("gold.dim_branch"),
         Held("gold.dim_product"),
         Held(MINUTE, empty=MINUTE_SCHEMA, recent=("minute", timedelta(hours=REALTIME_HOURS))),
+        Held(RECONCILIATION, empty=RECONCILIATION_SCHEMA),
     ),
     datasets=(
         Dataset("kpis", Permission.SALES, kpis, filtered=True, default_days=1, cached=True),
@@ -129,6 +137,7 @@ MART = Mart(
             per_minute=True,
         ),
         Dataset("choices", Permission.SALES, choices, exported=False),
+        Dataset("reconciliation", Permission.QUALITY, reconciliation),
     ),
     latest=sql("latest"),
     vocabularies={"channel": CHANNELS, "payment_type": PAYMENT_TYPES},
