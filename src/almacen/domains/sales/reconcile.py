@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from almacen.clock import utc
 from almacen.config import Branch, Settings, resolve_url, source_zone
 from almacen.domains.sales.controls import ControlRows, control_for, read_control
-from almacen.domains.sales.extract import extract_slices
+from almacen.domains.sales.extraction import extract_slices
 from almacen.domains.sales.models import build
 from almacen.engine import open_engine
 from almacen.errors import NotFound
