@@ -28,7 +28,7 @@ TABLES = ("bronze.message_events", "quarantine.message_events", "gold.usage_minu
 
 def _settings(world: MessagingWorld, lake: Path, kafka: KafkaSettings, spark_settings) -> Settings:
     stream = world.settings.messaging.stream.model_copy(
-        update={"source": "kafka", "kafka": kafka, "max_batch_events": 700, "trigger_seconds": 0.1}
+        update={"source": "kafka", "kafka": kafka, "max_batch_events": 1_500, "trigger_seconds": 0.1}
     )
     messaging = world.settings.messaging.model_copy(update={"stream": stream})
     settings = world.settings.model_copy(update={"lake": str(lake), "messaging": messaging, "spark": spark_settings})
@@ -64,10 +64,10 @@ def test_the_message_stream_on_spark_matches_the_embedded_ingestor_and_the_ledge
     a = _settings(mworld, tmp_path / "lake_a", kafka, spark_settings)
     b = _settings(mworld, tmp_path / "lake_b", kafka, spark_settings)
     maker = mworld.maker()
-    events = made(maker, 3_000)
+    events = made(maker, 2_000)
 
     # round 1: the first part of the events (statuses may come before their sends), round 2: the rest
-    for part in (events[:1_800], events[1_800:]):
+    for part in (events[:1_200], events[1_200:]):
         sink = KafkaSink(kafka)
         sink.write(part)
         sink.close()
