@@ -140,3 +140,15 @@ def test_the_shipped_registry_finds_each_domains_reconciliation():
     from almacen.domains.sales import reconcile
 
     assert dict(SHIPPED.reconcilers()) == {"sales": reconcile}
+
+
+def test_the_shipped_tables_that_hold_personal_data_say_which_columns():
+    from almacen.domains import REGISTRY as SHIPPED
+
+    personal = {name: t.personal for name, t in SHIPPED.tables().items() if t.personal}
+    assert personal == {
+        "bronze.message_events": ("recipient_key",),
+        "quarantine.message_events": ("_raw",),  # the refused payload as it came, phone number included
+        "silver.messages": ("recipient_key",),
+        "gold.conversations": ("recipient_key",),
+    }

@@ -25,7 +25,8 @@ from almacen.domains.messaging.conversations import (
     MONTHLY_TABLE,
 )
 from almacen.domains.messaging.quality import message_event_rules, recipient_keys
-from almacen.domains.messaging.stream import MESSAGING
+from almacen.domains.messaging.build import MESSAGES_TABLE
+from almacen.domains.messaging.stream import BRONZE_TABLE, MESSAGING, QUARANTINE_TABLE
 from almacen.domains.messaging.usage import USAGE_TABLE
 from almacen.domains.messaging.ledger import DRAFT_LINE_TABLE, DRAFT_TABLE, INVOICE_TABLE, LINE_TABLE
 from almacen.domains.messaging.rates import (
@@ -47,6 +48,9 @@ from almacen.domains.messaging.vocabulary import CATEGORIES, COUNTRIES, DELIVERY
 DOMAIN = Domain(
     name="messaging",
     tables=(
+        BRONZE_TABLE,
+        QUARANTINE_TABLE,
+        MESSAGES_TABLE,
         USAGE_TABLE,
         CONVERSATION_TABLE,
         DAILY_TABLE,

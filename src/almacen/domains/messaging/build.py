@@ -17,10 +17,19 @@ from almacen.config import Settings
 from almacen.domains.messaging.usage import MESSAGE_EVENTS, USAGE, USAGE_SCHEMA, status_ranks, usage_from_messages
 from almacen.engine import DuckDBEngine
 from almacen.errors import NotFound
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, Table, define
 from almacen.sql import load_sql
 
 MESSAGES = "silver.messages"
+MESSAGES_TABLE = define(
+    Table(
+        MESSAGES,
+        Access.ADMIN,
+        keys=("message_id",),
+        personal=("recipient_key",),
+        description="one row per message with its final status (the recipient pseudonymised)",
+    )
+)
 _PACKAGE = "almacen.domains.messaging"
 """where the SQL files beside this module are"""
 

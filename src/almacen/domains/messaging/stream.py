@@ -14,7 +14,7 @@ from almacen.domains.messaging.quality import KNOWN_CLIENTS, message_event_rules
 from almacen.domains.messaging.usage import MESSAGE_EVENTS, UsageMinutes
 from almacen.engine import Engine
 from almacen.ingest.kinds import StreamGold, StreamKind
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, Table, define
 from almacen.quality import Rule
 from almacen.security.demo import pseudonym_key
 
@@ -41,11 +41,29 @@ def _pseudonymise_recipients(settings: Settings, parsed: pa.Table) -> pa.Table:
     return recipient_keys(parsed, pseudonym_key(settings))
 
 
+BRONZE_TABLE = define(
+    Table(
+        MESSAGE_EVENTS,
+        Access.ADMIN,
+        partition_by=("event_date",),
+        personal=("recipient_key",),
+        description="every accepted notification event (the recipient pseudonymised), once, with its stream position",
+    )
+)
+QUARANTINE_TABLE = define(
+    Table(
+        "quarantine.message_events",
+        Access.ADMIN,
+        personal=("_raw",),
+        description="every refused notification event with its raw payload (the recipient's phone number in it)",
+    )
+)
+
 MESSAGING = StreamKind(
     name="messaging",
     job="stream-messaging",
-    bronze=MESSAGE_EVENTS,
-    quarantine="quarantine.message_events",
+    bronze=BRONZE_TABLE.name,
+    quarantine=QUARANTINE_TABLE.name,
     parse=resources.files("almacen.domains.messaging") / "message_events.sql",
     settings=lambda s: s.messaging.stream,
     rules=_message_rules,

@@ -7,13 +7,13 @@ from almacen.domains.sales.models import MODELS, build
 from almacen.domains.sales.quality import sales_event_rules, sales_lines_rules, sales_rules
 from almacen.domains.sales.reconcile import RECONCILIATION_TABLE, Fix, Reconciliation, fix, reconcile
 from almacen.domains.sales.realtime.rollup import LATE_TABLE, MINUTE_TABLE
-from almacen.domains.sales.stream import SALES
+from almacen.domains.sales.stream import BRONZE_TABLE, QUARANTINE_TABLE, SALES
 from almacen.domains.sales.serve import PAGES, STATIC, TEMPLATES, TEXTS
 from almacen.domains.sales.vocabulary import APPROVED, CHANNELS, PAYMENT_TYPES, STATUSES
 
 DOMAIN = Domain(
     name="sales",
-    tables=(MINUTE_TABLE, LATE_TABLE, RECONCILIATION_TABLE),
+    tables=(BRONZE_TABLE, QUARANTINE_TABLE, MINUTE_TABLE, LATE_TABLE, RECONCILIATION_TABLE),
     streams=(SALES,),
     models=(MODELS,),
     extraction=commit_pos,

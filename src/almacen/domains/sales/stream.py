@@ -12,7 +12,7 @@ from almacen.domains.sales.quality import KNOWN_BRANCHES, sales_event_rules
 from almacen.domains.sales.realtime.rollup import SALES_EVENTS, MinuteRollup
 from almacen.engine import Engine
 from almacen.ingest.kinds import StreamGold, StreamKind
-from almacen.lake import Lake
+from almacen.lake import Access, Lake, Table, define
 from almacen.quality import Rule
 
 
@@ -28,11 +28,27 @@ def _minute_rollup(_settings: Settings, lake: Lake, engine: Engine, lateness: ti
     return MinuteRollup(lake, engine, lateness)
 
 
+BRONZE_TABLE = define(
+    Table(
+        SALES_EVENTS,
+        Access.ADMIN,
+        partition_by=("event_date",),
+        description="every accepted sale event as it arrived (parsed, typed), once, with its stream position",
+    )
+)
+QUARANTINE_TABLE = define(
+    Table(
+        "quarantine.sales_events",
+        Access.ADMIN,
+        description="every refused sale event with its raw payload, the rule it failed and why",
+    )
+)
+
 SALES = StreamKind(
     name="sales",
     job="stream",
-    bronze=SALES_EVENTS,
-    quarantine="quarantine.sales_events",
+    bronze=BRONZE_TABLE.name,
+    quarantine=QUARANTINE_TABLE.name,
     parse=resources.files("almacen.domains.sales") / "events.sql",
     settings=lambda s: s.stream,
     rules=_sales_rules,
