@@ -11,7 +11,8 @@ What a domain declares:
   keys, partitioning, personal columns, access scope); its gold SQL models declare theirs in a header;
 - `streams`: its stream kinds (`almacen.ingest.kinds.StreamKind`), run by `almacen stream <name>`;
 - `models`: folders of SQL models, each with `silver/` and `gold/` subfolders (`almacen.models`);
-- `extraction`: what the hourly extraction of the branches' databases writes (`ingest.extract.Commit`);
+- `extraction`: its part of the hourly extraction of the branches' databases (`ingest.extract.Extraction`:
+  what is prepared first, what is committed);
 - `reconcile`: `"module:function"` of its reconciliation against its sources, `(settings, start, end)` ->
   a result whose `ok` is false on an unexplained difference (its command then exits 1);
 - `cli`: `"module:function"` of a function that adds the domain's commands to the `almacen` app;
@@ -36,7 +37,7 @@ from types import MappingProxyType
 from typing import Any
 
 from almacen.errors import NotFound
-from almacen.ingest.extract import Commit
+from almacen.ingest.extract import Extraction
 from almacen.ingest.kinds import StreamKind
 from almacen.lake import Declaration, Table, declared, define
 from almacen.models import declare_access
@@ -54,8 +55,8 @@ class Domain:
     streams: tuple[StreamKind, ...] = ()
     models: tuple[Traversable, ...] = ()
     """folders holding `silver/*.sql` and `gold/*.sql` models"""
-    extraction: Commit | None = None
-    """what the hourly extraction does with the branch POS rows it read (`almacen.ingest.extract.Commit`)"""
+    extraction: Extraction | None = None
+    """what the hourly extraction does with the branch POS rows it read (`almacen.ingest.extract.Extraction`)"""
     reconcile: str | None = None
     """`module:function` of its reconciliation: `(settings, start, end)` -> a result with `ok`"""
     cli: str | None = None
@@ -106,12 +107,12 @@ class Registry:
             raise NotFound(f"stream: {name!r} is not a kind of stream; known: {', '.join(kinds)}")
         return kinds[name]
 
-    def extraction(self) -> Commit:
-        """The commit step of the branch extraction (one domain owns the POS source role today)."""
-        commits = [d.extraction for d in self.domains if d.extraction]
-        if len(commits) != 1:
-            raise NotFound(f"the branch extraction needs exactly one domain with an extraction, found {len(commits)}")
-        return commits[0]
+    def extraction(self) -> Extraction:
+        """The domain part of the branch extraction (one domain owns the POS source role today)."""
+        found = [d.extraction for d in self.domains if d.extraction]
+        if len(found) != 1:
+            raise NotFound(f"the branch extraction needs exactly one domain with an extraction, found {len(found)}")
+        return found[0]
 
     def model_folders(self) -> tuple[Traversable, ...]:
         """Every domain's model folders, in registry order (the runner orders the models by dependency)."""

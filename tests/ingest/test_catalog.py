@@ -11,7 +11,7 @@ import pytest
 from almacen.config import Settings
 from almacen.config.settings import Catalog
 from almacen.engine import Engine
-from almacen.ingest.catalog import load_catalog
+from almacen.domains.sales.catalog import load_catalog
 from almacen.lake import Lake
 from almacen.sources import SourceError
 

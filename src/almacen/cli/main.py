@@ -85,7 +85,7 @@ def extract(
     with progress() as bar:
         task = bar.add_task("extracting", total=len(slices))
         records = extract_slices(
-            settings, slices, on_progress=lambda n: bar.advance(task, n), commit=REGISTRY.extraction()
+            settings, slices, on_progress=lambda n: bar.advance(task, n), extraction=REGISTRY.extraction()
         )
     report.runs(console, records)
     report.unsettled(console, records, settings.settle_hours)

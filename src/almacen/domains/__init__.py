@@ -40,4 +40,4 @@ def extract(
 ) -> list[RunRecord]:
     """Extract the given hours of the branches' databases (`almacen.ingest.extract.extract`), written by
     the domain that owns the branch source role."""
-    return extract_hours(settings, hours, branch_ids, on_progress, commit=REGISTRY.extraction())
+    return extract_hours(settings, hours, branch_ids, on_progress, extraction=REGISTRY.extraction())

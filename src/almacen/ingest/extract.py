@@ -29,7 +29,6 @@ import pyarrow.compute as pc
 from almacen.clock import hour_start, is_utc, local_window, utc_now
 from almacen.config import Branch, Settings, SourceTable, resolve_url, source_zone
 from almacen.engine import DuckDBEngine, Engine
-from almacen.ingest.catalog import load_catalog
 from almacen.ingest.catchup import History, extract_history, extract_runs_since, is_unsettled, normally_sells
 from almacen.ingest.lineage import add_lineage, batch_id, normalise
 from almacen.lake import Lake, SchemaChangeError, same_type
@@ -62,10 +61,19 @@ class Slice:
 
 
 Commit = Callable[[Settings, Lake, Engine, list[Slice]], None]
-"""What a domain does with the good slices an extraction read (`Domain.extraction`): writes bronze as read,
-the rest through its quality rules, in one commit per table, and sets each slice's `run.rows_written` and
-`run.rows_quarantined`. The core reads, windows, checks schemas and records runs; the commit knows what
-the source's tables mean."""
+"""What a domain does with the good slices an extraction read: writes bronze as read, the rest through its
+quality rules, in one commit per table, and sets each slice's `run.rows_written` and `run.rows_quarantined`.
+The core reads, windows, checks schemas and records runs; the commit knows what the source's tables mean."""
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What a domain gives the hourly extraction of the branches' databases (`Domain.extraction`)."""
+
+    commit: Commit
+    prepare: Callable[[Settings, Lake, Engine], object] | None = None
+    """run once before any slice is read, on the engine the commits use (e.g. register reference data the
+    rules need, such as the product catalog)"""
 
 
 def extract(
@@ -74,7 +82,7 @@ def extract(
     branch_ids: Sequence[str] | None = None,
     on_progress: Callable[[int], None] | None = None,
     *,
-    commit: Commit,
+    extraction: Extraction,
 ) -> list[RunRecord]:
     """Extract the given hours for the selected (default: all enabled) branches; one run record per slice.
 
@@ -83,7 +91,7 @@ def extract(
     branches = (
         [settings.branch(b).id for b in branch_ids] if branch_ids else [b.id for b in settings.branches if b.enabled]
     )
-    return extract_slices(settings, [(b, h) for h in hours for b in branches], on_progress, commit=commit)
+    return extract_slices(settings, [(b, h) for h in hours for b in branches], on_progress, extraction=extraction)
 
 
 def extract_slices(
@@ -91,7 +99,7 @@ def extract_slices(
     slices: Iterable[tuple[str, datetime]],
     on_progress: Callable[[int], None] | None = None,
     *,
-    commit: Commit,
+    extraction: Extraction,
 ) -> list[RunRecord]:
     """Extract exactly these (branch id, hour) slices, in hour order.
 
@@ -114,7 +122,8 @@ def extract_slices(
     records: list[RunRecord] = []
     pending: list[Slice] = []
     with DuckDBEngine() as engine, ThreadPoolExecutor(settings.max_workers) as pool:
-        load_catalog(settings, lake, engine)
+        if extraction.prepare is not None:
+            extraction.prepare(settings, lake, engine)
         i, window_hours = 0, FIRST_WINDOW_HOURS
         while i < len(hours):
             window = set(hours[i : i + window_hours])
@@ -127,7 +136,7 @@ def extract_slices(
             per_hour = sum(s.run.rows_read for s in read) / len(window)
             window_hours = max(1, min(MAX_WINDOW_HOURS, int(settings.commit_rows / max(per_hour, 1.0))))
             if sum(s.run.rows_read for s in pending) >= settings.commit_rows or i >= len(hours):
-                records += _flush(settings, lake, engine, pending, commit)
+                records += _flush(settings, lake, engine, pending, extraction.commit)
                 if on_progress:
                     on_progress(len(pending))
                 pending = []

@@ -2,7 +2,7 @@
 against the branch sources, and the dashboard's sales pages."""
 
 from almacen.domain import Domain
-from almacen.domains.sales.extraction import commit_pos, extract, extract_slices
+from almacen.domains.sales.extraction import EXTRACTION, commit_pos, extract, extract_slices
 from almacen.domains.sales.models import MODELS, build
 from almacen.domains.sales.quality import sales_event_rules, sales_lines_rules, sales_rules
 from almacen.domains.sales.reconcile import RECONCILIATION_TABLE, Fix, Reconciliation, fix, reconcile
@@ -16,7 +16,7 @@ DOMAIN = Domain(
     tables=(BRONZE_TABLE, QUARANTINE_TABLE, MINUTE_TABLE, LATE_TABLE, RECONCILIATION_TABLE),
     streams=(SALES,),
     models=(MODELS,),
-    extraction=commit_pos,
+    extraction=EXTRACTION,
     reconcile="almacen.domains.sales.reconcile:reconcile",
     cli="almacen.domains.sales.cli:install",
     routes="almacen.domains.sales.serve.api:router",

@@ -19,8 +19,9 @@ from almacen.domains.sales.quality import ACCEPTED_SALES, sales_lines_rules, sal
 from almacen.engine import Engine
 from almacen.ingest import extract as core_extract
 from almacen.ingest import extract_slices as core_extract_slices
-from almacen.ingest.conform import conform
-from almacen.ingest.extract import TXN_PREFIX, Slice
+from almacen.domains.sales.catalog import load_catalog
+from almacen.domains.sales.conform import conform
+from almacen.ingest.extract import TXN_PREFIX, Extraction, Slice
 from almacen.lake import Lake, concat
 from almacen.lake.predicate import isin
 from almacen.monitor import RunRecord
@@ -130,6 +131,11 @@ def _count_by_batch(*tables: pa.Table) -> dict[str, int]:
     return counts
 
 
+EXTRACTION = Extraction(commit=commit_pos, prepare=load_catalog)
+"""the sales domain's part of the branch extraction: the product catalog loaded first (lines are checked
+against it), then the POS rows conformed, judged and committed (`commit_pos`)"""
+
+
 def extract(
     settings: Settings,
     hours: Iterable[datetime],
@@ -137,11 +143,11 @@ def extract(
     on_progress: Callable[[int], None] | None = None,
 ) -> list[RunRecord]:
     """`almacen.ingest.extract.extract` of the branches' POS sales (see there)."""
-    return core_extract(settings, hours, branch_ids, on_progress, commit=commit_pos)
+    return core_extract(settings, hours, branch_ids, on_progress, extraction=EXTRACTION)
 
 
 def extract_slices(
     settings: Settings, slices: Iterable[tuple[str, datetime]], on_progress: Callable[[int], None] | None = None
 ) -> list[RunRecord]:
     """`almacen.ingest.extract.extract_slices` of the branches' POS sales (see there)."""
-    return core_extract_slices(settings, slices, on_progress, commit=commit_pos)
+    return core_extract_slices(settings, slices, on_progress, extraction=EXTRACTION)
