@@ -18,8 +18,11 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import TypeVar
 
 import pyarrow as pa
+
+T = TypeVar("T", pa.Table, pa.RecordBatchReader)
 
 
 @functools.cache
@@ -52,8 +55,9 @@ def _read(file: Traversable, named: str) -> str:
     return file.read_text(encoding="utf-8")
 
 
-def exactly(table: pa.Table, schema: pa.Schema, what: str) -> pa.Table:
-    """`table` as `schema`; a different column list or type is a fault of the SQL (`what`), reported as such."""
+def exactly(table: T, schema: pa.Schema, what: str) -> T:
+    """`table` (a Table or a stream of batches) as `schema`; a different column list or type is a fault of the
+    SQL (`what`), reported as such."""
     if table.schema != schema:
         raise RuntimeError(f"{what} SQL returned {table.schema}, expected {schema}")
     return table

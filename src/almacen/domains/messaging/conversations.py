@@ -137,10 +137,7 @@ def create_conversations(engine: DuckDBEngine, table: str = CONVERSATIONS) -> pa
     _check_messages(engine)
     engine.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
     engine.execute(f"CREATE OR REPLACE TABLE {table} AS {load_sql(_PACKAGE, 'conversations.sql')}")
-    rows = engine.stream(f"SELECT * FROM {table}")
-    if rows.schema != CONVERSATION_SCHEMA:
-        raise RuntimeError(f"conversation SQL returned {rows.schema}, expected {CONVERSATION_SCHEMA}")
-    return rows
+    return exactly(engine.stream(f"SELECT * FROM {table}"), CONVERSATION_SCHEMA, "conversation")
 
 
 def _check_messages(engine: DuckDBEngine) -> None:
