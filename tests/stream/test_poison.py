@@ -56,7 +56,7 @@ REASONS = {  # the simulator's poison kinds (null_key: a valid event without a k
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
+def duck() -> Iterator[DuckDBEngine]:
     with DuckDBEngine() as duck:
         yield duck
 
@@ -88,13 +88,13 @@ def poison(event: dict) -> list[tuple[bytes | None, tuple[str, str]]]:
 
 
 @pytest.mark.parametrize("kind", [SALES, MESSAGING], ids=["sales", "messaging"])
-def test_every_poison_payload_in_one_batch_is_quarantined_with_its_own_reason(engine: DuckDBEngine, kind: StreamKind):
+def test_every_poison_payload_in_one_batch_is_quarantined_with_its_own_reason(duck: DuckDBEngine, kind: StreamKind):
     event = SALE if kind is SALES else MESSAGE
     bad = poison(event)
     good = [json.dumps({**event, "event_id": f"ok-{i}"}).encode() for i in range(3)]
     payloads = [good[0], *[p for p, _ in bad[:8]], good[1], *[p for p, _ in bad[8:]], good[2]]
 
-    result = judge(engine, kind, payloads)
+    result = judge(duck, kind, payloads)
 
     assert result.passed["event_id"].to_pylist() == ["ok-0", "ok-1", "ok-2"]
     assert [(r["_rule"], r["_reason"]) for r in result.quarantined.to_pylist()] == [r for _, r in bad]
@@ -103,13 +103,13 @@ def test_every_poison_payload_in_one_batch_is_quarantined_with_its_own_reason(en
     ]
 
 
-def test_a_payload_of_exactly_the_limit_is_read_and_one_byte_more_is_not(engine: DuckDBEngine):
+def test_a_payload_of_exactly_the_limit_is_read_and_one_byte_more_is_not(duck: DuckDBEngine):
     head = json.dumps(SALE)[:-1] + ', "relleno": "'
     at_limit = (head + "x" * (500 - len(head) - 2) + '"}').encode()
     over = (head + "x" * (501 - len(head) - 2) + '"}').encode()
     assert (len(at_limit), len(over)) == (500, 501)
 
-    result = judge(engine, SALES, [at_limit, over.replace(b'"e-1"', b'"e-2"')], max_payload_bytes=500)
+    result = judge(duck, SALES, [at_limit, over.replace(b'"e-1"', b'"e-2"')], max_payload_bytes=500)
 
     assert result.passed["event_id"].to_pylist() == ["e-1"]
     assert [(r["_rule"], r["_reason"]) for r in result.quarantined.to_pylist()] == [
@@ -153,10 +153,10 @@ def _payloads(event: dict) -> st.SearchStrategy[bytes | None]:
     )
 
 
-def _holds_for(engine: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None]) -> None:
+def _holds_for(duck: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None]) -> None:
     """In = passed + quarantined, each payload once; every quarantined row names a rule and a reason;
     a passed row is a complete event; a null payload is a tombstone, never anything else."""
-    result = judge(engine, kind, payloads)
+    result = judge(duck, kind, payloads)
     rows = result.passed.num_rows + result.quarantined.num_rows
     assert rows == len(payloads)
     positions = result.passed["_position"].to_pylist() + result.quarantined["_position"].to_pylist()
@@ -198,16 +198,16 @@ def _of_type(value: object, types: type | tuple[type, ...]) -> bool:
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(payloads=st.lists(_payloads(SALE), max_size=30))
-def test_any_batch_of_any_bytes_parses_and_judges_without_losing_a_sale_event(engine: DuckDBEngine, payloads):
-    _holds_for(engine, SALES, payloads)
+def test_any_batch_of_any_bytes_parses_and_judges_without_losing_a_sale_event(duck: DuckDBEngine, payloads):
+    _holds_for(duck, SALES, payloads)
 
 
 @settings(
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(payloads=st.lists(_payloads(MESSAGE), max_size=30))
-def test_any_batch_of_any_bytes_parses_and_judges_without_losing_a_message_event(engine: DuckDBEngine, payloads):
-    _holds_for(engine, MESSAGING, payloads)
+def test_any_batch_of_any_bytes_parses_and_judges_without_losing_a_message_event(duck: DuckDBEngine, payloads):
+    _holds_for(duck, MESSAGING, payloads)
 
 
 # -- the landing folder --------------------------------------------------------------------------

@@ -60,8 +60,8 @@ TWO_63 = str(2**63)
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
-    """One engine for the module, as an ingestor keeps one for all its batches."""
+def duck() -> Iterator[DuckDBEngine]:
+    """One DuckDB engine for the module, as an ingestor keeps one for all its batches."""
     with DuckDBEngine() as duck:
         yield duck
 
@@ -75,9 +75,9 @@ INPUTS = {
 
 
 def judge(
-    engine: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None], max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    duck: DuckDBEngine, kind: StreamKind, payloads: list[bytes | None], max_payload_bytes: int = MAX_PAYLOAD_BYTES
 ) -> Split:
-    """Parse and judge payloads as the ingestor does (on `engine`: known branches and clients, nothing seen)."""
+    """Parse and judge payloads as the ingestor does (on the module's `duck`: known branches and clients, nothing seen)."""
     n = len(payloads)
     raw = pa.table(
         {
@@ -87,14 +87,14 @@ def judge(
             "_batch_id": pa.array(["file:t-1"] * n, pa.string()),
         }
     )
-    parsed = parse_events(engine, raw, kind.parse, max_payload_bytes)
+    parsed = parse_events(duck, raw, kind.parse, max_payload_bytes)
     if kind is MESSAGING:
         parsed = recipient_keys(parsed, b"k" * 32)
     if kind is SALES:
         rules, inputs = sales_event_rules(), {k: INPUTS[k] for k in ("known_branches", "seen_in_batch")}
     else:
         rules, inputs = message_event_rules(), {k: INPUTS[k] for k in ("known_clients", "seen_in_batch")}
-    return split(engine, parsed, rules, name="batch_events", now=NOW, inputs=inputs)
+    return split(duck, parsed, rules, name="batch_events", now=NOW, inputs=inputs)
 
 
 def with_value(event: dict, field: str, value: str | None) -> bytes:
@@ -227,16 +227,16 @@ REJECTED = [(f, v) for f, (_, values) in NOT_OF_TYPE.items() for v in values]
 
 
 @pytest.mark.parametrize(("field", "text", "value"), READ, ids=[f"{f}={t}" for f, t, _ in READ])
-def test_a_sale_event_value_of_its_documented_type_is_read_exactly(engine: DuckDBEngine, field: str, text: str, value):
-    result = judge(engine, SALES, [with_value(SALE, field, text)])
+def test_a_sale_event_value_of_its_documented_type_is_read_exactly(duck: DuckDBEngine, field: str, text: str, value):
+    result = judge(duck, SALES, [with_value(SALE, field, text)])
 
     assert result.quarantined.num_rows == 0, result.quarantined.select(["_rule", "_reason"]).to_pylist()
     assert result.passed[field].to_pylist() == [value]
 
 
 @pytest.mark.parametrize(("field", "text"), REJECTED, ids=[f"{f}={t}" for f, t in REJECTED])
-def test_a_sale_event_value_of_another_type_is_quarantined_as_type_field(engine: DuckDBEngine, field: str, text: str):
-    result = judge(engine, SALES, [with_value(SALE, field, text)])
+def test_a_sale_event_value_of_another_type_is_quarantined_as_type_field(duck: DuckDBEngine, field: str, text: str):
+    result = judge(duck, SALES, [with_value(SALE, field, text)])
 
     assert result.passed.num_rows == 0
     row = result.quarantined.to_pylist()[0]
@@ -246,17 +246,17 @@ def test_a_sale_event_value_of_another_type_is_quarantined_as_type_field(engine:
 
 
 @pytest.mark.parametrize("field", [f for f in SALE if f != "schema_version"])
-def test_a_null_or_missing_sale_event_field_is_not_null_not_a_type_error(engine: DuckDBEngine, field: str):
-    result = judge(engine, SALES, [with_value(SALE, field, "null"), with_value(SALE, field, None)])
+def test_a_null_or_missing_sale_event_field_is_not_null_not_a_type_error(duck: DuckDBEngine, field: str):
+    result = judge(duck, SALES, [with_value(SALE, field, "null"), with_value(SALE, field, None)])
 
     assert [(r["_rule"], r["_reason"]) for r in result.quarantined.to_pylist()] == [
         (f"not_null:{field}", f"{field} is null")
     ] * 2
 
 
-def test_a_value_of_the_type_still_meets_the_range_rules(engine: DuckDBEngine):
+def test_a_value_of_the_type_still_meets_the_range_rules(duck: DuckDBEngine):
     result = judge(
-        engine,
+        duck,
         SALES,
         [
             with_value(SALE, "quantity", "-0"),
@@ -309,20 +309,18 @@ MESSAGE_REJECTED = [(f, v) for f, (_, values) in MESSAGE_NOT_OF_TYPE.items() for
 
 
 @pytest.mark.parametrize(("field", "text"), MESSAGE_REJECTED, ids=[f"{f}={t}" for f, t in MESSAGE_REJECTED])
-def test_a_message_event_value_of_another_type_is_quarantined_as_type_field(
-    engine: DuckDBEngine, field: str, text: str
-):
-    result = judge(engine, MESSAGING, [with_value(MESSAGE, field, text)])
+def test_a_message_event_value_of_another_type_is_quarantined_as_type_field(duck: DuckDBEngine, field: str, text: str):
+    result = judge(duck, MESSAGING, [with_value(MESSAGE, field, text)])
 
     assert result.passed.num_rows == 0
     row = result.quarantined.to_pylist()[0]
     assert (row["_rule"], row["_reason"]) == (f"type:{field}", f"{field} is not {MESSAGE_NOT_OF_TYPE[field][0]}")
 
 
-def test_a_message_event_of_the_documented_types_is_read_exactly(engine: DuckDBEngine):
+def test_a_message_event_of_the_documented_types_is_read_exactly(duck: DuckDBEngine):
     status = {k: v for k, v in MESSAGE.items() if k not in ("recipient", "country", "category", "template")}
     result = judge(
-        engine,
+        duck,
         MESSAGING,
         [
             json.dumps(MESSAGE).encode(),

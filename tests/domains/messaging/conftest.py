@@ -8,6 +8,6 @@ from almacen.engine import DuckDBEngine
 
 
 @pytest.fixture(scope="module")
-def engine():
+def duck():
     with DuckDBEngine(threads=1) as e:
         yield e

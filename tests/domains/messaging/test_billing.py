@@ -91,7 +91,7 @@ def account(client_id: str, *terms: tuple[date, int, str]) -> ClientAccount:
     )
 
 
-def both(engine, rows: pa.Table, rate_card: RateCard, clients: list[ClientAccount], month: date = SEPTEMBER):
+def both(duck, rows: pa.Table, rate_card: RateCard, clients: list[ClientAccount], month: date = SEPTEMBER):
     """(invoices, lines) of the Python twin, asserted equal to the SQL twin's over the same stored versions
     (rate card version 2, contracts version 7); or the (type, text) of the error both raised."""
     card_table = rate_card.to_table(2, LOADED)
@@ -99,8 +99,8 @@ def both(engine, rows: pa.Table, rate_card: RateCard, clients: list[ClientAccoun
     py = outcome(
         lambda: invoice_month_py(rows, RateCard.from_table(card_table), contracts_from_table(contracts), month)
     )
-    register_inputs(engine, rows, card_table, contracts)
-    sql = outcome(lambda: invoice_month_sql(engine, month))
+    register_inputs(duck, rows, card_table, contracts)
+    sql = outcome(lambda: invoice_month_sql(duck, month))
     if isinstance(py[0], type):
         assert sql == py
     else:
@@ -138,7 +138,7 @@ discount_pct = "5.00"
 """
 
 
-def test_the_worked_example_of_the_billing_doc(engine, tmp_path):
+def test_the_worked_example_of_the_billing_doc(duck, tmp_path):
     flat = '[[0, "0.0500"]]'
     prices = "\n".join(
         f'[[period.price]]\ncategory = "{c}"\ncountry = "{k}"\ntiers = {EXAMPLE_PRICES.get((c, k), flat)}'
@@ -158,9 +158,7 @@ def test_the_worked_example_of_the_billing_doc(engine, tmp_path):
             (utc(2026, 10, 1, 0, 0), "c00042", "utility", "AR", 40),  # sent in October
         ]
     )
-    invoices, lines = both(
-        engine, rows, load_rate_card(tmp_path / "rates.toml"), load_clients(tmp_path / "clients.toml")
-    )
+    invoices, lines = both(duck, rows, load_rate_card(tmp_path / "rates.toml"), load_clients(tmp_path / "clients.toml"))
     assert [
         (
             r["line_no"],
@@ -215,13 +213,13 @@ TIERED = card({SEPTEMBER: {("marketing", "AR"): [(0, "0.10"), (100, "0.05")]}})
         (250, [(1, 100, "10.00"), (2, 150, "7.50")]),
     ],
 )
-def test_tiers_are_graduated_and_a_tier_start_belongs_to_its_own_tier(engine, quantity, expected):
+def test_tiers_are_graduated_and_a_tier_start_belongs_to_its_own_tier(duck, quantity, expected):
     rows = usage([(utc(2026, 9, 5), "c1", "marketing", "AR", quantity)])
-    _, lines = both(engine, rows, TIERED, [account("c1", (SEPTEMBER, 0, "0"))])
+    _, lines = both(duck, rows, TIERED, [account("c1", (SEPTEMBER, 0, "0"))])
     assert [(r["tier"], r["quantity"], str(r["amount"])) for r in lines.to_pylist()] == expected
 
 
-def test_the_free_allowance_is_consumed_in_line_order_across_categories(engine):
+def test_the_free_allowance_is_consumed_in_line_order_across_categories(duck):
     rows = usage(
         [
             (utc(2026, 9, 5), "c1", "marketing", "AR", 250),
@@ -229,7 +227,7 @@ def test_the_free_allowance_is_consumed_in_line_order_across_categories(engine):
             (utc(2026, 9, 7), "c1", "utility", "CL", 40),
         ]
     )
-    invoices, lines = both(engine, rows, TIERED, [account("c1", (SEPTEMBER, 160, "0"))])
+    invoices, lines = both(duck, rows, TIERED, [account("c1", (SEPTEMBER, 160, "0"))])
     assert [
         (r["category"], r["tier"], r["quantity"], r["free_quantity"], str(r["amount"])) for r in lines.to_pylist()
     ] == [
@@ -241,7 +239,7 @@ def test_the_free_allowance_is_consumed_in_line_order_across_categories(engine):
     assert invoices["subtotal"].to_pylist() == [Decimal("6.40")]
 
 
-def test_amounts_and_discounts_round_half_up_to_the_cent(engine):
+def test_amounts_and_discounts_round_half_up_to_the_cent(duck):
     half = card({SEPTEMBER: {("marketing", "AR"): [(0, "0.005")], ("utility", "AR"): [(0, "0.000125")]}})
     rows = usage(
         [
@@ -251,7 +249,7 @@ def test_amounts_and_discounts_round_half_up_to_the_cent(engine):
         ]
     )
     clients = [account("c1", (SEPTEMBER, 0, "50")), account("c2", (SEPTEMBER, 0, "50"))]
-    invoices, lines = both(engine, rows, half, clients)
+    invoices, lines = both(duck, rows, half, clients)
     assert [str(a) for a in lines["amount"].to_pylist()] == ["0.01", "0.00", "0.02"]  # 0.005, 0.0025, 0.015
     assert [(str(i["subtotal"]), str(i["discount"]), str(i["total"])) for i in invoices.to_pylist()] == [
         ("0.01", "0.01", "0.00"),
@@ -259,7 +257,7 @@ def test_amounts_and_discounts_round_half_up_to_the_cent(engine):
     ]  # 0.005 and 0.01 of discount
 
 
-def test_every_client_in_contract_is_invoiced_and_only_the_months_usage_counts(engine):
+def test_every_client_in_contract_is_invoiced_and_only_the_months_usage_counts(duck):
     rows = usage(
         [
             (utc(2026, 8, 31, 23, 59), "c1", "marketing", "AR", 5),
@@ -273,32 +271,32 @@ def test_every_client_in_contract_is_invoiced_and_only_the_months_usage_counts(e
         account("c3", (date(2026, 10, 1), 0, "0")),
         account("c4", (date(2026, 7, 1), 0, "0"), (SEPTEMBER, 9, "1")),
     ]
-    invoices, lines = both(engine, rows, TIERED, clients)
+    invoices, lines = both(duck, rows, TIERED, clients)
     assert invoices["client_id"].to_pylist() == ["c1", "c2", "c4"]  # c3's contract starts in October
     assert invoices["total"].to_pylist() == [Decimal("0.00")] * 3 and lines.num_rows == 0
     assert invoices.schema == INVOICE_SCHEMA and lines.schema == LINE_SCHEMA
 
 
-def test_the_highest_versions_are_used_and_created_at_is_written_as_given(engine):
+def test_the_highest_versions_are_used_and_created_at_is_written_as_given(duck):
     old_card = card({date(2026, 8, 1): {("marketing", "AR"): [(0, "9.99")]}}).to_table(1, LOADED)
     new_card = card({date(2026, 8, 1): {("marketing", "AR"): [(0, "0.10")]}}).to_table(3, LOADED)
     old_contracts = clients_to_tables([account("c1", (SEPTEMBER, 1000, "50"))], 4, LOADED)[1]
     new_contracts = clients_to_tables([account("c1", (SEPTEMBER, 0, "0"))], 5, LOADED)[1]
     register_inputs(
-        engine,
+        duck,
         usage([(utc(2026, 9, 5), "c1", "marketing", "AR", 10)]),
         pa.concat_tables([new_card, old_card]),
         pa.concat_tables([old_contracts, new_contracts]),
     )
     at = utc(2026, 10, 2, 6)
-    invoices, lines = invoice_month_sql(engine, SEPTEMBER, created_at=at)
+    invoices, lines = invoice_month_sql(duck, SEPTEMBER, created_at=at)
     assert invoices.select(["rate_card_version", "contract_version", "total", "created_at"]).to_pylist() == [
         {"rate_card_version": 3, "contract_version": 5, "total": Decimal("1.00"), "created_at": at}
     ]
     assert lines["rate_card_version"].to_pylist() == [3]
 
 
-def test_usage_that_cannot_be_billed_stops_both_twins_with_the_same_message(engine):
+def test_usage_that_cannot_be_billed_stops_both_twins_with_the_same_message(duck):
     rows = usage(
         [
             (utc(2026, 9, 5), "c9", "marketing", "AR", 1),
@@ -307,25 +305,25 @@ def test_usage_that_cannot_be_billed_stops_both_twins_with_the_same_message(engi
         ]
     )
     clients = [account("c1", (SEPTEMBER, 0, "0"))]
-    assert both(engine, rows, TIERED, clients) == (
+    assert both(duck, rows, TIERED, clients) == (
         InvoiceError,
         "invoice 2026-09: billable usage of clients c8, c9 but no contract in force on 2026-09-01",
     )
     rows = usage([(utc(2026, 9, 5), "c1", "marketing", "ZZ", 2), (utc(2026, 9, 6), "c1", "promo", "AR", 1)])
-    assert both(engine, rows, TIERED, clients) == (
+    assert both(duck, rows, TIERED, clients) == (
         InvoiceError,
         "invoice 2026-09: billable usage of marketing/ZZ (client c1), promo/AR (client c1) "
         "but no price in force on 2026-09-01 in rate card version 2",
     )
-    assert both(engine, rows, TIERED, clients, date(2026, 8, 1)) == (
+    assert both(duck, rows, TIERED, clients, date(2026, 8, 1)) == (
         RateCardError,
         "rate card version 2: no period in force on 2026-08-01 (the first starts on 2026-09-01)",
     )
 
 
-def test_a_month_must_be_a_first_day(engine):
+def test_a_month_must_be_a_first_day(duck):
     with pytest.raises(ValueError, match="month must be the first day of a month"):
-        invoice_month_sql(engine, date(2026, 9, 15))
+        invoice_month_sql(duck, date(2026, 9, 15))
     with pytest.raises(ValueError, match="month must be the first day of a month"):
         invoice_month_py(usage([]), TIERED, [], date(2026, 9, 15))
 
@@ -502,7 +500,7 @@ def months(draw, month: date, trouble: str | None = None) -> Month:
     return Month(month, rows, card_table, contracts)
 
 
-def twins(engine, m: Month, card_table: pa.Table | None = None, rows: list[tuple] | None = None):
+def twins(duck, m: Month, card_table: pa.Table | None = None, rows: list[tuple] | None = None):
     """Both twins' outcome on `m` (or on a later rate card table / usage), asserted equal; the Python one."""
     m = Month(
         m.month, m.rows if rows is None else rows, m.card_table if card_table is None else card_table, m.contracts
@@ -510,8 +508,8 @@ def twins(engine, m: Month, card_table: pa.Table | None = None, rows: list[tuple
     py = outcome(
         lambda: invoice_month_py(m.usage, RateCard.from_table(m.card_table), contracts_from_table(m.contracts), m.month)
     )
-    register_inputs(engine, m.usage, m.card_table, m.contracts)
-    sql = outcome(lambda: invoice_month_sql(engine, m.month))
+    register_inputs(duck, m.usage, m.card_table, m.contracts)
+    sql = outcome(lambda: invoice_month_sql(duck, m.month))
     if isinstance(py[0], type):
         assert sql == py
     else:
@@ -559,11 +557,11 @@ def _share(seen: list[set[str]], label: str) -> float:
     return sum(label in labels for labels in seen) / len(seen)
 
 
-def test_sql_and_python_give_identical_invoices_to_the_cent(engine):
+def test_sql_and_python_give_identical_invoices_to_the_cent(duck):
     seen: dict[date, list[set[str]]] = {month: [] for month in INVOICE_MONTHS}
 
     def same_invoices(m: Month):
-        invoices, lines = twins(engine, m)
+        invoices, lines = twins(duck, m)
         _assert_consistent(invoices, lines, m)
         _record(seen[m.month], reached(m, invoices, lines))
 
@@ -591,7 +589,7 @@ def test_sql_and_python_give_identical_invoices_to_the_cent(engine):
             assert _share(seen[month], label) >= least, (month, label, _share(seen[month], label))
 
 
-def test_what_cannot_be_invoiced_is_refused_alike_by_both_twins(engine):
+def test_what_cannot_be_invoiced_is_refused_alike_by_both_twins(duck):
     """Usage of a pair without a price, of a client out of contract or never contracted, or a month no
     period covers: both twins stop with the same error naming it (twins() compares them)."""
     expected = {
@@ -603,7 +601,7 @@ def test_what_cannot_be_invoiced_is_refused_alike_by_both_twins(engine):
     seen: dict[str, int] = defaultdict(int)
 
     def refused(m: Month, trouble: str):
-        kind, text = twins(engine, m)
+        kind, text = twins(duck, m)
         assert kind is expected[trouble][0] and expected[trouble][1].format(month=m.month) in text, (trouble, text)
         seen[trouble] += 1
 
@@ -674,7 +672,7 @@ def _per_tier(lines: list[dict]) -> dict[tuple, tuple]:
     return {k: tuple(v) for k, v in sorted(totals.items()) if any(v)}
 
 
-def test_an_issued_invoice_plus_its_notes_equals_the_invoice_computed_fresh_under_the_new_rates(engine):
+def test_an_issued_invoice_plus_its_notes_equals_the_invoice_computed_fresh_under_the_new_rates(duck):
     from almacen.domains.messaging.ledger import adjustment_note
 
     seen: dict[date, list[set[str]]] = {month: [] for month in INVOICE_MONTHS}
@@ -682,7 +680,7 @@ def test_an_issued_invoice_plus_its_notes_equals_the_invoice_computed_fresh_unde
 
     def notes_close_the_gap(case):
         m, changes = case
-        invoices, lines = twins(engine, m)
+        invoices, lines = twins(duck, m)
         docs = {i["client_id"]: [{**i, "status": "issued"}] for i in invoices.to_pylist()}
         billed: dict[str, list[dict]] = defaultdict(list)
         for line in lines.to_pylist():
@@ -691,7 +689,7 @@ def test_an_issued_invoice_plus_its_notes_equals_the_invoice_computed_fresh_unde
         card_table, rows = m.card_table, m.rows
         for version, (new_card, late) in enumerate(changes, start=3):
             card_table, rows = pa.concat_tables([card_table, new_card.to_table(version, LOADED)]), rows + late
-            fresh, fresh_lines = twins(engine, m, card_table, rows)
+            fresh, fresh_lines = twins(duck, m, card_table, rows)
             assert sorted(fresh["client_id"].to_pylist()) == sorted(docs)
             for doc in fresh.to_pylist():
                 client, mine = (

@@ -65,13 +65,13 @@ def messages(rows: list[tuple]) -> pa.Table:
     return pa.Table.from_pylist(out, schema=MESSAGES_SCHEMA)
 
 
-def both(engine, table: pa.Table) -> pa.Table:
+def both(duck, table: pa.Table) -> pa.Table:
     """The conversations of the Python twin, asserted equal to the SQL twin's and their rollups too."""
-    engine.register("silver.messages", table)
-    sql, py = conversations_sql(engine), conversations_py(table)
+    duck.register("silver.messages", table)
+    sql, py = conversations_sql(duck), conversations_py(table)
     assert sql.equals(py), (sql.to_pylist(), py.to_pylist())
-    engine.register("gold.conversations", sql)
-    rolled_sql, rolled_py = rollups_sql(engine), rollups_py(py)
+    duck.register("gold.conversations", sql)
+    rolled_sql, rolled_py = rollups_sql(duck), rollups_py(py)
     assert all(rolled_sql[name].equals(rolled_py[name]) for name in (DAILY, MONTHLY))
     return py
 
@@ -80,7 +80,7 @@ def summary(table: pa.Table) -> list[tuple]:
     return [(r["opened_at"] - T0, r["category"], r["opened_by"], r["messages"]) for r in table.to_pylist()]
 
 
-def test_a_conversation_is_open_for_24_hours_from_its_first_message_and_never_extended(engine):
+def test_a_conversation_is_open_for_24_hours_from_its_first_message_and_never_extended(duck):
     rows = messages(
         [
             ("m1", "inbound", T0),
@@ -90,10 +90,10 @@ def test_a_conversation_is_open_for_24_hours_from_its_first_message_and_never_ex
             ("m5", "reply", T0 + 47 * H),
         ]
     )
-    assert summary(both(engine, rows)) == [(timedelta(0), "service", "customer", 3), (24 * H, "service", "customer", 2)]
+    assert summary(both(duck, rows)) == [(timedelta(0), "service", "customer", 3), (24 * H, "service", "customer", 2)]
 
 
-def test_the_chain_follows_openers_not_the_last_message(engine):
+def test_the_chain_follows_openers_not_the_last_message(duck):
     rows = messages(
         [
             ("m1", "template", T0),
@@ -104,14 +104,14 @@ def test_the_chain_follows_openers_not_the_last_message(engine):
             ("m6", "template", T0 + 54 * H),
         ]
     )
-    assert summary(both(engine, rows)) == [
+    assert summary(both(duck, rows)) == [
         (timedelta(0), "marketing", "business", 2),
         (30 * H, "service", "customer", 3),
         (54 * H, "marketing", "business", 1),
     ]
 
 
-def test_failed_templates_do_not_count_and_a_bot_reply_opens_a_service_conversation(engine):
+def test_failed_templates_do_not_count_and_a_bot_reply_opens_a_service_conversation(duck):
     rows = messages(
         [
             ("m1", "template", T0, "failed"),
@@ -121,10 +121,10 @@ def test_failed_templates_do_not_count_and_a_bot_reply_opens_a_service_conversat
             ("m5", "template", T0 + 31 * H, "failed"),
         ]
     )
-    assert summary(both(engine, rows)) == [(H, "service", "business", 2), (30 * H, "utility", "business", 1)]
+    assert summary(both(duck, rows)) == [(H, "service", "business", 2), (30 * H, "utility", "business", 1)]
 
 
-def test_messages_at_the_same_instant_are_ordered_by_message_id(engine):
+def test_messages_at_the_same_instant_are_ordered_by_message_id(duck):
     rows = messages(
         [
             ("m2", "template", T0, "delivered", "authentication"),
@@ -133,10 +133,10 @@ def test_messages_at_the_same_instant_are_ordered_by_message_id(engine):
             ("m0", "reply", T0 + 24 * H),
         ]
     )
-    assert summary(both(engine, rows)) == [(timedelta(0), "service", "customer", 2), (24 * H, "service", "business", 2)]
+    assert summary(both(duck, rows)) == [(timedelta(0), "service", "customer", 2), (24 * H, "service", "business", 2)]
 
 
-def test_each_client_and_phone_has_its_own_conversations_with_ids_of_the_contract(engine):
+def test_each_client_and_phone_has_its_own_conversations_with_ids_of_the_contract(duck):
     rows = messages(
         [
             ("m1", "inbound", T0, "received", None, "c1", "k1"),
@@ -145,7 +145,7 @@ def test_each_client_and_phone_has_its_own_conversations_with_ids_of_the_contrac
             ("m4", "reply", T0 + 2 * H, "sent", None, "c1", "k1"),
         ]
     )
-    table = both(engine, rows)
+    table = both(duck, rows)
     assert table.schema == CONVERSATION_SCHEMA
     assert table.select(["conversation_id", "client_id", "recipient_key", "messages"]).to_pylist() == [
         {"conversation_id": "c1:k1:1788256800000000", "client_id": "c1", "recipient_key": "k1", "messages": 2},
@@ -156,7 +156,7 @@ def test_each_client_and_phone_has_its_own_conversations_with_ids_of_the_contrac
     assert table["closes_at"].to_pylist()[0] == T0 + 24 * H
 
 
-def test_rollups_count_by_the_utc_day_and_month_a_conversation_opened(engine):
+def test_rollups_count_by_the_utc_day_and_month_a_conversation_opened(duck):
     late = datetime(2026, 9, 30, 23, 30, tzinfo=timezone.utc)
     rows = messages(
         [
@@ -166,9 +166,9 @@ def test_rollups_count_by_the_utc_day_and_month_a_conversation_opened(engine):
             ("m4", "template", late + 25 * H, "read", "utility"),
         ]
     )
-    both(engine, rows)
-    engine.register("gold.conversations", conversations_sql(engine))
-    rolled = rollups_sql(engine)
+    both(duck, rows)
+    duck.register("gold.conversations", conversations_sql(duck))
+    rolled = rollups_sql(duck)
     assert rolled[DAILY].schema == DAILY_SCHEMA and rolled[MONTHLY].schema == MONTHLY_SCHEMA
     assert rolled[DAILY].to_pylist() == [
         {"day": date(2026, 9, 30), "client_id": "c1", "category": "service", "conversations": 1, "messages": 3},
@@ -180,19 +180,19 @@ def test_rollups_count_by_the_utc_day_and_month_a_conversation_opened(engine):
     ]
 
 
-def test_no_messages_give_no_conversations(engine):
-    assert both(engine, messages([])).num_rows == 0
+def test_no_messages_give_no_conversations(duck):
+    assert both(duck, messages([])).num_rows == 0
 
 
-def test_a_message_without_a_phone_stops_both_twins_with_the_same_message(engine):
+def test_a_message_without_a_phone_stops_both_twins_with_the_same_message(duck):
     rows = messages([("m1", "inbound", T0), ("m2", "reply", T0, "sent", None, "c1", None)])
-    engine.register("silver.messages", rows)
+    duck.register("silver.messages", rows)
     text = (
         "silver.messages: 1 message(s) without client_id, recipient_key, sent_at or message_id cannot be placed "
         "in a conversation (first: m2)"
     )
     with pytest.raises(ValueError) as sql:
-        conversations_sql(engine)
+        conversations_sql(duck)
     with pytest.raises(ValueError) as py:
         conversations_py(rows)
     assert str(sql.value) == str(py.value) == text
@@ -241,8 +241,8 @@ def histories(draw) -> pa.Table:
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(histories())
-def test_sql_and_python_give_identical_conversations(engine, history):
-    table = both(engine, history)
+def test_sql_and_python_give_identical_conversations(duck, history):
+    table = both(duck, history)
     counted = [r for r in history.to_pylist() if not (r["kind"] == "template" and r["status"] == "failed")]
     assert sum(table["messages"].to_pylist()) == len(counted)
     assert table["conversation_id"].to_pylist() == sorted(table["conversation_id"].to_pylist())
