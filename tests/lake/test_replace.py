@@ -5,6 +5,7 @@ import pytest
 from deltalake.exceptions import DeltaError
 
 from almacen.lake import Lake, SchemaChangeError
+from almacen.lake.predicate import isin
 
 
 def _rows(batch: str, n: int, start: int = 0) -> pa.Table:
@@ -13,9 +14,9 @@ def _rows(batch: str, n: int, start: int = 0) -> pa.Table:
 
 def test_replacing_a_slice_keeps_every_other_slice(tmp_path):
     lake = Lake(str(tmp_path))
-    lake.replace("bronze.t", _rows("a", 3), "_batch_id IN ('a')")
-    lake.replace("bronze.t", _rows("b", 2), "_batch_id IN ('b')")
-    lake.replace("bronze.t", _rows("a", 1, start=10), "_batch_id IN ('a')")
+    lake.replace("bronze.t", _rows("a", 3), isin("_batch_id", ["a"]))
+    lake.replace("bronze.t", _rows("b", 2), isin("_batch_id", ["b"]))
+    lake.replace("bronze.t", _rows("a", 1, start=10), isin("_batch_id", ["a"]))
     assert sorted(lake.read("bronze.t").to_pylist(), key=lambda r: r["v"]) == [
         {"_batch_id": "b", "v": 0},
         {"_batch_id": "b", "v": 1},
@@ -25,16 +26,16 @@ def test_replacing_a_slice_keeps_every_other_slice(tmp_path):
 
 def test_an_empty_replacement_clears_the_slice(tmp_path):
     lake = Lake(str(tmp_path))
-    lake.replace("bronze.t", _rows("a", 3), "_batch_id IN ('a')")
-    lake.replace("bronze.t", _rows("a", 0), "_batch_id IN ('a')")
+    lake.replace("bronze.t", _rows("a", 3), isin("_batch_id", ["a"]))
+    lake.replace("bronze.t", _rows("a", 0), isin("_batch_id", ["a"]))
     assert lake.read("bronze.t").num_rows == 0
 
 
 def test_rows_outside_the_predicate_are_refused_and_the_table_is_unchanged(tmp_path):
     lake = Lake(str(tmp_path))
-    lake.replace("bronze.t", _rows("a", 3), "_batch_id IN ('a')")
+    lake.replace("bronze.t", _rows("a", 3), isin("_batch_id", ["a"]))
     with pytest.raises(DeltaError, match="failed validation"):
-        lake.replace("bronze.t", _rows("b", 1), "_batch_id IN ('a')")
+        lake.replace("bronze.t", _rows("b", 1), isin("_batch_id", ["a"]))
     assert lake.read("bronze.t").num_rows == 3
 
 
