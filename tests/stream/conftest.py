@@ -22,7 +22,7 @@ from almacen.config import Branch, KafkaSettings, Settings
 from almacen.domains.sales import SALES
 from almacen.ingest.step import Totals
 from almacen.lake import Lake
-from almacen.simulate.events import Event, EventMaker
+from almacen.simulate.events import BAD_KINDS, Event, EventMaker
 from almacen.sources.kafka import ensure_topic
 from almacen.sources.landing import LandingWriter
 from tests.conftest import ingest_until_idle
@@ -143,16 +143,8 @@ def kworld(world: StreamWorld, kafka_bootstrap: str) -> StreamWorld:
     return world
 
 
-SPOILERS = (
-    "malformed_json",
-    "unknown_version",
-    "missing_field",
-    "wrong_type",
-    "negative_amount",
-    "duplicate_id",
-    "unknown_branch",
-    "future_time",
-)
+SPOILERS = BAD_KINDS
+"""every defect of content the simulator makes, in its order"""
 
 
 def spoiled(maker: EventMaker, events: list[Event], every: int) -> tuple[list[tuple[str, str]], list[Event]]:

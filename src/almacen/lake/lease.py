@@ -84,7 +84,8 @@ class Leases:
 
     def acquire(self, job: str, holder: str, ttl: timedelta) -> Lease | None:
         """The lease of `job` for `holder` for `ttl`, or None when another holder's lease has not expired
-        (or another process took it at the same moment). A holder that holds it already gets it renewed."""
+        (or another process took it at the same moment). A holder that holds it already gets a new holding
+        (a new token: a `Lease` it kept from before can no longer renew or release)."""
         dt = self._open()
         current = self._row(dt, job)
         now = self._now_ms()
