@@ -37,6 +37,8 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from almacen.lake.access import Access
+from almacen.lake.catalog import Table, define
 from almacen.lake.predicate import equals
 from almacen.lake.tables import TABLE_DEFAULTS, Lake
 
@@ -50,6 +52,17 @@ SCHEMA = pa.schema(
         ("expires_at_ms", pa.int64()),
     ]
 )
+LEASES_TABLE = define(
+    Table(
+        LEASES,
+        Access.ADMIN,
+        SCHEMA,
+        keys=("job",),
+        partition_by=("job",),
+        description="who holds each job's lease, and until when (almacen run)",
+    )
+)
+"""never published: which process runs what is for almacen's administrators"""
 _CONFIG = {**TABLE_DEFAULTS, "delta.logRetentionDuration": "interval 1 days"}
 """renewals commit often: keep a day of log (cleaned up after checkpoints), not Delta's default 30"""
 
